@@ -1,0 +1,22 @@
+# Installs a relocatable package: headers under include/strata, libraries, and a CMake package so
+# that consumers write find_package(Strata REQUIRED) and link Strata::strata.
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
+
+set(STRATA_LIBRARY_FOLDERS core)
+install(TARGETS strata strata_core EXPORT StrataTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+foreach(folder IN LISTS STRATA_LIBRARY_FOLDERS)
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/${folder} DESTINATION include/strata
+          FILES_MATCHING PATTERN "*.hpp" PATTERN "*.cuh")
+endforeach()
+install(EXPORT StrataTargets NAMESPACE Strata:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/Strata)
+configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/StrataConfig.cmake.in
+                              ${PROJECT_BINARY_DIR}/StrataConfig.cmake
+                              INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/Strata)
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/StrataConfigVersion.cmake
+                                 COMPATIBILITY SameMinorVersion)
+install(FILES ${PROJECT_BINARY_DIR}/StrataConfig.cmake ${PROJECT_BINARY_DIR}/StrataConfigVersion.cmake
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/Strata)

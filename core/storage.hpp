@@ -1,0 +1,39 @@
+// Storage: a ref-counted block of device memory that tensors (and their views) share.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include "core/allocator.hpp"
+#include "core/device.hpp"
+
+namespace strata {
+
+class Storage {
+ public:
+  Storage() = default;
+  Storage(size_t nbytes, Device device) : block_(std::make_shared<Block>(nbytes, device)) {}
+
+  void* data() const { return block_ ? block_->data : nullptr; }
+  size_t nbytes() const { return block_ ? block_->nbytes : 0; }
+  Device device() const { return block_ ? block_->device : Device::cpu(); }
+  bool defined() const { return block_ != nullptr; }
+  bool is_same(const Storage& other) const { return block_ == other.block_; }
+
+ private:
+  struct Block {
+    Block(size_t n, Device d)
+        : data(n ? allocator_for(d).allocate(n) : nullptr), nbytes(n), device(d) {}
+    ~Block() {
+      if (data) allocator_for(device).deallocate(data, nbytes);
+    }
+    Block(const Block&) = delete;
+    Block& operator=(const Block&) = delete;
+    void* data;
+    size_t nbytes;
+    Device device;
+  };
+  std::shared_ptr<Block> block_;
+};
+
+}  // namespace strata

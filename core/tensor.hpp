@@ -1,0 +1,139 @@
+// Tensor: a ref-counted handle to an n-dimensional view of a Storage.
+//
+// Copying a Tensor copies the handle (both name the same data), like torch::Tensor. A view (reshape,
+// permute, slice, expand, ...) is a new handle with its own shape, strides and offset over the same
+// Storage. Strides and offsets count elements, not bytes.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/device.hpp"
+#include "core/dtype.hpp"
+#include "core/error.hpp"
+#include "core/storage.hpp"
+
+namespace strata {
+
+using Shape = std::vector<int64_t>;
+
+struct TensorOptions {
+  DType dtype = DType::f32;
+  Device device = Device::cpu();
+};
+
+std::string shape_str(const Shape& shape);
+int64_t shape_numel(const Shape& shape);
+Shape contiguous_strides(const Shape& shape);
+
+class Tensor {
+ public:
+  Tensor() = default;
+  Tensor(Storage storage, Shape shape, Shape strides, int64_t offset, DType dtype);
+
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& shape() const { return impl().shape; }
+  const Shape& strides() const { return impl().strides; }
+  int64_t offset() const { return impl().offset; }
+  int64_t dim() const { return static_cast<int64_t>(impl().shape.size()); }
+  int64_t size(int64_t dim) const;
+  int64_t stride(int64_t dim) const;
+  int64_t numel() const { return impl().numel; }
+  DType dtype() const { return impl().dtype; }
+  Device device() const { return impl().storage.device(); }
+  TensorOptions options() const { return {dtype(), device()}; }
+  const Storage& storage() const { return impl().storage; }
+  size_t element_size() const { return strata::element_size(dtype()); }
+  size_t nbytes() const { return static_cast<size_t>(numel()) * element_size(); }
+  bool is_contiguous() const;
+  // True when both handles view the same storage with the same geometry.
+  bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
+
+  // Address of element [0, ..., 0].
+  void* data_ptr() const;
+  template <class T>
+  T* data() const {
+    STRATA_CHECK(dtype_of<T>() == dtype(), "Tensor::data<", dtype_name(dtype_of<T>()),
+                 ">: tensor has dtype ", dtype_name(dtype()));
+    return static_cast<T*>(data_ptr());
+  }
+  // The value of a one-element tensor, converted to T (copies from the device if needed).
+  template <class T>
+  T item() const;
+  // All elements in row-major order, converted to T, on the host.
+  template <class T>
+  std::vector<T> to_vector() const;
+
+  // Views (share storage). Dims may be negative, counting from the end.
+  Tensor view(Shape shape) const;     // needs compatible strides; -1 infers one size
+  Tensor reshape(Shape shape) const;  // a view when possible, otherwise a contiguous copy
+  Tensor permute(const std::vector<int64_t>& dims) const;
+  Tensor transpose(int64_t dim0, int64_t dim1) const;
+  Tensor t() const;  // transpose of a 2-D tensor
+  Tensor slice(int64_t dim, int64_t start, int64_t end, int64_t step = 1) const;
+  Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
+  Tensor select(int64_t dim, int64_t index) const;
+  Tensor expand(Shape shape) const;  // -1 keeps a size; new leading dims allowed
+  Tensor squeeze() const;
+  Tensor squeeze(int64_t dim) const;
+  Tensor unsqueeze(int64_t dim) const;
+  Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;
+
+  // Copies.
+  Tensor contiguous() const;  // this tensor when already contiguous
+  Tensor to(Device device) const;
+  Tensor to(DType dtype) const;
+  Tensor to(TensorOptions options) const;
+  Tensor clone() const;
+  Tensor& copy_(const Tensor& src);  // broadcasts src and converts its dtype/device
+  Tensor& fill_(double value);
+
+  // "Tensor(f32, cpu, [2, 3])" followed by the (abbreviated) values.
+  std::string str() const;
+
+ private:
+  struct Impl {
+    Storage storage;
+    Shape shape;
+    Shape strides;
+    int64_t offset = 0;
+    int64_t numel = 0;
+    DType dtype = DType::f32;
+  };
+  const Impl& impl() const {
+    STRATA_CHECK(impl_, "use of an undefined Tensor (default-constructed or moved-from)");
+    return *impl_;
+  }
+  Tensor with_geometry(Shape shape, Shape strides, int64_t offset) const;
+
+  std::shared_ptr<Impl> impl_;
+};
+
+std::ostream& operator<<(std::ostream& out, const Tensor& tensor);
+
+// Normalises a possibly negative dim against a rank, or throws naming op.
+int64_t wrap_dim(int64_t dim, int64_t rank, const char* op);
+
+}  // namespace strata
+
+namespace strata {
+
+template <class T>
+std::vector<T> Tensor::to_vector() const {
+  Tensor host = to(TensorOptions{dtype_of<T>(), Device::cpu()}).contiguous();
+  const T* begin = host.data<T>();
+  return std::vector<T>(begin, begin + host.numel());
+}
+
+template <class T>
+T Tensor::item() const {
+  STRATA_CHECK(numel() == 1, "Tensor::item: expected a tensor with one element, got shape ",
+               shape_str(shape()));
+  return to_vector<T>()[0];
+}
+
+}  // namespace strata
