@@ -13,12 +13,12 @@
 namespace strata {
 
 struct MemoryStats {
-  size_t current_bytes = 0;    // bytes in live allocations (as requested, before rounding)
-  size_t peak_bytes = 0;       // high-water mark of current_bytes since the last reset
-  size_t reserved_bytes = 0;   // bytes held from the system: live blocks plus the cache
-  size_t cached_bytes = 0;     // bytes in freed blocks kept for reuse
-  size_t allocations = 0;      // allocate() calls since the last reset
-  size_t cache_hits = 0;       // of those, served from the cache
+  size_t current_bytes = 0;   // bytes in live allocations (as requested, before rounding)
+  size_t peak_bytes = 0;      // high-water mark of current_bytes since the last reset
+  size_t reserved_bytes = 0;  // bytes held from the system: live blocks plus the cache
+  size_t cached_bytes = 0;    // bytes in freed blocks kept for reuse
+  size_t allocations = 0;     // allocate() calls since the last reset
+  size_t cache_hits = 0;      // of those, served from the cache
 };
 
 class Allocator {

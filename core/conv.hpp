@@ -38,6 +38,7 @@ struct MaxPoolResult {
 MaxPoolResult max_pool2d(const Tensor& x, const Pool2dParams& params);
 Tensor max_pool2d_backward(const Tensor& grad, const Tensor& indices, const Shape& input_shape);
 Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params);
-Tensor avg_pool2d_backward(const Tensor& grad, const Shape& input_shape, const Pool2dParams& params);
+Tensor avg_pool2d_backward(const Tensor& grad, const Shape& input_shape,
+                           const Pool2dParams& params);
 
 }  // namespace strata

@@ -18,8 +18,9 @@ Tensor& Tensor::copy_(const Tensor& src) {
   // Across devices: convert on the source side into a contiguous staging tensor, move the bytes,
   // then place them (which may still need strides) on this side.
   Tensor staged = source.to(dtype()).contiguous();
-  Tensor landing = is_contiguous() ? *this : Tensor(Storage(nbytes(), device()), shape(),
-                                                    contiguous_strides(shape()), 0, dtype());
+  Tensor landing = is_contiguous() ? *this
+                                   : Tensor(Storage(nbytes(), device()), shape(),
+                                            contiguous_strides(shape()), 0, dtype());
   cuda::copy_bytes(landing.data_ptr(), device(), staged.data_ptr(), staged.device(), nbytes());
   if (!landing.is_same(*this)) kernels(device())(*this, landing);
   return *this;

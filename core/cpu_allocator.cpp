@@ -73,7 +73,8 @@ class CpuCachingAllocator final : public Allocator {
         ptr = system_allocate(bytes);
       }
       STRATA_CHECK(ptr, "CPU allocator: out of memory allocating ", nbytes, " bytes (",
-                   stats_.reserved_bytes, " bytes already reserved); reduce the batch size or "
+                   stats_.reserved_bytes,
+                   " bytes already reserved); reduce the batch size or "
                    "model size");
       stats_.reserved_bytes += bytes;
     }

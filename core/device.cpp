@@ -1,6 +1,6 @@
 // Device queries and the allocator for each device.
-#include "core/allocator.hpp"
 #include "core/device.hpp"
+#include "core/allocator.hpp"
 #include "core/error.hpp"
 
 namespace strata {

@@ -11,7 +11,7 @@ namespace strata {
 
 enum class DType : uint8_t { f32, f64, f16, bf16, i32, i64, boolean };
 
-inline constexpr DType kAllDTypes[] = {DType::f32,  DType::f64, DType::f16,    DType::bf16,
+inline constexpr DType kAllDTypes[] = {DType::f32, DType::f64, DType::f16,    DType::bf16,
                                        DType::i32, DType::i64, DType::boolean};
 
 constexpr size_t element_size(DType t) {
@@ -46,19 +46,51 @@ constexpr bool is_floating(DType t) {
 constexpr bool is_16bit_float(DType t) { return t == DType::f16 || t == DType::bf16; }
 
 // The type a kernel computes in for elements of type T: f32 for 16-bit floats, T otherwise.
-template <class T> struct compute_type { using type = T; };
-template <> struct compute_type<Half> { using type = float; };
-template <> struct compute_type<BFloat16> { using type = float; };
-template <class T> using compute_t = typename compute_type<T>::type;
+template <class T>
+struct compute_type {
+  using type = T;
+};
+template <>
+struct compute_type<Half> {
+  using type = float;
+};
+template <>
+struct compute_type<BFloat16> {
+  using type = float;
+};
+template <class T>
+using compute_t = typename compute_type<T>::type;
 
-template <class T> constexpr DType dtype_of();
-template <> constexpr DType dtype_of<float>() { return DType::f32; }
-template <> constexpr DType dtype_of<double>() { return DType::f64; }
-template <> constexpr DType dtype_of<Half>() { return DType::f16; }
-template <> constexpr DType dtype_of<BFloat16>() { return DType::bf16; }
-template <> constexpr DType dtype_of<int32_t>() { return DType::i32; }
-template <> constexpr DType dtype_of<int64_t>() { return DType::i64; }
-template <> constexpr DType dtype_of<bool>() { return DType::boolean; }
+template <class T>
+constexpr DType dtype_of();
+template <>
+constexpr DType dtype_of<float>() {
+  return DType::f32;
+}
+template <>
+constexpr DType dtype_of<double>() {
+  return DType::f64;
+}
+template <>
+constexpr DType dtype_of<Half>() {
+  return DType::f16;
+}
+template <>
+constexpr DType dtype_of<BFloat16>() {
+  return DType::bf16;
+}
+template <>
+constexpr DType dtype_of<int32_t>() {
+  return DType::i32;
+}
+template <>
+constexpr DType dtype_of<int64_t>() {
+  return DType::i64;
+}
+template <>
+constexpr DType dtype_of<bool>() {
+  return DType::boolean;
+}
 
 // The result type of combining two dtypes (numpy/PyTorch promotion without value-based rules):
 // bool < integers < floats; f16 with bf16 promotes to f32.
@@ -82,52 +114,52 @@ constexpr DType promote_types(DType a, DType b) {
 
 }  // namespace strata
 
-// STRATA_DISPATCH_<SET>(dtype, op_name, [&] { ... scalar_t ... }) runs the lambda body with scalar_t
-// bound to the C++ type of dtype, or throws naming op_name when dtype is outside SET.
+// STRATA_DISPATCH_<SET>(dtype, op_name, [&] { ... scalar_t ... }) runs the lambda body with
+// scalar_t bound to the C++ type of dtype, or throws naming op_name when dtype is outside SET.
 #define STRATA_DTYPE_CASE(enum_value, cpp_type, ...) \
   case ::strata::DType::enum_value: {                \
     using scalar_t = cpp_type;                       \
     return __VA_ARGS__();                            \
   }
 
-#define STRATA_DISPATCH_FLOATING(dtype, op_name, ...)                                       \
-  [&] {                                                                                      \
-    switch (dtype) {                                                                         \
-      STRATA_DTYPE_CASE(f32, float, __VA_ARGS__)                                             \
-      STRATA_DTYPE_CASE(f64, double, __VA_ARGS__)                                            \
-      STRATA_DTYPE_CASE(f16, ::strata::Half, __VA_ARGS__)                                    \
-      STRATA_DTYPE_CASE(bf16, ::strata::BFloat16, __VA_ARGS__)                               \
-      default:                                                                               \
-        ::strata::fail(op_name, ": dtype ", ::strata::dtype_name(dtype),                     \
+#define STRATA_DISPATCH_FLOATING(dtype, op_name, ...)                                         \
+  [&] {                                                                                       \
+    switch (dtype) {                                                                          \
+      STRATA_DTYPE_CASE(f32, float, __VA_ARGS__)                                              \
+      STRATA_DTYPE_CASE(f64, double, __VA_ARGS__)                                             \
+      STRATA_DTYPE_CASE(f16, ::strata::Half, __VA_ARGS__)                                     \
+      STRATA_DTYPE_CASE(bf16, ::strata::BFloat16, __VA_ARGS__)                                \
+      default:                                                                                \
+        ::strata::fail(op_name, ": dtype ", ::strata::dtype_name(dtype),                      \
                        " is not supported; expected a floating dtype (f32, f64, f16, bf16)"); \
-    }                                                                                        \
+    }                                                                                         \
   }()
 
-#define STRATA_DISPATCH_ALL(dtype, op_name, ...)                          \
-  [&] {                                                                   \
-    switch (dtype) {                                                      \
-      STRATA_DTYPE_CASE(f32, float, __VA_ARGS__)                          \
-      STRATA_DTYPE_CASE(f64, double, __VA_ARGS__)                         \
-      STRATA_DTYPE_CASE(f16, ::strata::Half, __VA_ARGS__)                 \
-      STRATA_DTYPE_CASE(bf16, ::strata::BFloat16, __VA_ARGS__)            \
-      STRATA_DTYPE_CASE(i32, int32_t, __VA_ARGS__)                        \
-      STRATA_DTYPE_CASE(i64, int64_t, __VA_ARGS__)                        \
-      STRATA_DTYPE_CASE(boolean, bool, __VA_ARGS__)                       \
-    }                                                                     \
-    ::strata::fail(op_name, ": unknown dtype");                           \
+#define STRATA_DISPATCH_ALL(dtype, op_name, ...)               \
+  [&] {                                                        \
+    switch (dtype) {                                           \
+      STRATA_DTYPE_CASE(f32, float, __VA_ARGS__)               \
+      STRATA_DTYPE_CASE(f64, double, __VA_ARGS__)              \
+      STRATA_DTYPE_CASE(f16, ::strata::Half, __VA_ARGS__)      \
+      STRATA_DTYPE_CASE(bf16, ::strata::BFloat16, __VA_ARGS__) \
+      STRATA_DTYPE_CASE(i32, int32_t, __VA_ARGS__)             \
+      STRATA_DTYPE_CASE(i64, int64_t, __VA_ARGS__)             \
+      STRATA_DTYPE_CASE(boolean, bool, __VA_ARGS__)            \
+    }                                                          \
+    ::strata::fail(op_name, ": unknown dtype");                \
   }()
 
-#define STRATA_DISPATCH_NUMERIC(dtype, op_name, ...)                                         \
-  [&] {                                                                                      \
-    switch (dtype) {                                                                         \
-      STRATA_DTYPE_CASE(f32, float, __VA_ARGS__)                                             \
-      STRATA_DTYPE_CASE(f64, double, __VA_ARGS__)                                            \
-      STRATA_DTYPE_CASE(f16, ::strata::Half, __VA_ARGS__)                                    \
-      STRATA_DTYPE_CASE(bf16, ::strata::BFloat16, __VA_ARGS__)                               \
-      STRATA_DTYPE_CASE(i32, int32_t, __VA_ARGS__)                                           \
-      STRATA_DTYPE_CASE(i64, int64_t, __VA_ARGS__)                                           \
-      default:                                                                               \
-        ::strata::fail(op_name, ": dtype ", ::strata::dtype_name(dtype),                     \
-                       " is not supported; expected a numeric dtype (not bool)");            \
-    }                                                                                        \
+#define STRATA_DISPATCH_NUMERIC(dtype, op_name, ...)                              \
+  [&] {                                                                           \
+    switch (dtype) {                                                              \
+      STRATA_DTYPE_CASE(f32, float, __VA_ARGS__)                                  \
+      STRATA_DTYPE_CASE(f64, double, __VA_ARGS__)                                 \
+      STRATA_DTYPE_CASE(f16, ::strata::Half, __VA_ARGS__)                         \
+      STRATA_DTYPE_CASE(bf16, ::strata::BFloat16, __VA_ARGS__)                    \
+      STRATA_DTYPE_CASE(i32, int32_t, __VA_ARGS__)                                \
+      STRATA_DTYPE_CASE(i64, int64_t, __VA_ARGS__)                                \
+      default:                                                                    \
+        ::strata::fail(op_name, ": dtype ", ::strata::dtype_name(dtype),          \
+                       " is not supported; expected a numeric dtype (not bool)"); \
+    }                                                                             \
   }()

@@ -1,6 +1,7 @@
 // Element-wise ops with numpy broadcasting, any strides, and type promotion; and their backward
 // kernels. Every unary and binary op goes through one parameterised kernel per device
-// (cpu/elementwise_kernels.cpp, cuda/elementwise_kernels.cu); the named functions are thin wrappers.
+// (cpu/elementwise_kernels.cpp, cuda/elementwise_kernels.cu); the named functions are thin
+// wrappers.
 #pragma once
 
 #include <optional>
@@ -84,7 +85,7 @@ inline Tensor ge(const Tensor& a, const Tensor& b) { return compare(CompareOp::g
 // cond ? a : b, element-wise with broadcasting over all three; cond is bool.
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 // (grad where cond else 0, grad where !cond else 0), each summed to a's and b's shapes.
-std::pair<Tensor, Tensor> where_backward(const Tensor& grad, const Tensor& cond, const Shape& a_shape,
-                                         const Shape& b_shape);
+std::pair<Tensor, Tensor> where_backward(const Tensor& grad, const Tensor& cond,
+                                         const Shape& a_shape, const Shape& b_shape);
 
 }  // namespace strata

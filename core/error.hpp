@@ -1,5 +1,5 @@
-// strata::Error and the checks that raise it. Every misuse of the API ends here, with a message that
-// names the op, what it was given and what it expected.
+// strata::Error and the checks that raise it. Every misuse of the API ends here, with a message
+// that names the op, what it was given and what it expected.
 #pragma once
 
 #include <sstream>
@@ -31,7 +31,7 @@ template <class... Parts>
 }  // namespace strata
 
 // STRATA_CHECK(cond, parts...): throw strata::Error(parts...) unless cond holds.
-#define STRATA_CHECK(cond, ...)          \
-  do {                                   \
+#define STRATA_CHECK(cond, ...)               \
+  do {                                        \
     if (!(cond)) ::strata::fail(__VA_ARGS__); \
   } while (0)

@@ -10,7 +10,8 @@ namespace strata {
 Tensor empty(const Shape& shape, TensorOptions options) {
   for (int64_t s : shape) STRATA_CHECK(s >= 0, "empty: negative size in shape ", shape_str(shape));
   size_t nbytes = static_cast<size_t>(shape_numel(shape)) * element_size(options.dtype);
-  return Tensor(Storage(nbytes, options.device), shape, contiguous_strides(shape), 0, options.dtype);
+  return Tensor(Storage(nbytes, options.device), shape, contiguous_strides(shape), 0,
+                options.dtype);
 }
 
 Tensor full(const Shape& shape, double value, TensorOptions options) {

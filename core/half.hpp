@@ -1,6 +1,6 @@
 // The 16-bit float types f16 (IEEE binary16) and bf16 (bfloat16). They are storage types: every
-// operation converts to f32, computes, and rounds back to nearest-even. Conversions handle ±inf, NaN
-// and subnormals exactly; they are constexpr-free plain bit manipulation so CPU and CUDA agree.
+// operation converts to f32, computes, and rounds back to nearest-even. Conversions handle ±inf,
+// NaN and subnormals exactly; they are constexpr-free plain bit manipulation so CPU and CUDA agree.
 #pragma once
 
 #include <cstdint>
@@ -53,8 +53,8 @@ STRATA_HOST_DEVICE inline uint16_t f16_bits_from_f32(float f) {
   uint32_t abs = u & 0x7fffffffu;
   if (abs > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u | ((abs >> 13) & 0x3ffu));
   if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds to >= 65520: inf
-  if (abs < 0x38800000u) {                                            // below 2^-14: subnormal
-    if (abs < 0x33000000u) return static_cast<uint16_t>(sign);        // below half the min: ±0
+  if (abs < 0x38800000u) {                                               // below 2^-14: subnormal
+    if (abs < 0x33000000u) return static_cast<uint16_t>(sign);           // below half the min: ±0
     uint32_t exponent = abs >> 23;
     uint32_t mantissa = (abs & 0x7fffffu) | 0x800000u;
     uint32_t shift = 126u - exponent;  // value = mantissa * 2^(exponent - 150) = m16 * 2^-24

@@ -20,7 +20,8 @@ struct LayerNormResult {
   Tensor mean;  // [...], f32 (f64 for f64 input): kept for the backward
   Tensor rstd;  // [...], 1 / sqrt(var + eps)
 };
-LayerNormResult layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
+LayerNormResult layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                           double eps = 1e-5);
 struct NormGrads {
   Tensor input, weight, bias;  // weight/bias undefined when the forward had none
 };
@@ -41,8 +42,8 @@ NormGrads rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& r
 // tensor is ever stored. Targets equal to ignore_index contribute nothing.
 enum class Reduction { none, mean, sum };
 struct CrossEntropyResult {
-  Tensor loss;           // scalar for mean/sum, [N] for none (f32 for 16-bit logits)
-  Tensor log_sum_exp;    // [N], for the backward
+  Tensor loss;         // scalar for mean/sum, [N] for none (f32 for 16-bit logits)
+  Tensor log_sum_exp;  // [N], for the backward
 };
 CrossEntropyResult cross_entropy(const Tensor& logits, const Tensor& targets,
                                  int64_t ignore_index = -100, Reduction reduction = Reduction::mean,

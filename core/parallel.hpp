@@ -23,7 +23,7 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, Fn&& fn) {
     return;
   }
   int64_t chunks = std::min<int64_t>(threads, (n + grain - 1) / grain);
-#pragma omp parallel for num_threads(static_cast<int>(chunks)) schedule(static, 1)
+#pragma omp parallel for num_threads(static_cast <int>(chunks)) schedule(static, 1)
   for (int64_t c = 0; c < chunks; ++c) {
     int64_t chunk_begin = begin + n * c / chunks;
     int64_t chunk_end = begin + n * (c + 1) / chunks;

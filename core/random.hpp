@@ -1,6 +1,6 @@
 // Counter-based random numbers: Philox 4x32-10 (Salmon et al., "Parallel random numbers: as easy as
-// 1, 2, 3"). Element i of a draw with state (seed, offset) is a pure function of (seed, offset + i),
-// so CPU and CUDA, and any split of a tensor across threads or ranks, see the same numbers.
+// 1, 2, 3"). Element i of a draw with state (seed, offset) is a pure function of (seed, offset +
+// i), so CPU and CUDA, and any split of a tensor across threads or ranks, see the same numbers.
 #pragma once
 
 #include <array>

@@ -1,7 +1,7 @@
-// StridedLoop: the geometry of an element-wise pass over N tensors of one shape (already broadcast),
-// reduced to as few dims as possible. Dims are stored innermost first, strides in bytes, so one
-// description serves every dtype mix (casts included) on the CPU and, copied by value, in CUDA
-// kernels.
+// StridedLoop: the geometry of an element-wise pass over N tensors of one shape (already
+// broadcast), reduced to as few dims as possible. Dims are stored innermost first, strides in
+// bytes, so one description serves every dtype mix (casts included) on the CPU and, copied by
+// value, in CUDA kernels.
 #pragma once
 
 #include <array>
@@ -37,7 +37,8 @@ StridedLoop<N> make_strided_loop(const std::array<const Tensor*, N>& operands) {
     if (size == 1) continue;
     bool merge = loop.ndim > 0;
     for (int i = 0; i < N && merge; ++i) {
-      int64_t stride = operands[i]->strides()[d] * static_cast<int64_t>(operands[i]->element_size());
+      int64_t stride =
+          operands[i]->strides()[d] * static_cast<int64_t>(operands[i]->element_size());
       merge = stride == loop.strides[i][loop.ndim - 1] * loop.shape[loop.ndim - 1];
     }
     if (merge) {
@@ -57,7 +58,8 @@ StridedLoop<N> make_strided_loop(const std::array<const Tensor*, N>& operands) {
   if (loop.ndim == 0) {  // a single element (or none): one dim of size numel
     loop.ndim = 1;
     loop.shape[0] = loop.numel;
-    for (int i = 0; i < N; ++i) loop.strides[i][0] = static_cast<int64_t>(operands[i]->element_size());
+    for (int i = 0; i < N; ++i)
+      loop.strides[i][0] = static_cast<int64_t>(operands[i]->element_size());
   }
   return loop;
 }

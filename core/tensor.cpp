@@ -33,8 +33,9 @@ Shape contiguous_strides(const Shape& shape) {
 
 int64_t wrap_dim(int64_t dim, int64_t rank, const char* op) {
   int64_t wrapped = dim < 0 ? dim + rank : dim;
-  STRATA_CHECK(wrapped >= 0 && wrapped < rank, op, ": dim ", dim, " is out of range for a tensor of ",
-               rank, " dims (expected ", -rank, " <= dim < ", rank, ")");
+  STRATA_CHECK(wrapped >= 0 && wrapped < rank, op, ": dim ", dim,
+               " is out of range for a tensor of ", rank, " dims (expected ", -rank, " <= dim < ",
+               rank, ")");
   return wrapped;
 }
 
@@ -88,8 +89,8 @@ Shape infer_shape(Shape shape, int64_t numel, const char* op, const Shape& from)
     }
   }
   if (infer_at >= 0) {
-    STRATA_CHECK(known > 0 && numel % known == 0, op, ": cannot view shape ", shape_str(from),
-                 " (", numel, " elements) as ", shape_str(shape));
+    STRATA_CHECK(known > 0 && numel % known == 0, op, ": cannot view shape ", shape_str(from), " (",
+                 numel, " elements) as ", shape_str(shape));
     shape[infer_at] = numel / known;
   }
   STRATA_CHECK(shape_numel(shape) == numel, op, ": shape ", shape_str(shape), " has ",
@@ -100,7 +101,8 @@ Shape infer_shape(Shape shape, int64_t numel, const char* op, const Shape& from)
 
 // Strides for viewing (shape, strides) as new_shape without a copy, or empty when impossible.
 // Walks both shapes in chunks whose elements are laid out with one stride pattern.
-std::optional<Shape> view_strides(const Shape& shape, const Shape& strides, const Shape& new_shape) {
+std::optional<Shape> view_strides(const Shape& shape, const Shape& strides,
+                                  const Shape& new_shape) {
   Shape result(new_shape.size());
   if (shape_numel(shape) == 0) return contiguous_strides(new_shape);
   int64_t view_d = static_cast<int64_t>(new_shape.size()) - 1;
@@ -108,7 +110,8 @@ std::optional<Shape> view_strides(const Shape& shape, const Shape& strides, cons
   int64_t tensor_numel = 1, view_numel = 1;
   for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
     tensor_numel *= shape[d];
-    bool chunk_ends = d == 0 || (shape[d - 1] != 1 && strides[d - 1] != tensor_numel * chunk_base_stride);
+    bool chunk_ends =
+        d == 0 || (shape[d - 1] != 1 && strides[d - 1] != tensor_numel * chunk_base_stride);
     if (chunk_ends) {
       while (view_d >= 0 && (view_numel < tensor_numel || new_shape[view_d] == 1)) {
         result[view_d] = view_numel * chunk_base_stride;
@@ -183,12 +186,14 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
   if (start < 0) start += n;
   if (end < 0) end += n;
   STRATA_CHECK(start >= 0 && start <= n && end <= n, "slice: range [", start, ", ", end,
-               ") is out of bounds for dim ", d, " of size ", n, " (shape ", shape_str(shape()), ")");
+               ") is out of bounds for dim ", d, " of size ", n, " (shape ", shape_str(shape()),
+               ")");
   end = std::max(end, start);
   Shape new_shape = shape(), new_strides = strides();
   new_shape[d] = (end - start + step - 1) / step;
   new_strides[d] = strides()[d] * step;
-  return with_geometry(std::move(new_shape), std::move(new_strides), offset() + start * strides()[d]);
+  return with_geometry(std::move(new_shape), std::move(new_strides),
+                       offset() + start * strides()[d]);
 }
 
 Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
@@ -210,7 +215,8 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   Shape new_shape = shape(), new_strides = strides();
   new_shape.erase(new_shape.begin() + d);
   new_strides.erase(new_strides.begin() + d);
-  return with_geometry(std::move(new_shape), std::move(new_strides), offset() + index * strides()[d]);
+  return with_geometry(std::move(new_shape), std::move(new_strides),
+                       offset() + index * strides()[d]);
 }
 
 Tensor Tensor::expand(Shape target) const {
@@ -266,7 +272,8 @@ Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
   if (dim() == 0) return reshape({1});
   start_dim = wrap_dim(start_dim, dim(), "flatten");
   end_dim = wrap_dim(end_dim, dim(), "flatten");
-  STRATA_CHECK(start_dim <= end_dim, "flatten: start_dim ", start_dim, " is after end_dim ", end_dim);
+  STRATA_CHECK(start_dim <= end_dim, "flatten: start_dim ", start_dim, " is after end_dim ",
+               end_dim);
   Shape new_shape(shape().begin(), shape().begin() + start_dim);
   int64_t merged = 1;
   for (int64_t i = start_dim; i <= end_dim; ++i) merged *= shape()[i];
@@ -285,9 +292,9 @@ Tensor Tensor::to(DType dtype) const { return to(TensorOptions{dtype, device()})
 
 Tensor Tensor::to(TensorOptions options) const {
   if (options.dtype == dtype() && options.device == device()) return *this;
-  Tensor result(Storage(static_cast<size_t>(numel()) * strata::element_size(options.dtype),
-                        options.device),
-                shape(), contiguous_strides(shape()), 0, options.dtype);
+  Tensor result(
+      Storage(static_cast<size_t>(numel()) * strata::element_size(options.dtype), options.device),
+      shape(), contiguous_strides(shape()), 0, options.dtype);
   result.copy_(*this);
   return result;
 }

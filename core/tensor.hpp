@@ -1,8 +1,8 @@
 // Tensor: a ref-counted handle to an n-dimensional view of a Storage.
 //
-// Copying a Tensor copies the handle (both name the same data), like torch::Tensor. A view (reshape,
-// permute, slice, expand, ...) is a new handle with its own shape, strides and offset over the same
-// Storage. Strides and offsets count elements, not bytes.
+// Copying a Tensor copies the handle (both name the same data), like torch::Tensor. A view
+// (reshape, permute, slice, expand, ...) is a new handle with its own shape, strides and offset
+// over the same Storage. Strides and offsets count elements, not bytes.
 #pragma once
 
 #include <cstdint>

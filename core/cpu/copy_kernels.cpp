@@ -11,7 +11,8 @@ namespace strata::cpu::STRATA_ISA {
 void copy_kernel(const Tensor& dst, const Tensor& src) {
   if (dst.numel() == 0) return;
   auto loop = make_strided_loop<2>({&dst, &src});
-  std::array<char*, 2> base = {static_cast<char*>(dst.data_ptr()), static_cast<char*>(src.data_ptr())};
+  std::array<char*, 2> base = {static_cast<char*>(dst.data_ptr()),
+                               static_cast<char*>(src.data_ptr())};
   STRATA_DISPATCH_ALL(dst.dtype(), "copy_", [&] {
     using dst_t = scalar_t;
     STRATA_DISPATCH_ALL(src.dtype(), "copy_", [&] {
@@ -26,8 +27,7 @@ void copy_kernel(const Tensor& dst, const Tensor& src) {
         if (strides[0] == sizeof(dst_t) && strides[1] == sizeof(src_t)) {
           auto* out = reinterpret_cast<dst_t*>(ptrs[0]);
           auto* in = reinterpret_cast<const src_t*>(ptrs[1]);
-          _Pragma("omp simd")
-          for (int64_t i = 0; i < n; ++i) out[i] = convert<dst_t>(in[i]);
+          _Pragma("omp simd") for (int64_t i = 0; i < n; ++i) out[i] = convert<dst_t>(in[i]);
           return;
         }
         for (int64_t i = 0; i < n; ++i) {
@@ -46,7 +46,8 @@ void fill_kernel(const Tensor& dst, double value) {
   STRATA_DISPATCH_ALL(dst.dtype(), "fill_", [&] {
     const scalar_t fill_value = convert<scalar_t>(value);
     for_each_row<1>(loop, base, [fill_value](char** ptrs, const int64_t* strides, int64_t n) {
-      for (int64_t i = 0; i < n; ++i) *reinterpret_cast<scalar_t*>(ptrs[0] + i * strides[0]) = fill_value;
+      for (int64_t i = 0; i < n; ++i)
+        *reinterpret_cast<scalar_t*>(ptrs[0] + i * strides[0]) = fill_value;
     });
   });
 }

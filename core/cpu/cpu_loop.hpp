@@ -1,6 +1,7 @@
 // Runs an inner loop over every row of a StridedLoop on the CPU, split across the thread pool.
-// inner(char* ptrs[N], const int64_t strides[N], int64_t count) handles `count` elements starting at
-// ptrs, stepping by strides (bytes); it sees the innermost dim, so contiguous rows run at full speed.
+// inner(char* ptrs[N], const int64_t strides[N], int64_t count) handles `count` elements starting
+// at ptrs, stepping by strides (bytes); it sees the innermost dim, so contiguous rows run at full
+// speed.
 #pragma once
 
 #include "core/parallel.hpp"

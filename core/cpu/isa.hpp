@@ -24,7 +24,7 @@ std::string_view isa_name(Isa isa);
   namespace strata::cpu::avx512 {                    \
   ret name params;                                   \
   }
-#define STRATA_CPU_KERNEL(name)                                              \
+#define STRATA_CPU_KERNEL(name)                                                             \
   (::strata::cpu::active_isa() == ::strata::cpu::Isa::avx512 ? &::strata::cpu::avx512::name \
                                                              : &::strata::cpu::avx2::name)
 #else

@@ -8,7 +8,8 @@ namespace strata::cuda {
 
 void copy_kernel(const Tensor& dst, const Tensor& src) {
   auto loop = make_strided_loop<2>({&dst, &src});
-  std::array<char*, 2> base = {static_cast<char*>(dst.data_ptr()), static_cast<char*>(src.data_ptr())};
+  std::array<char*, 2> base = {static_cast<char*>(dst.data_ptr()),
+                               static_cast<char*>(src.data_ptr())};
   STRATA_DISPATCH_ALL(dst.dtype(), "copy_", [&] {
     using dst_t = scalar_t;
     STRATA_DISPATCH_ALL(src.dtype(), "copy_", [&] {

@@ -33,8 +33,8 @@ class CudaPoolAllocator final : public Allocator {
     cudaSetDevice(previous);
     if (status != cudaSuccess) {
       cudaGetLastError();
-      fail("CUDA out of memory on device ", device_, " allocating ", nbytes, " bytes (",
-           current_, " bytes in use); reduce the batch size or enable ZeRO/offload");
+      fail("CUDA out of memory on device ", device_, " allocating ", nbytes, " bytes (", current_,
+           " bytes in use); reduce the batch size or enable ZeRO/offload");
     }
     std::lock_guard lock(mutex_);
     current_ += nbytes;

@@ -5,14 +5,14 @@
 
 #include "core/error.hpp"
 
-#define STRATA_CUDA_CHECK(call)                                                              \
-  do {                                                                                       \
-    cudaError_t strata_cuda_status = (call);                                                 \
-    if (strata_cuda_status != cudaSuccess) {                                                 \
-      ::strata::fail("CUDA error in ", #call, " (", __FILE__, ":", __LINE__, "): ",           \
-                     cudaGetErrorName(strata_cuda_status), ": ",                             \
-                     cudaGetErrorString(strata_cuda_status));                                \
-    }                                                                                        \
+#define STRATA_CUDA_CHECK(call)                                              \
+  do {                                                                       \
+    cudaError_t strata_cuda_status = (call);                                 \
+    if (strata_cuda_status != cudaSuccess) {                                 \
+      ::strata::fail("CUDA error in ", #call, " (", __FILE__, ":", __LINE__, \
+                     "): ", cudaGetErrorName(strata_cuda_status), ": ",      \
+                     cudaGetErrorString(strata_cuda_status));                \
+    }                                                                        \
   } while (0)
 
 namespace strata::cuda {

@@ -29,8 +29,8 @@ void launch_elementwise(const StridedLoop<N>& loop, const std::array<char*, N>& 
   if (loop.numel == 0) return;
   constexpr int kThreads = 256;
   int64_t blocks = (loop.numel + kThreads - 1) / kThreads;
-  strided_elementwise_kernel<N><<<static_cast<unsigned>(blocks), kThreads, 0, current_stream()>>>(
-      loop, base, f);
+  strided_elementwise_kernel<N>
+      <<<static_cast<unsigned>(blocks), kThreads, 0, current_stream()>>>(loop, base, f);
   STRATA_CUDA_CHECK(cudaGetLastError());
 }
 

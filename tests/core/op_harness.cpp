@@ -45,14 +45,16 @@ Tensor InputMaker::normal(const Shape& shape, DType dtype, double scale, Layout 
   return place(values, shape, dtype, layout);
 }
 
-Tensor InputMaker::uniform(const Shape& shape, DType dtype, double low, double high, Layout layout) {
+Tensor InputMaker::uniform(const Shape& shape, DType dtype, double low, double high,
+                           Layout layout) {
   std::uniform_real_distribution<double> dist(low, high);
   std::vector<double> values(static_cast<size_t>(shape_numel(shape)));
   for (double& v : values) v = dist(rng_);
   return place(values, shape, dtype, layout);
 }
 
-Tensor InputMaker::integers(const Shape& shape, DType dtype, int64_t low, int64_t high, Layout layout) {
+Tensor InputMaker::integers(const Shape& shape, DType dtype, int64_t low, int64_t high,
+                            Layout layout) {
   std::uniform_int_distribution<int64_t> dist(low, high - 1);
   std::vector<double> values(static_cast<size_t>(shape_numel(shape)));
   for (double& v : values) v = static_cast<double>(dist(rng_));
@@ -128,7 +130,8 @@ double at(const Tensor& t, const std::vector<int64_t>& index) {
   int64_t offset = 0;
   for (size_t d = 0; d < index.size(); ++d) offset += index[d] * t.strides()[d];
   return STRATA_DISPATCH_ALL(t.dtype(), "at", [&] {
-    return static_cast<double>(static_cast<compute_t<scalar_t>>(static_cast<scalar_t*>(t.data_ptr())[offset]));
+    return static_cast<double>(
+        static_cast<compute_t<scalar_t>>(static_cast<scalar_t*>(t.data_ptr())[offset]));
   });
 }
 
@@ -146,10 +149,12 @@ std::string describe(const OpCase& c, DType dtype, Device device, int trial) {
 // Largest violation of |actual - expected| <= atol + rtol * |expected|, as a message, or "".
 std::string compare(const Tensor& actual, const Tensor& expected, Tolerance tol, const char* what) {
   std::ostringstream out;
-  if (!expected.defined()) return actual.defined() ? std::string(what) + ": expected no tensor" : "";
+  if (!expected.defined())
+    return actual.defined() ? std::string(what) + ": expected no tensor" : "";
   if (!actual.defined()) return std::string(what) + ": got no tensor";
   if (actual.shape() != expected.shape()) {
-    out << what << ": shape " << shape_str(actual.shape()) << ", expected " << shape_str(expected.shape());
+    out << what << ": shape " << shape_str(actual.shape()) << ", expected "
+        << shape_str(expected.shape());
     return out.str();
   }
   std::vector<double> a = actual.to_vector<double>(), e = expected.to_vector<double>();
@@ -227,13 +232,14 @@ TEST_CASE("every core op has harness cases") {
   std::set<std::string> covered;
   for (const OpCase& c : registered_cases()) covered.insert(c.op);
   std::set<std::string> known;
-#define STRATA_CHECK_COVERED(name)                                                     \
-  known.insert(#name);                                                                 \
+#define STRATA_CHECK_COVERED(name) \
+  known.insert(#name);             \
   CHECK_MESSAGE(covered.count(#name), "op '" #name "' has no case in the op harness");
   STRATA_CORE_OPS(STRATA_CHECK_COVERED)
 #undef STRATA_CHECK_COVERED
   for (const std::string& name : covered) {
-    CHECK_MESSAGE(known.count(name), "harness case for '", name, "', which is not in core/op_list.hpp");
+    CHECK_MESSAGE(known.count(name), "harness case for '", name,
+                  "', which is not in core/op_list.hpp");
   }
 }
 
@@ -290,7 +296,8 @@ TEST_CASE("ops match their references, forward and backward, on every device and
             CHECK_MESSAGE(problem.empty(), where, ": output ", k, ": ", problem);
           }
           if (!c.backward) continue;
-          Tensors grads = c.backward(device_inputs, outputs, grad64.to(outputs[0].dtype()).to(device));
+          Tensors grads =
+              c.backward(device_inputs, outputs, grad64.to(outputs[0].dtype()).to(device));
           for (size_t k = 0; k < grads64.size(); ++k) {
             Tolerance tol = default_tolerance(dtype);
             tol.rtol *= 2 * c.tolerance_scale;

@@ -8,8 +8,8 @@
 // Vocabulary: a *case* is one way to call an op (shapes, layouts, options). Inputs are made on the
 // CPU by make_inputs, in the dtype under test; `forward` calls the Strata op; `reference` receives
 // f64 contiguous copies of the floating inputs (other inputs as they are) and computes the expected
-// outputs with loops; `backward`, when set, maps (inputs, outputs, grad of output 0) to the gradient
-// of each input (an undefined Tensor for inputs that are not differentiable).
+// outputs with loops; `backward`, when set, maps (inputs, outputs, grad of output 0) to the
+// gradient of each input (an undefined Tensor for inputs that are not differentiable).
 #pragma once
 
 #include <functional>
@@ -36,7 +36,8 @@ class InputMaker {
   // Standard-normal values scaled by `scale`.
   Tensor normal(const Shape& shape, DType dtype, double scale = 1.0, Layout layout = Layout::any);
   // Uniform values in [low, high).
-  Tensor uniform(const Shape& shape, DType dtype, double low, double high, Layout layout = Layout::any);
+  Tensor uniform(const Shape& shape, DType dtype, double low, double high,
+                 Layout layout = Layout::any);
   // Integers uniform in [low, high), in an integer (or any) dtype.
   Tensor integers(const Shape& shape, DType dtype, int64_t low, int64_t high,
                   Layout layout = Layout::contiguous);
@@ -73,7 +74,8 @@ struct OpCase {
   std::function<Tensors(InputMaker&, DType)> make_inputs;
   std::function<Tensors(const Tensors&)> forward;
   std::function<Tensors(const Tensors&)> reference;
-  std::function<Tensors(const Tensors& inputs, const Tensors& outputs, const Tensor& grad)> backward;
+  std::function<Tensors(const Tensors& inputs, const Tensors& outputs, const Tensor& grad)>
+      backward;
   int trials = 4;
   double tolerance_scale = 1.0;  // multiplies the default tolerances (for long accumulations)
   // Outputs compared against the reference: the first `compared_outputs` (-1: all).
@@ -87,7 +89,7 @@ const std::vector<OpCase>& registered_cases();
 
 // Dtype sets cases commonly use.
 inline const std::vector<DType> kFloatTypes = {DType::f32, DType::f64, DType::f16, DType::bf16};
-inline const std::vector<DType> kNumericTypes = {DType::f32, DType::f64, DType::f16,
+inline const std::vector<DType> kNumericTypes = {DType::f32,  DType::f64, DType::f16,
                                                  DType::bf16, DType::i32, DType::i64};
 
 // f64 contiguous CPU copy of a floating tensor, others unchanged (what `reference` receives).

@@ -34,5 +34,6 @@ TEST_CASE("views share storage and index correctly") {
 
 TEST_CASE("copy converts dtypes") {
   Tensor a = arange_f32(5);
-  CHECK(a.to(DType::bf16).to(DType::i64).to_vector<int64_t>() == std::vector<int64_t>{0, 1, 2, 3, 4});
+  CHECK(a.to(DType::bf16).to(DType::i64).to_vector<int64_t>() ==
+        std::vector<int64_t>{0, 1, 2, 3, 4});
 }

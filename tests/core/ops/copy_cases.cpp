@@ -21,8 +21,8 @@ const bool registered = [] {
             [](InputMaker& m, DType dtype) {
               Shape s = m.shape(0, 4, 9, true);
               return Tensors{dtype == DType::boolean ? m.mask(s)
-                             : is_floating(dtype)     ? m.normal(s, dtype, 50.0)
-                                                      : m.integers(s, dtype, -100, 100)};
+                             : is_floating(dtype)    ? m.normal(s, dtype, 50.0)
+                                                     : m.integers(s, dtype, -100, 100)};
             },
         .forward = [target](const Tensors& in) { return Tensors{in[0].to(target)}; },
         // The reference input is an exact f64 copy; one rounding to the target must match.
@@ -38,8 +38,14 @@ const bool registered = [] {
             Shape s = m.shape(1, 5, 7, true);
             return Tensors{dtype == DType::boolean ? m.mask(s) : m.normal(s, dtype, 10.0)};
           },
-      .forward = [](const Tensors& in) { return Tensors{in[0].contiguous(), in[0].clone()}; },
-      .reference = [](const Tensors& in) { return Tensors{in[0], in[0]}; },
+      .forward =
+          [](const Tensors& in) {
+            return Tensors{in[0].contiguous(), in[0].clone()};
+          },
+      .reference =
+          [](const Tensors& in) {
+            return Tensors{in[0], in[0]};
+          },
   });
   register_case({
       .op = "copy",
@@ -52,17 +58,20 @@ const bool registered = [] {
           },
       .forward =
           [](const Tensors& in) {
-            Tensor dst = zeros(in[1].shape(), in[1].options()).transpose(0, 1).contiguous().transpose(0, 1);
+            Tensor dst =
+                zeros(in[1].shape(), in[1].options()).transpose(0, 1).contiguous().transpose(0, 1);
             dst.copy_(in[0]);
             return Tensors{dst};
           },
-      .reference = [](const Tensors& in) { return Tensors{in[0].expand(in[1].shape()).contiguous()}; },
+      .reference =
+          [](const Tensors& in) { return Tensors{in[0].expand(in[1].shape()).contiguous()}; },
   });
   register_case({
       .op = "fill",
       .variant = "fill_ of a strided view",
       .dtypes = kAllTypes,
-      .make_inputs = [](InputMaker& m, DType dtype) { return Tensors{m.normal(m.shape(0, 4, 8), dtype)}; },
+      .make_inputs = [](InputMaker& m,
+                        DType dtype) { return Tensors{m.normal(m.shape(0, 4, 8), dtype)}; },
       .forward =
           [](const Tensors& in) {
             Tensor t = in[0].clone();
@@ -70,7 +79,8 @@ const bool registered = [] {
             return Tensors{t};
           },
       // The reference input is f64 for float dtypes and keeps integer and bool dtypes.
-      .reference = [](const Tensors& in) { return Tensors{full(in[0].shape(), 3.0, {in[0].dtype()})}; },
+      .reference =
+          [](const Tensors& in) { return Tensors{full(in[0].shape(), 3.0, {in[0].dtype()})}; },
   });
   return true;
 }();
