@@ -1,10 +1,11 @@
 # Builds and runs the consumer project (tests/consumer) one of two ways, as a CTest test:
 #   MODE=find_package:     installs this build into a temporary prefix, moves the prefix elsewhere
 #                          (the package must be relocatable), then find_package(Strata) from there;
-#   MODE=add_subdirectory: adds Strata's source tree to the consumer's build (CPU only, no tests or
-#                          benchmarks, to keep it quick).
+#   MODE=add_subdirectory: adds Strata's source tree to the consumer's build (without its tests and
+#                          benchmarks), configured like this build: same build type and CUDA
+#                          setting, so the compile commands match this build's and ccache hits.
 # Inputs (-D): MODE, SOURCE_DIR (Strata's source), BINARY_DIR (this build), WORK_DIR, GENERATOR,
-# CXX_COMPILER.
+# CXX_COMPILER, BUILD_TYPE, CUDA (ON/OFF), CUDA_ARCHITECTURES.
 cmake_minimum_required(VERSION 3.25)
 
 function(run)
@@ -35,8 +36,12 @@ if(MODE STREQUAL "find_package")
   run(${CMAKE_COMMAND} -S ${CMAKE_CURRENT_LIST_DIR} -B ${build_dir} ${consumer_args}
       -DCMAKE_PREFIX_PATH=${moved})
 elseif(MODE STREQUAL "add_subdirectory")
+  set(cuda_args -DSTRATA_CUDA=${CUDA})
+  if(CUDA)
+    list(APPEND cuda_args -DCMAKE_CUDA_ARCHITECTURES=${CUDA_ARCHITECTURES})
+  endif()
   run(${CMAKE_COMMAND} -S ${CMAKE_CURRENT_LIST_DIR} -B ${build_dir} ${consumer_args}
-      -DSTRATA_SOURCE_DIR=${SOURCE_DIR} -DSTRATA_CUDA=OFF)
+      -DCMAKE_BUILD_TYPE=${BUILD_TYPE} -DSTRATA_SOURCE_DIR=${SOURCE_DIR} ${cuda_args})
 else()
   message(FATAL_ERROR "MODE must be find_package or add_subdirectory, got '${MODE}'")
 endif()
