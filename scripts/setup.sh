@@ -5,13 +5,13 @@
 set -euo pipefail
 
 packages=(
-  g++ cmake ninja-build ccache          # toolchain; ccache keeps rebuilds fast
-  libdnnl-dev ocl-icd-opencl-dev        # oneDNN (CPU GEMM); its CMake package requires OpenCL
-  libopenblas-dev libblis-dev libeigen3-dev  # GEMM libraries the benchmark compares
-  doctest-dev                           # the test framework
-  libopenmpi-dev openmpi-bin            # process groups (parallel/)
-  libyaml-cpp-dev                       # DeepSpeed-style configs (io/)
-  zlib1g-dev
+  g++ cmake ninja-build ccache                # toolchain; ccache keeps rebuilds fast
+  libdnnl-dev ocl-icd-opencl-dev              # oneDNN (CPU GEMM); its CMake package needs OpenCL
+  libopenblas-dev libblis-dev libeigen3-dev   # GEMM libraries the benchmark compares
+  doctest-dev                                 # the test framework
+  libopenmpi-dev openmpi-bin                  # process groups (parallel/)
+  libyaml-cpp-dev                             # DeepSpeed-style configs (io/)
+  zlib1g-dev                                  # gzip-compressed datasets (io/)
 )
 
 missing=()
