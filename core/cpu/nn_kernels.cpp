@@ -182,8 +182,9 @@ std::vector<compute_t<T>> load_vector(const Tensor& t, int64_t n, compute_t<T> f
 
 // ---- row math -------------------------------------------------------------------------------
 
+// Always inlined, as exp_f32 is, so the simd loops that call it stay vector loops.
 template <class A>
-A exp_acc(A x) {
+[[gnu::always_inline]] inline A exp_acc(A x) {
   if constexpr (std::is_same_v<A, float>) {
     return exp_f32(x);
   } else {
@@ -291,15 +292,19 @@ void norm_backward_row(const A* g, const A* x, const A* w, A* dx, int64_t n, boo
   }
   A mean_gw = center ? sum_gw / static_cast<A>(n) : A(0);
   A mean_gw_xhat = sum_gw_xhat / static_cast<A>(n);
+  auto input_grad = [&](int64_t i, A xhat) {
+    return rstd * (g[i] * w[i] - mean_gw - xhat * mean_gw_xhat);
+  };
+  if (!dw) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) dx[i] = input_grad(i, (x[i] - mu) * rstd);
+    return;
+  }
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     A xhat = (x[i] - mu) * rstd;
-    dx[i] = rstd * (g[i] * w[i] - mean_gw - xhat * mean_gw_xhat);
-  }
-  if (!dw) return;
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) {
-    dw[i] += g[i] * (x[i] - mu) * rstd;
+    dx[i] = input_grad(i, xhat);
+    dw[i] += g[i] * xhat;
     db[i] += g[i];
   }
 }

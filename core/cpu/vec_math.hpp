@@ -6,18 +6,17 @@
 
 #include <bit>
 #include <cstdint>
-#include <limits>
 
 namespace strata::cpu::STRATA_ISA {
 
 // e^x in f32 to about 1 ulp (Cephes' polynomial): x = n ln2 + r with |r| <= ln2 / 2, then
-// e^x = 2^n e^r. Results below FLT_MIN flush to 0 (x < -87.34), above FLT_MAX give inf, NaN stays
-// NaN.
-inline float exp_f32(float x) {
-  constexpr float kMin = -87.33654f;  // ln(FLT_MIN)
-  constexpr float kMax = 88.72283f;   // ln(FLT_MAX)
-  float clamped = x < kMin ? kMin : x;
-  clamped = clamped > kMax ? kMax : clamped;
+// e^x = 2^n e^r. Out-of-range inputs need no select: x is clamped to [-110, 89], where 2^n, built
+// as two normal factors, underflows to 0 or overflows to inf through the final products. NaN
+// stays NaN. Always inlined: a call inside a simd loop would leave the loop scalar.
+[[gnu::always_inline]] inline float exp_f32(float x) {
+  // Both tests read x (not the first clamp's result), so NaN passes through and the compiler
+  // does not specialise the code below for each clamped path.
+  float clamped = x > 89.0f ? 89.0f : (x < -110.0f ? -110.0f : x);
   // n = round(x / ln2): adding 1.5 * 2^23 pushes the fraction bits out of the mantissa.
   constexpr float kRound = 12582912.0f;
   float n = (clamped * 1.44269504088896341f + kRound) - kRound;
@@ -31,14 +30,12 @@ inline float exp_f32(float x) {
   p = __builtin_fmaf(p, r, 1.6666665459e-1f);
   p = __builtin_fmaf(p, r, 5.0000001201e-1f);
   p = __builtin_fmaf(p, r * r, r + 1.0f);
-  // 2^n for n in [-126, 128] as two factors, each a normal float.
+  // 2^n for n in [-159, 128] as two factors 2^(n/2), each a normal float.
   int32_t exponent = static_cast<int32_t>(n);
   int32_t half = exponent >> 1;
   float scale_a = std::bit_cast<float>((half + 127) << 23);
   float scale_b = std::bit_cast<float>((exponent - half + 127) << 23);
-  float result = p * scale_a * scale_b;
-  result = x < kMin ? 0.0f : result;
-  return x > kMax ? std::numeric_limits<float>::infinity() : result;
+  return p * scale_a * scale_b;
 }
 
 }  // namespace strata::cpu::STRATA_ISA
