@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -153,6 +154,23 @@ TEST_CASE("softmax, log_softmax and cross-entropy stay finite for logits of +-1e
     CHECK(lse[1] == doctest::Approx(x[7]).epsilon(1e-6));
     CHECK(ce.loss.item<double>() ==
           doctest::Approx((x[0] + std::log(2.0) - x[1]) / 2).epsilon(1e-6));
+  }
+}
+
+TEST_CASE("softmax gives masked (-inf) logits zero probability") {
+  const double inf = std::numeric_limits<double>::infinity();
+  for (DType dtype : kFloatDTypes) {
+    CAPTURE(dtype_name(dtype));
+    Tensor logits = from_vector<double>({0.5, -inf, 1.5, -inf}, {1, 4}).to(dtype);
+    std::vector<double> p = softmax(logits).to_vector<double>();
+    std::vector<double> log_p = log_softmax(logits).to_vector<double>();
+    const double relative = is_16bit_float(dtype) ? 1e-2 : 1e-6;
+    CHECK(p[1] == 0.0);
+    CHECK(p[3] == 0.0);
+    CHECK(p[0] == doctest::Approx(1 / (1 + std::exp(1.0))).epsilon(relative));
+    CHECK(p[2] == doctest::Approx(1 / (1 + std::exp(-1.0))).epsilon(relative));
+    CHECK(log_p[1] == -inf);
+    CHECK(log_p[0] == doctest::Approx(-std::log(1 + std::exp(1.0))).epsilon(relative));
   }
 }
 
