@@ -36,6 +36,23 @@ STRATA_HOST_DEVICE inline uint64_t word64(Words& word, uint64_t slot) {
   return static_cast<uint64_t>(word(slot)) | static_cast<uint64_t>(word(slot + 1)) << 32;
 }
 
+// The stream's words computed on demand a block at a time, for kernels that visit slots one by
+// one: consecutive slots reuse the block.
+struct PhiloxWords {
+  uint64_t seed;
+  uint64_t block = ~uint64_t{0};
+  uint32_t words[4] = {};
+
+  STRATA_HOST_DEVICE uint32_t operator()(uint64_t slot) {
+    if (slot / 4 != block) {
+      block = slot / 4;
+      std::array<uint32_t, 4> w = philox4x32_10(seed, block);
+      for (int k = 0; k < 4; ++k) words[k] = w[k];
+    }
+    return words[slot % 4];
+  }
+};
+
 namespace random_detail {
 
 STRATA_HOST_DEVICE inline float fused(float a, float b, float c) { return fmaf(a, b, c); }

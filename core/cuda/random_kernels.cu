@@ -12,22 +12,6 @@ namespace {
 constexpr int kPerThread = 4;
 constexpr int kThreads = 256;
 
-// The stream's words, computed a block at a time on demand; consecutive slots reuse the block.
-struct PhiloxWords {
-  uint64_t seed;
-  uint64_t block = ~uint64_t{0};
-  uint32_t words[4] = {};
-
-  __device__ uint32_t operator()(uint64_t slot) {
-    if (slot / 4 != block) {
-      block = slot / 4;
-      std::array<uint32_t, 4> w = philox4x32_10(seed, block);
-      for (int k = 0; k < 4; ++k) words[k] = w[k];
-    }
-    return words[slot % 4];
-  }
-};
-
 unsigned blocks_for(int64_t n) {
   int64_t threads = (n + kPerThread - 1) / kPerThread;
   return static_cast<unsigned>((threads + kThreads - 1) / kThreads);
