@@ -7,18 +7,15 @@
 // results do not depend on the thread count.
 #include "core/cpu/nn_kernels.hpp"
 
-#include <immintrin.h>
-
 #include <algorithm>
 #include <atomic>
-#include <bit>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <vector>
 
 #include "core/cpu/cpu_loop.hpp"
+#include "core/cpu/half_vector.hpp"
 #include "core/cpu/vec_math.hpp"
 #include "core/dtype.hpp"
 #include "core/parallel.hpp"
@@ -74,59 +71,7 @@ int64_t row_grain(int64_t length) {
 }
 
 // ---- row I/O --------------------------------------------------------------------------------
-
-// Contiguous runs of 16-bit floats to f32 and back, converted in vector registers (rounding to
-// nearest-even, as Half and BFloat16 do one element at a time).
-void widen(const Half* src, float* dst, int64_t n) {
-  int64_t i = 0;
-#if defined(__AVX512F__)
-  for (; i + 16 <= n; i += 16) {
-    __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
-    _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(h));
-  }
-#elif defined(__F16C__)
-  for (; i + 8 <= n; i += 8) {
-    __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
-    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
-  }
-#endif
-  for (; i < n; ++i) dst[i] = static_cast<float>(src[i]);
-}
-
-void narrow(const float* src, Half* dst, int64_t n) {
-  int64_t i = 0;
-  constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-#if defined(__AVX512F__)
-  for (; i + 16 <= n; i += 16) {
-    __m256i h = _mm512_cvtps_ph(_mm512_loadu_ps(src + i), kRound);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), h);
-  }
-#elif defined(__F16C__)
-  for (; i + 8 <= n; i += 8) {
-    __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(src + i), kRound);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), h);
-  }
-#endif
-  for (; i < n; ++i) dst[i] = Half(src[i]);
-}
-
-void widen(const BFloat16* src, float* dst, int64_t n) {
-  const auto* bits = reinterpret_cast<const uint16_t*>(src);
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i)
-    dst[i] = std::bit_cast<float>(static_cast<uint32_t>(bits[i]) << 16);
-}
-
-void narrow(const float* src, BFloat16* dst, int64_t n) {
-  auto* bits = reinterpret_cast<uint16_t*>(dst);
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t u = std::bit_cast<uint32_t>(src[i]);
-    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-    uint32_t quiet_nan = (u >> 16) | 0x40u;
-    bits[i] = static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
-  }
-}
+// 16-bit rows convert in vector registers (convert_contiguous, core/cpu/half_vector.hpp).
 
 // A row of n elements at src stepping by `step`, as accumulator values: src itself when it already
 // holds them contiguously, otherwise a converted (or gathered) copy in scratch.
@@ -136,7 +81,7 @@ const compute_t<T>* load_row(const T* src, int64_t step, int64_t n, compute_t<T>
     if constexpr (std::is_same_v<T, compute_t<T>>) {
       return src;
     } else {
-      widen(src, scratch, n);
+      convert_contiguous(src, scratch, n);
       return scratch;
     }
   }
@@ -158,11 +103,7 @@ template <class T>
 void store_row(T* dst, int64_t step, int64_t n, const compute_t<T>* values) {
   if (static_cast<const void*>(values) == static_cast<const void*>(dst)) return;
   if (step == 1) {
-    if constexpr (std::is_same_v<T, compute_t<T>>) {
-      std::memcpy(dst, values, n * sizeof(T));
-    } else {
-      narrow(values, dst, n);
-    }
+    convert_contiguous(values, dst, n);
     return;
   }
   for (int64_t i = 0; i < n; ++i) dst[i * step] = T(values[i]);
