@@ -123,11 +123,11 @@ std::vector<compute_t<T>> load_vector(const Tensor& t, int64_t n, compute_t<T> f
 
 // ---- row math -------------------------------------------------------------------------------
 
-// Always inlined, as exp_f32 is, so the simd loops that call it stay vector loops.
+// Always inlined, as vm::exp is, so the simd loops that call it stay vector loops.
 template <class A>
 [[gnu::always_inline]] inline A exp_acc(A x) {
   if constexpr (std::is_same_v<A, float>) {
-    return exp_f32(x);
+    return vm::exp(x);
   } else {
     return std::exp(x);
   }
