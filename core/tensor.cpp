@@ -104,7 +104,8 @@ Shape infer_shape(Shape shape, int64_t numel, const char* op, const Shape& from)
 std::optional<Shape> view_strides(const Shape& shape, const Shape& strides,
                                   const Shape& new_shape) {
   Shape result(new_shape.size());
-  if (shape_numel(shape) == 0) return contiguous_strides(new_shape);
+  // No elements, or one element of a 0-dim tensor: any strides describe the view.
+  if (shape_numel(shape) == 0 || shape.empty()) return contiguous_strides(new_shape);
   int64_t view_d = static_cast<int64_t>(new_shape.size()) - 1;
   int64_t chunk_base_stride = strides.empty() ? 1 : strides.back();
   int64_t tensor_numel = 1, view_numel = 1;

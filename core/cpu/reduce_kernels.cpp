@@ -1,0 +1,315 @@
+// CPU reduction kernels, compiled per ISA: one loop structure per layout (reduce_kernels.hpp),
+// parameterised by the reducer (reducers.hpp).
+//
+//   rows:    each output folds one contiguous run of the input. Element i goes to lane
+//            i % kLanes (independent states the compiler keeps in vector registers); runs of
+//            kRowLeaf elements are folded in order and merged pairwise, lane by lane, and the
+//            lanes are merged at the end.
+//   columns: outputs are contiguous columns of the input; a task keeps kColumnBlock column states
+//            and folds the reduced rows into them, vectorised across columns; runs of
+//            kColumnLeaf rows are folded in order and merged pairwise.
+//
+// Pairwise merging keeps long f32 sums accurate. Threads split the outputs; when there are too
+// few outputs for the threads, they split the reduced elements into fixed-size chunks instead,
+// merged by the same tree (chunks are a power-of-two number of leaves and the tree splits at
+// powers of two), so both ways give the same bits for any thread count.
+#include <algorithm>
+#include <memory>
+#include <type_traits>
+#include <vector>
+
+#include "core/dtype.hpp"
+#include "core/parallel.hpp"
+#include "core/reduce_kernels.hpp"
+#include "core/reducers.hpp"
+
+namespace strata::cpu::STRATA_ISA {
+namespace {
+
+using namespace reducers;
+
+constexpr int kLanes = 32;
+constexpr int64_t kRowLeaf = 1024;            // elements; a multiple of kLanes
+constexpr int64_t kRowChunk = kRowLeaf * 64;  // elements per task when rows are few and long
+constexpr int64_t kColumnBlock = 64;
+constexpr int64_t kColumnLeaf = 16;                 // rows
+constexpr int64_t kColumnChunk = kColumnLeaf * 64;  // rows per task when columns are few
+constexpr int64_t kGrain = 32768;  // input elements below which work stays on one thread
+
+// Where a pairwise tree over n > leaf items splits: the largest leaf * 2^k below n.
+int64_t tree_split(int64_t n, int64_t leaf) {
+  int64_t m = leaf;
+  while (2 * m < n) m *= 2;
+  return m;
+}
+
+// Merges parts lo .. lo + count - 1 into part lo with merge(into, from), by the tree that
+// tree_split gives for chunk-sized leaves.
+template <class Merge>
+void merge_tree(int64_t lo, int64_t count, const Merge& merge) {
+  if (count <= 1) return;
+  int64_t m = tree_split(count, 1);
+  merge_tree(lo, m, merge);
+  merge_tree(lo + m, count - m, merge);
+  merge(lo, lo + m);
+}
+
+// Walks a multi-dim index space (innermost first), tracking the offset of the current index.
+struct Walker {
+  int ndim;
+  const int64_t* shape;
+  const int64_t* stride;
+  int64_t index[kMaxReduceDims] = {};
+  int64_t offset = 0;
+
+  void seek(int64_t linear) {
+    offset = 0;
+    for (int d = 0; d < ndim; ++d) {
+      index[d] = linear % shape[d];
+      linear /= shape[d];
+      offset += index[d] * stride[d];
+    }
+  }
+  void next() {
+    for (int d = 0; d < ndim; ++d) {
+      offset += stride[d];
+      if (++index[d] < shape[d]) return;
+      offset -= shape[d] * stride[d];
+      index[d] = 0;
+    }
+  }
+};
+
+template <class R, class T>
+typename R::value_t load(T x) {
+  return convert<typename R::value_t>(x);
+}
+
+// ---- rows ---------------------------------------------------------------------------------------
+
+template <class R>
+struct Lanes {
+  typename R::state_t s[kLanes];
+};
+
+template <class R>
+void merge_lanes(Lanes<R>& into, const Lanes<R>& from) {
+  for (int j = 0; j < kLanes; ++j) into.s[j] = R::combine(into.s[j], from.s[j]);
+}
+
+template <class R>
+typename R::state_t fold_lanes(Lanes<R>& lanes) {
+  for (int width = kLanes / 2; width > 0; width /= 2) {
+    for (int j = 0; j < width; ++j) lanes.s[j] = R::combine(lanes.s[j], lanes.s[j + width]);
+  }
+  return lanes.s[0];
+}
+
+// Folds row[begin, begin + n) into lanes; begin is a multiple of kRowLeaf.
+template <class T, class R>
+void fold_row(const R& r, const T* row, int64_t begin, int64_t n, Lanes<R>& lanes) {
+  if (n > kRowLeaf) {
+    int64_t m = tree_split(n, kRowLeaf);
+    Lanes<R> right;
+    fold_row(r, row, begin, m, lanes);
+    fold_row(r, row, begin + m, n - m, right);
+    merge_lanes(lanes, right);
+    return;
+  }
+  for (int j = 0; j < kLanes; ++j) lanes.s[j] = R::identity();
+  const T* p = row + begin;
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    _Pragma("omp simd") for (int j = 0; j < kLanes; ++j) {
+      r.update(lanes.s[j], load<R>(p[i + j]), begin + i + j);
+    }
+  }
+  for (; i < n; ++i) r.update(lanes.s[i % kLanes], load<R>(p[i]), begin + i);
+}
+
+template <class T, class out_t, class R>
+void reduce_rows(const ReduceGeometry& g, const R& r, const T* in, out_t* values,
+                 int64_t* indices) {
+  const int64_t n = g.reduced;
+  Walker kept{g.kept_ndim, g.kept_shape, g.kept_stride};
+  if (n >= 2 * kRowChunk && g.outputs < get_num_threads()) {
+    // Few long rows: every row in fixed-size chunks across the threads.
+    int64_t chunks = (n + kRowChunk - 1) / kRowChunk;
+    std::vector<Lanes<R>> parts(static_cast<size_t>(chunks));
+    for (int64_t o = 0; o < g.outputs; ++o) {
+      kept.seek(o);
+      const T* row = in + kept.offset;
+      parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+          fold_row(r, row, c * kRowChunk, std::min(kRowChunk, n - c * kRowChunk), parts[c]);
+        }
+      });
+      merge_tree(0, chunks,
+                 [&](int64_t into, int64_t from) { merge_lanes(parts[into], parts[from]); });
+      r.store(fold_lanes(parts[0]), n, values, indices, o);
+    }
+    return;
+  }
+  parallel_for(0, g.outputs, std::max<int64_t>(1, kGrain / std::max<int64_t>(n, 1)),
+               [&](int64_t o0, int64_t o1) {
+                 Walker rows = kept;
+                 rows.seek(o0);
+                 for (int64_t o = o0; o < o1; ++o, rows.next()) {
+                   const T* row = in + rows.offset;
+                   if (n < kLanes) {  // short rows: one state, in order
+                     typename R::state_t s = R::identity();
+                     for (int64_t i = 0; i < n; ++i) r.update(s, load<R>(row[i]), i);
+                     r.store(s, n, values, indices, o);
+                   } else {
+                     Lanes<R> lanes;
+                     fold_row(r, row, 0, n, lanes);
+                     r.store(fold_lanes(lanes), n, values, indices, o);
+                   }
+                 }
+               });
+}
+
+// ---- columns ------------------------------------------------------------------------------------
+
+// Folds reduced rows [begin, begin + n) of `width` contiguous columns starting at cols into
+// states; begin is a multiple of kColumnLeaf.
+template <class T, class R>
+void fold_columns(const R& r, const ReduceGeometry& g, const T* cols, int64_t width, int64_t begin,
+                  int64_t n, typename R::state_t* states) {
+  if (n > kColumnLeaf) {
+    int64_t m = tree_split(n, kColumnLeaf);
+    typename R::state_t right[kColumnBlock];
+    fold_columns(r, g, cols, width, begin, m, states);
+    fold_columns(r, g, cols, width, begin + m, n - m, right);
+    for (int64_t k = 0; k < width; ++k) states[k] = R::combine(states[k], right[k]);
+    return;
+  }
+  for (int64_t k = 0; k < width; ++k) states[k] = R::identity();
+  Walker rows{g.reduced_ndim, g.reduced_shape, g.reduced_stride};
+  rows.seek(begin);
+  for (int64_t i = begin; i < begin + n; ++i, rows.next()) {
+    const T* row = cols + rows.offset;
+    _Pragma("omp simd") for (int64_t k = 0; k < width; ++k) {
+      r.update(states[k], load<R>(row[k]), i);
+    }
+  }
+}
+
+template <class T, class out_t, class R>
+void reduce_columns(const ReduceGeometry& g, const R& r, const T* in, out_t* values,
+                    int64_t* indices) {
+  using state_t = typename R::state_t;
+  const int64_t n = g.reduced;
+  const int64_t columns = g.kept_shape[0];
+  const int64_t blocks = (columns + kColumnBlock - 1) / kColumnBlock;
+  const int64_t groups = g.outputs / columns;  // outer kept index
+  // The outer kept dims (all but the innermost), to find a group's first column.
+  Walker outer{g.kept_ndim - 1, g.kept_shape + 1, g.kept_stride + 1};
+  auto group_start = [&](int64_t group) {
+    Walker w = outer;
+    w.seek(group);
+    return in + w.offset;
+  };
+  auto store_block = [&](const state_t* states, int64_t first_output, int64_t width) {
+    for (int64_t k = 0; k < width; ++k) r.store(states[k], n, values, indices, first_output + k);
+  };
+  if (n >= 2 * kColumnChunk && groups * blocks < get_num_threads()) {
+    // Few columns, many rows: the rows in fixed-size chunks across the threads.
+    int64_t chunks = (n + kColumnChunk - 1) / kColumnChunk;
+    std::unique_ptr<state_t[]> parts(new state_t[chunks * columns]);  // not vector<bool>
+    for (int64_t group = 0; group < groups; ++group) {
+      const T* start = group_start(group);
+      parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+          for (int64_t col = 0; col < columns; col += kColumnBlock) {
+            fold_columns(r, g, start + col, std::min(kColumnBlock, columns - col), c * kColumnChunk,
+                         std::min(kColumnChunk, n - c * kColumnChunk), &parts[c * columns + col]);
+          }
+        }
+      });
+      merge_tree(0, chunks, [&](int64_t into, int64_t from) {
+        for (int64_t k = 0; k < columns; ++k) {
+          parts[into * columns + k] =
+              R::combine(parts[into * columns + k], parts[from * columns + k]);
+        }
+      });
+      store_block(parts.get(), group * columns, columns);
+    }
+    return;
+  }
+  int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(n * kColumnBlock, 1));
+  parallel_for(0, groups * blocks, grain, [&](int64_t u0, int64_t u1) {
+    state_t states[kColumnBlock];
+    for (int64_t u = u0; u < u1; ++u) {
+      int64_t group = u / blocks, col = (u % blocks) * kColumnBlock;
+      int64_t width = std::min(kColumnBlock, columns - col);
+      fold_columns(r, g, group_start(group) + col, width, 0, n, states);
+      store_block(states, group * columns + col, width);
+    }
+  });
+}
+
+// ---- dispatch -----------------------------------------------------------------------------------
+
+template <class T, class out_t, class R>
+void run(const ReduceGeometry& g, const R& r, const Tensor& x, const Tensor& values,
+         const Tensor& indices) {
+  const T* in = static_cast<const T*>(x.data_ptr());
+  out_t* out = values.defined() ? static_cast<out_t*>(values.data_ptr()) : nullptr;
+  int64_t* index = indices.defined() ? indices.data<int64_t>() : nullptr;
+  if (g.layout == ReduceGeometry::Layout::rows) {
+    reduce_rows<T, out_t>(g, r, in, out, index);
+  } else {
+    reduce_columns<T, out_t>(g, r, in, out, index);
+  }
+}
+
+template <class T>
+void reduce_typed(const ReduceGeometry& g, ReduceOp op, double param, const Tensor& x,
+                  const Tensor& values, const Tensor& indices) {
+  using acc_t = compute_t<T>;  // f32 for 16-bit floats
+  constexpr bool floating = std::is_floating_point_v<acc_t>;
+  using sum_t = std::conditional_t<floating, acc_t, int64_t>;  // integer sums are i64
+  using sum_out_t = std::conditional_t<floating, T, int64_t>;
+  switch (op) {
+    case ReduceOp::sum: return run<T, sum_out_t>(g, SumReducer<sum_t>{}, x, values, indices);
+    case ReduceOp::amax: return run<T, T>(g, ExtremeReducer<acc_t, true>{}, x, values, indices);
+    case ReduceOp::amin: return run<T, T>(g, ExtremeReducer<acc_t, false>{}, x, values, indices);
+    case ReduceOp::argmax:
+      return run<T, T>(g, ArgExtremeReducer<acc_t, true>{}, x, values, indices);
+    case ReduceOp::argmin:
+      return run<T, T>(g, ArgExtremeReducer<acc_t, false>{}, x, values, indices);
+    default: break;
+  }
+  if constexpr (floating) {
+    switch (op) {
+      case ReduceOp::mean:
+        return run<T, T>(g, SumReducer<acc_t, Plain, Average>{}, x, values, indices);
+      case ReduceOp::var:
+        return run<T, T>(g, WelfordReducer<acc_t>{static_cast<acc_t>(param)}, x, values, indices);
+      case ReduceOp::norm1: return run<T, T>(g, SumReducer<acc_t, Abs>{}, x, values, indices);
+      case ReduceOp::norm2:
+        return run<T, T>(g, SumReducer<acc_t, Square, SquareRoot>{}, x, values, indices);
+      case ReduceOp::norm_inf:
+        return run<T, T>(g, ExtremeReducer<acc_t, true, Abs>{}, x, values, indices);
+      case ReduceOp::norm_p:
+        return run<T, T>(g,
+                         SumReducer<acc_t, AbsPow<acc_t>, Root<acc_t>>{
+                             {static_cast<acc_t>(param)}, {static_cast<acc_t>(1.0 / param)}},
+                         x, values, indices);
+      default: break;
+    }
+  }
+  fail("reduce: reduction ", static_cast<int>(op), " is not defined for dtype ",
+       dtype_name(x.dtype()));
+}
+
+}  // namespace
+
+void reduce_kernel(const ReduceGeometry& geometry, ReduceOp op, double param, const Tensor& x,
+                   const Tensor& values, const Tensor& indices) {
+  STRATA_DISPATCH_ALL(x.dtype(), "reduce",
+                      [&] { reduce_typed<scalar_t>(geometry, op, param, x, values, indices); });
+}
+
+}  // namespace strata::cpu::STRATA_ISA

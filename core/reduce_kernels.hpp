@@ -1,0 +1,60 @@
+// The interface between the reduction front end (reduce.cpp) and the device kernels: which
+// reduction, and the input's geometry with its dims split into kept and reduced groups.
+#pragma once
+
+#include <cstdint>
+
+#include "core/cpu/isa.hpp"
+#include "core/tensor.hpp"
+
+namespace strata {
+
+enum class ReduceOp : uint8_t {
+  sum,       // values: sum (i64 for bool and integer inputs)
+  mean,      // values: sum / count
+  amax,      // values
+  amin,      // values
+  argmax,    // values and/or indices (one reduced dim)
+  argmin,    // values and/or indices (one reduced dim)
+  var,       // values: sum of squared deviations / (count - param), param = correction
+  norm1,     // values: sum |x|
+  norm2,     // values: sqrt(sum x^2)
+  norm_inf,  // values: max |x|
+  norm_p,    // values: (sum |x|^param)^(1 / param)
+};
+
+inline constexpr int kMaxReduceDims = 16;
+
+// The input seen as [kept dims..., reduced dims...], each group merged into as few dims as
+// possible. Arrays are innermost first; strides count input elements. Outputs are contiguous in
+// the order of the kept dims, so output o is the o-th kept index. The front end guarantees one of
+// two layouts:
+//   rows:    one contiguous reduced dim (reduced_stride[0] == 1), or none; kept dims any strides.
+//   columns: the innermost kept dim is contiguous (kept_stride[0] == 1); reduced dims any
+//            strides, walked in the given order.
+struct ReduceGeometry {
+  enum class Layout : uint8_t { rows, columns };
+  Layout layout = Layout::rows;
+  int64_t outputs = 1;  // product of kept sizes
+  int64_t reduced = 1;  // product of reduced sizes: the count of elements per output
+  int kept_ndim = 0;
+  int64_t kept_shape[kMaxReduceDims] = {};
+  int64_t kept_stride[kMaxReduceDims] = {};
+  int reduced_ndim = 0;
+  int64_t reduced_shape[kMaxReduceDims] = {};
+  int64_t reduced_stride[kMaxReduceDims] = {};
+};
+
+}  // namespace strata
+
+// x is the input; values (dtype per op) and indices (i64) are contiguous outputs with
+// geometry.outputs elements, either may be undefined when the op does not produce it.
+STRATA_DECLARE_CPU_KERNEL(void, reduce_kernel,
+                          (const strata::ReduceGeometry& geometry, strata::ReduceOp op,
+                           double param, const strata::Tensor& x, const strata::Tensor& values,
+                           const strata::Tensor& indices))
+
+namespace strata::cuda {
+void reduce_kernel(const ReduceGeometry& geometry, ReduceOp op, double param, const Tensor& x,
+                   const Tensor& values, const Tensor& indices);
+}  // namespace strata::cuda
