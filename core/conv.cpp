@@ -143,8 +143,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
     w = cat({w, bias.reshape({groups, group_out, 1})}, 2);
   }
   // [G, O / G, CK] @ [N, G, CK, L] -> [N, G, O / G, L], which is [N, O, OH, OW].
-  return matmul(w, columns).view(
-      {s.batch, s.out_channels, s.window.out_height, s.window.out_width});
+  return matmul(w, columns)
+      .view({s.batch, s.out_channels, s.window.out_height, s.window.out_width});
 }
 
 Conv2dGrads conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,

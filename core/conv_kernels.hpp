@@ -13,8 +13,8 @@ namespace strata {
 // A window sliding over an H x W plane: output position (oh, ow) covers input rows
 // oh * stride_h - pad_h + kh * dilation_h for kh < kernel_h (columns likewise).
 struct Window2d {
-  int64_t height, width;                // input plane
-  int64_t out_height, out_width;        // output plane
+  int64_t height, width;          // input plane
+  int64_t out_height, out_width;  // output plane
   int64_t kernel_h, kernel_w;
   int64_t stride_h, stride_w;
   int64_t pad_h, pad_w;
