@@ -134,6 +134,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
   STRATA_CHECK(!bias.defined() || bias.shape() == Shape{s.out_channels}, "conv2d: bias must have ",
                "shape [", s.out_channels, "], got ", shape_str(bias.shape()));
   const int64_t rows = ck + (bias.defined() ? 1 : 0);
+  const Shape out_shape = {s.batch, s.out_channels, s.window.out_height, s.window.out_width};
+  if (s.batch == 0) return empty(out_shape, x.options());  // an empty batch: nothing to convolve
 
   Tensor columns = empty({s.batch, groups, rows, positions}, x.options());  // [N, G, CK (+1), L]
   kernel(columns, x, s.window);
@@ -143,8 +145,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
     w = cat({w, bias.reshape({groups, group_out, 1})}, 2);
   }
   // [G, O / G, CK] @ [N, G, CK, L] -> [N, G, O / G, L], which is [N, O, OH, OW].
-  return matmul(w, columns)
-      .view({s.batch, s.out_channels, s.window.out_height, s.window.out_width});
+  return matmul(w, columns).view(out_shape);
 }
 
 Conv2dGrads conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
@@ -166,6 +167,12 @@ Conv2dGrads conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& w
   Tensor g = grad.reshape({s.batch, groups, group_out, positions});  // [N, G, O / G, L]
   Tensor w = weight.reshape({groups, group_out, ck});                // [G, O / G, CK]
   Conv2dGrads grads;
+  if (s.batch == 0) {  // an empty batch: no gradient flows
+    grads.input = empty(x.shape(), x.options());
+    grads.weight = zeros(weight.shape(), weight.options());
+    if (has_bias) grads.bias = zeros({s.out_channels}, weight.options());
+    return grads;
+  }
 
   // Input: the columns' gradient [N, G, CK, L] = w^T @ g, summed back onto the input windows.
   Tensor column_grads = matmul(w.transpose(1, 2), g);
