@@ -65,7 +65,7 @@ void check_fits(const char* op, const Tensor& index, const char* name, const Ten
     if (d == dim && !along_dim_too) continue;
     STRATA_CHECK(index.shape()[d] <= t.shape()[d], op, ": index shape ", shape_str(index.shape()),
                  " exceeds ", name, " shape ", shape_str(t.shape()), " in dim ", d,
-                 along_dim_too ? "" : " (only the gathered dim may be larger)");
+                 along_dim_too ? "" : detail::concat(" (only dim ", dim, " may be larger)"));
   }
 }
 

@@ -67,8 +67,7 @@ Tensor indices_of(InputMaker& m, const Shape& shape, int64_t bound) {
 
 // A shape on which `dim` is valid: rank 1..4 (at least dim + 1), sizes up to 5, maybe empty.
 Shape shape_for(InputMaker& m, int64_t dim) {
-  Shape shape = m.shape(dim >= 0 ? static_cast<int>(dim) + 1 : 1, 4, 5, true);
-  return shape;
+  return m.shape(dim >= 0 ? static_cast<int>(dim) + 1 : 1, 4, 5, true);
 }
 
 int64_t wrap(int64_t dim, size_t rank) { return dim < 0 ? dim + static_cast<int64_t>(rank) : dim; }
