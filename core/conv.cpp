@@ -5,6 +5,8 @@
 //   CK = C / G * KH * KW, the length of one unrolled window of one group;
 //   L  = OH * OW, the output positions of one plane;
 //   columns = im2col(x): every window unrolled, [N, G, CK, L] (or permuted, see the backward).
+// The columns hold the whole batch (N * C * KH * KW * L elements), so each product is one batched
+// GEMM rather than one small GEMM per sample.
 #include "core/conv.hpp"
 
 #include "core/conv_kernels.hpp"
