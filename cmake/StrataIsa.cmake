@@ -17,7 +17,7 @@ function(strata_add_isa_kernels target)
   foreach(isa IN LISTS STRATA_CPU_ISAS)
     set(lib ${target}_${isa})
     add_library(${lib} OBJECT ${ARGN})
-    # No kernel reads errno; without it, loops that call sqrt can vectorise.
+    # -fno-math-errno: sqrt and friends may then become vector instructions (errno is never read).
     target_compile_options(${lib} PRIVATE ${STRATA_ISA_FLAGS_${isa}} -O3 -fno-math-errno)
     target_compile_definitions(${lib} PRIVATE STRATA_ISA=${isa})
     target_include_directories(${lib} PRIVATE $<TARGET_PROPERTY:${target},INCLUDE_DIRECTORIES>)
