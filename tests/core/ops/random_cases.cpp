@@ -165,7 +165,6 @@ const bool registered = [] {
               shape.back() = in[1].item<int64_t>();
               return Tensors{ones(shape, {DType::f64})};
             },
-        .cuda = false,
     });
   }
   return true;
