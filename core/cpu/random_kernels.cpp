@@ -42,8 +42,7 @@ void fill_random(const Tensor& out, PhiloxState state, Value value) {
     for (int64_t chunk = begin; chunk < end; chunk += kChunk) {
       int64_t count = std::min(kChunk, end - chunk);
       uint64_t first = state.offset + static_cast<uint64_t>(kSlots * chunk);
-      // A normal value's Box-Muller pair may start up to 3 slots before its own slot.
-      window.fill(state.seed, first - std::min<uint64_t>(first, 3), first + kSlots * count + 3);
+      window.fill(state.seed, first, first + kSlots * static_cast<uint64_t>(count));
       for (int64_t i = 0; i < count; ++i) {
         data[chunk + i] = value(first + static_cast<uint64_t>(kSlots * i), window);
       }
