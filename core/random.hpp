@@ -49,7 +49,8 @@ STRATA_HOST_DEVICE inline float philox_uniform(PhiloxState state, uint64_t index
   return static_cast<float>(philox_bits(state, index) >> 8) * (1.0f / 16777216.0f);
 }
 
-// A seeded source of PhiloxStates: each draw takes the next `count` counters.
+// A seeded source of PhiloxStates: each draw takes the next `count` stream slots (32-bit words),
+// starting on a Philox block. Thread-safe.
 class Generator {
  public:
   explicit Generator(uint64_t seed = 0) : seed_(seed) {}
@@ -57,7 +58,8 @@ class Generator {
   uint64_t seed() const;
   PhiloxState state() const;
   void set_state(PhiloxState state);
-  // Reserves `count` elements of the stream and returns where they start.
+  // Reserves `count` slots of the stream and returns where they start: the current offset
+  // rounded up to a multiple of 4, so each draw begins on a block.
   PhiloxState draw(uint64_t count);
 
  private:
