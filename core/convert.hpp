@@ -12,6 +12,15 @@
 
 namespace strata {
 
+// Bits needed to write x (x > 0): 1 + the index of its highest set bit.
+STRATA_HOST_DEVICE inline int bit_width64(uint64_t x) {
+#if defined(__CUDA_ARCH__)
+  return 64 - __clzll(static_cast<long long>(x));
+#else
+  return 64 - __builtin_clzll(x);
+#endif
+}
+
 // f32 values rounded "to odd": truncated toward zero, with the lowest bit set when anything was
 // cut off. Rounding such a value again to a narrower float (f16, bf16: 13+ bits fewer) gives the
 // correctly rounded result of the original, where rounding to nearest twice would not (a value
@@ -25,15 +34,10 @@ STRATA_HOST_DEVICE inline float f32_round_to_odd(double value) {
 }
 
 STRATA_HOST_DEVICE inline float f32_round_to_odd(int64_t value) {
-  uint64_t magnitude = value < 0 ? uint64_t{0} - static_cast<uint64_t>(value)
-                                 : static_cast<uint64_t>(value);
+  uint64_t magnitude =
+      value < 0 ? uint64_t{0} - static_cast<uint64_t>(value) : static_cast<uint64_t>(value);
   if (magnitude < (uint64_t{1} << 24)) return static_cast<float>(value);  // exact
-#if defined(__CUDA_ARCH__)
-  int width = 64 - __clzll(static_cast<long long>(magnitude));
-#else
-  int width = 64 - __builtin_clzll(magnitude);
-#endif
-  int shift = width - 24;
+  int shift = bit_width64(magnitude) - 24;
   uint64_t kept = magnitude >> shift;
   if (magnitude & ((uint64_t{1} << shift) - 1)) kept |= 1;
   float f = ldexpf(static_cast<float>(kept), shift);  // kept < 2^24: exact

@@ -1,16 +1,23 @@
-// Kernels behind embedding and embedding_backward (core/embedding.cpp). ids are contiguous i32 or
-// i64 with every value already checked to lie in [0, num_embeddings).
+// Kernels behind embedding and embedding_backward (core/embedding.cpp). Every id has already been
+// checked to lie in [0, num_embeddings).
 #pragma once
 
 #include "core/cpu/isa.hpp"
 #include "core/tensor.hpp"
 
-// out [N, D] contiguous = rows of weight [V, D] (any strides) picked by the N ids.
+// out [N, D] contiguous = rows of weight [V, D] (any strides) picked by the N ids (contiguous,
+// i32 or i64).
 STRATA_DECLARE_CPU_KERNEL(void, embedding_kernel,
                           (const strata::Tensor& out, const strata::Tensor& weight,
                            const strata::Tensor& ids))
-// out [V, D] contiguous: row v = sum of grad [N, D] (contiguous) rows whose id is v, added in
-// increasing position order.
+// out [V, D] contiguous: row v = the sum of grad [N, D] (contiguous) rows
+// positions[row_start[v] .. row_start[v + 1]) (i64), added in that order.
 STRATA_DECLARE_CPU_KERNEL(void, embedding_backward_kernel,
                           (const strata::Tensor& out, const strata::Tensor& grad,
-                           const strata::Tensor& ids))
+                           const strata::Tensor& row_start, const strata::Tensor& positions))
+
+namespace strata::cuda {
+void embedding_kernel(const Tensor& out, const Tensor& weight, const Tensor& ids);
+void embedding_backward_kernel(const Tensor& out, const Tensor& grad, const Tensor& row_start,
+                               const Tensor& positions);
+}  // namespace strata::cuda

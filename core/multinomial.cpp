@@ -1,8 +1,9 @@
 // multinomial: checks the request and the probabilities, reserves the stream slots the draw uses
-// (core/random_kernels.hpp), and samples on the device.
+// (core/random_kernels.hpp), and samples. Sampling runs on the host for every device: each
+// probability must be read to be checked anyway, the output is small, and the samples are then the
+// same whatever device holds the probabilities.
 #include <cmath>
 
-#include "core/dispatch.hpp"
 #include "core/factories.hpp"
 #include "core/indexing.hpp"
 #include "core/random_kernels.hpp"
@@ -35,8 +36,6 @@ void check_probabilities(const Tensor& p, int64_t samples, bool replacement) {
 }  // namespace
 
 Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement, Generator& gen) {
-  static const KernelTable<void(const Tensor&, const Tensor&, bool, PhiloxState)> kernels{
-      "multinomial", STRATA_CPU_KERNEL(multinomial_kernel), nullptr};
   STRATA_CHECK(probs.dim() == 1 || probs.dim() == 2,
                "multinomial: probs must be [C] or [N, C], got shape ", shape_str(probs.shape()));
   STRATA_CHECK(is_floating(probs.dtype()), "multinomial: dtype ", dtype_name(probs.dtype()),
@@ -47,14 +46,14 @@ Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement, G
   STRATA_CHECK(num_samples > 0, "multinomial: num_samples must be positive, got ", num_samples);
   STRATA_CHECK(replacement || num_samples <= classes, "multinomial: cannot draw ", num_samples,
                " samples without replacement from ", classes, " classes");
-  auto kernel = kernels(probs.device());
-  Tensor p = probs.to(DType::f64).contiguous().reshape({-1, classes});
+  Tensor p = probs.to({DType::f64, Device::cpu()}).contiguous().reshape({-1, classes});
   check_probabilities(p, num_samples, replacement);
   const int64_t rows = p.size(0);
-  Tensor out = empty({rows, num_samples}, {DType::i64, probs.device()});
+  Tensor out = empty({rows, num_samples}, {DType::i64, Device::cpu()});
   uint64_t per_row = static_cast<uint64_t>(replacement ? num_samples : classes);
   PhiloxState state = gen.draw(2 * per_row * static_cast<uint64_t>(rows));
-  if (rows) kernel(out, p, replacement, state);
+  if (rows) STRATA_CPU_KERNEL(multinomial_kernel)(out, p, replacement, state);
+  out = out.to(probs.device());
   return probs.dim() == 1 ? out.view({num_samples}) : out;
 }
 

@@ -44,12 +44,8 @@ STRATA_HOST_DEVICE inline uint32_t philox_bits(PhiloxState state, uint64_t index
   return philox4x32_10(state.seed, element / 4)[element % 4];
 }
 
-// Uniform in [0, 1) with 24 random bits.
-STRATA_HOST_DEVICE inline float philox_uniform(PhiloxState state, uint64_t index) {
-  return static_cast<float>(philox_bits(state, index) >> 8) * (1.0f / 16777216.0f);
-}
-
-// A seeded source of PhiloxStates: each draw takes the next `count` counters.
+// A seeded source of PhiloxStates: each draw takes the next `count` stream slots (32-bit words),
+// starting on a Philox block. Thread-safe.
 class Generator {
  public:
   explicit Generator(uint64_t seed = 0) : seed_(seed) {}
@@ -57,7 +53,8 @@ class Generator {
   uint64_t seed() const;
   PhiloxState state() const;
   void set_state(PhiloxState state);
-  // Reserves `count` elements of the stream and returns where they start.
+  // Reserves `count` slots of the stream and returns where they start: the current offset
+  // rounded up to a multiple of 4, so each draw begins on a block.
   PhiloxState draw(uint64_t count);
 
  private:

@@ -8,33 +8,32 @@
 namespace strata {
 namespace {
 
-uint64_t slots_per_float(DType dtype) { return dtype == DType::f64 ? 2 : 1; }
+using FillKernel = void(const Tensor&, PhiloxState);
 
-void check_floating(const char* op, DType dtype) {
-  STRATA_CHECK(is_floating(dtype), op, ": dtype ", dtype_name(dtype),
-               " is not supported; expected a floating dtype (f32, f64, f16, bf16)");
+// A new floating tensor filled by the device's kernel from the generator's next slots: numel
+// elements of one slot each (two for f64).
+Tensor random_floats(const KernelTable<FillKernel>& kernels, const Shape& shape,
+                     TensorOptions options, Generator& gen) {
+  uint64_t slots = STRATA_DISPATCH_FLOATING(options.dtype, kernels.op,
+                                            [&] { return uint64_t{kRandomSlots<scalar_t>}; });
+  Tensor out = empty(shape, options);
+  PhiloxState state = gen.draw(static_cast<uint64_t>(out.numel()) * slots);
+  if (out.numel()) kernels(out.device())(out, state);
+  return out;
 }
 
 }  // namespace
 
 Tensor rand(const Shape& shape, TensorOptions options, Generator& gen) {
-  static const KernelTable<void(const Tensor&, PhiloxState)> kernels{
-      "rand", STRATA_CPU_KERNEL(uniform_kernel), STRATA_CUDA_KERNEL(uniform_kernel)};
-  check_floating("rand", options.dtype);
-  Tensor out = empty(shape, options);
-  PhiloxState state = gen.draw(static_cast<uint64_t>(out.numel()) * slots_per_float(out.dtype()));
-  if (out.numel()) kernels(out.device())(out, state);
-  return out;
+  static const KernelTable<FillKernel> kernels{"rand", STRATA_CPU_KERNEL(uniform_kernel),
+                                               STRATA_CUDA_KERNEL(uniform_kernel)};
+  return random_floats(kernels, shape, options, gen);
 }
 
 Tensor randn(const Shape& shape, TensorOptions options, Generator& gen) {
-  static const KernelTable<void(const Tensor&, PhiloxState)> kernels{
-      "randn", STRATA_CPU_KERNEL(normal_kernel), STRATA_CUDA_KERNEL(normal_kernel)};
-  check_floating("randn", options.dtype);
-  Tensor out = empty(shape, options);
-  PhiloxState state = gen.draw(static_cast<uint64_t>(out.numel()) * slots_per_float(out.dtype()));
-  if (out.numel()) kernels(out.device())(out, state);
-  return out;
+  static const KernelTable<FillKernel> kernels{"randn", STRATA_CPU_KERNEL(normal_kernel),
+                                               STRATA_CUDA_KERNEL(normal_kernel)};
+  return random_floats(kernels, shape, options, gen);
 }
 
 Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions options,

@@ -17,6 +17,7 @@
 #include <math.h>
 
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "core/half.hpp"
@@ -55,25 +56,49 @@ struct PhiloxWords {
 
 namespace random_detail {
 
+// The unsigned integer as wide as T, and T's bits in it.
+template <class T>
+using bits_t = std::conditional_t<std::is_same_v<T, float>, uint32_t, uint64_t>;
+
+STRATA_HOST_DEVICE inline uint32_t bits_of(float x) { return f32_bits(x); }
+STRATA_HOST_DEVICE inline uint64_t bits_of(double x) {
+#if defined(__CUDA_ARCH__)
+  return static_cast<uint64_t>(__double_as_longlong(x));
+#else
+  uint64_t u;
+  std::memcpy(&u, &x, 8);
+  return u;
+#endif
+}
+template <class T>
+STRATA_HOST_DEVICE inline T from_bits(bits_t<T> u) {
+  if constexpr (std::is_same_v<T, float>) {
+    return f32_from_bits(u);
+  } else {
+#if defined(__CUDA_ARCH__)
+    return __longlong_as_double(static_cast<long long>(u));
+#else
+    double d;
+    std::memcpy(&d, &u, 8);
+    return d;
+#endif
+  }
+}
+
 STRATA_HOST_DEVICE inline float fused(float a, float b, float c) { return fmaf(a, b, c); }
 STRATA_HOST_DEVICE inline double fused(double a, double b, double c) { return fma(a, b, c); }
 STRATA_HOST_DEVICE inline float square_root(float x) { return sqrtf(x); }
 STRATA_HOST_DEVICE inline double square_root(double x) { return sqrt(x); }
-// x = m * 2^exponent with m in [1/2, 1) (exact).
-STRATA_HOST_DEVICE inline float split_exponent(float x, int& exponent) {
-  return frexpf(x, &exponent);
-}
-STRATA_HOST_DEVICE inline double split_exponent(double x, int& exponent) {
-  return frexp(x, &exponent);
-}
 
-// c[0] + x * (c[1] + x * (... + x * c[N-1])), with explicit fma so no compiler contracts it
-// differently.
-template <class T, int N>
+// c[K] + x * (c[K + 1] + x * (... + x * c[N - 1])), with explicit fma so no compiler contracts it
+// differently; written as a recursion so it compiles to straight-line code (which vectorises).
+template <int K = 0, class T, int N>
 STRATA_HOST_DEVICE inline T polynomial(T x, const T (&c)[N]) {
-  T acc = c[N - 1];
-  for (int k = N - 2; k >= 0; --k) acc = fused(acc, x, c[k]);
-  return acc;
+  if constexpr (K == N - 1) {
+    return c[K];
+  } else {
+    return fused(polynomial<K + 1>(x, c), x, c[K]);
+  }
 }
 
 // Random bits a uniform of type T carries: its significand width.
@@ -83,17 +108,35 @@ inline constexpr int kUniformBits = std::is_same_v<T, double>     ? 53
                                     : std::is_same_v<T, BFloat16> ? 8
                                                                   : 24;
 
-// log(k * 2^-bits) for an integer 1 <= k <= 2^bits, bits <= 24 for float and 53 for double (so
-// the argument is exact), by log(m) = 2 atanh(s), s = (m - 1) / (m + 1), on m in
-// [sqrt(1/2), sqrt(2)).
+// Precision-specific constants: T's fraction bits, its exponent bias, and how many random bits a
+// Box-Muller uniform takes (24 for float, 53 for double: exact in T).
 template <class T>
-STRATA_HOST_DEVICE inline T log_of_fraction(uint64_t k, int bits) {
-  int exponent;
-  T m = split_exponent(static_cast<T>(k) / static_cast<T>(uint64_t{1} << bits), exponent);
-  if (m < static_cast<T>(0.70710678118654752)) {
-    m = m + m;
-    --exponent;
-  }
+struct Ieee;
+template <>
+struct Ieee<float> {
+  static constexpr int kFraction = 23, kBias = 127, kUniform = 24;
+};
+template <>
+struct Ieee<double> {
+  static constexpr int kFraction = 52, kBias = 1023, kUniform = 53;
+};
+
+// log(k 2^-kUniform) for an integer 1 <= k <= 2^kUniform (exact in T), by log(m) = 2 atanh(s),
+// s = (m - 1) / (m + 1), on m in [sqrt(1/2), sqrt(2)). Branch-free, so loops of it vectorise.
+template <class T>
+STRATA_HOST_DEVICE inline T log_of_fraction(bits_t<T> k) {
+  using U = bits_t<T>;
+  constexpr int fraction = Ieee<T>::kFraction;
+  // k = m 2^e with m in [1/2, 1): read e from the exponent field of T(k). Then fold m into
+  // [sqrt(1/2), sqrt(2)) by giving it the exponent of 1/2 or of 1, decided on the fraction bits
+  // (integer selects only: a conditional float op would keep the loop from vectorising).
+  constexpr U fraction_mask = (U{1} << fraction) - 1;
+  U x = bits_of(static_cast<T>(static_cast<std::make_signed_t<U>>(k)));  // signed: k < 2^53
+  U x_fraction = x & fraction_mask;
+  U fold = x_fraction < (bits_of(static_cast<T>(0.70710678118654752)) & fraction_mask);
+  T m = from_bits<T>(x_fraction | (static_cast<U>(Ieee<T>::kBias - 1) + fold) << fraction);
+  int exponent = static_cast<int>(x >> fraction) - (Ieee<T>::kBias - 1) - Ieee<T>::kUniform -
+                 static_cast<int>(fold);
   T f = m - static_cast<T>(1);  // exact
   T s = f / (static_cast<T>(2) + f);
   T s2 = s * s;
@@ -115,13 +158,17 @@ STRATA_HOST_DEVICE inline T log_of_fraction(uint64_t k, int bits) {
   return fused(e, ln2_hi, fused(e, ln2_lo, log_m));
 }
 
-// cos and sin of 2 pi k / 2^bits for an integer 0 <= k < 2^bits: k picks a quarter turn q and
-// a remainder r in [-1/2, 1/2) quarter turns, both exact; the quarter-turn polynomials run on r.
+// cos and sin of 2 pi k 2^-kUniform for an integer 0 <= k < 2^kUniform: k picks a quarter turn
+// q and a remainder r in [-1/2, 1/2) quarter turns, both exact; the quarter-turn polynomials run
+// on r. Branch-free.
 template <class T>
-STRATA_HOST_DEVICE inline void cos_sin_of_turn(uint64_t k, int bits, T& cos_out, T& sin_out) {
-  uint64_t quarter = uint64_t{1} << (bits - 2);
-  uint64_t q = (k + quarter / 2) / quarter;  // 0 .. 4
-  T r = static_cast<T>(static_cast<int64_t>(k - q * quarter)) / static_cast<T>(quarter);
+STRATA_HOST_DEVICE inline void cos_sin_of_turn(bits_t<T> k, T& cos_out, T& sin_out) {
+  using U = bits_t<T>;
+  using S = std::make_signed_t<U>;
+  constexpr int quarter_bits = Ieee<T>::kUniform - 2;
+  U q = (k + (U{1} << (quarter_bits - 1))) >> quarter_bits;  // 0 .. 4
+  T r = static_cast<T>(static_cast<S>(k - (q << quarter_bits))) *
+        from_bits<T>(static_cast<U>(Ieee<T>::kBias - quarter_bits) << Ieee<T>::kFraction);
   T r2 = r * r;
   T s, c;  // sin and cos of r * pi / 2
   if constexpr (std::is_same_v<T, float>) {
@@ -153,12 +200,12 @@ STRATA_HOST_DEVICE inline void cos_sin_of_turn(uint64_t k, int bits, T& cos_out,
     s = r * polynomial(r2, sin_c);
     c = polynomial(r2, cos_c);
   }
-  switch (q & 3) {
-    case 0: cos_out = c, sin_out = s; break;
-    case 1: cos_out = -s, sin_out = c; break;
-    case 2: cos_out = -c, sin_out = -s; break;
-    default: cos_out = s, sin_out = -c; break;
-  }
+  // Rotate by q quarter turns: odd q swaps the roles of sin and cos, q = 1, 2 negate cos and
+  // q = 2, 3 negate sin.
+  bool swap = (q & 1) != 0;
+  T cos_r = swap ? s : c, sin_r = swap ? c : s;
+  cos_out = ((q + 1) & 2) ? -cos_r : cos_r;
+  sin_out = (q & 2) ? -sin_r : sin_r;
 }
 
 }  // namespace random_detail
@@ -176,29 +223,52 @@ STRATA_HOST_DEVICE inline T uniform_value(uint64_t slot, Words& word) {
   }
 }
 
-// Standard normal for the element whose first slot is `slot`: Box-Muller on a pair of uniforms,
-// radius sqrt(-2 log u1) with u1 in (0, 1], angle 2 pi u2; even elements of a pair take the
-// cosine, odd ones the sine. Computed in f32 (f64 for f64) and rounded to T.
+// Box-Muller: the pair (r cos t, r sin t) with radius r = sqrt(-2 log u1), u1 = (radius_bits + 1)
+// 2^-kUniform in (0, 1], and angle t = 2 pi angle_bits 2^-kUniform. C is float or double.
+template <class C>
+STRATA_HOST_DEVICE inline void normal_pair(random_detail::bits_t<C> radius_bits,
+                                           random_detail::bits_t<C> angle_bits, C& z_cos,
+                                           C& z_sin) {
+  C radius = random_detail::square_root(static_cast<C>(-2) *
+                                        random_detail::log_of_fraction<C>(radius_bits + 1));
+  C cos_angle, sin_angle;
+  random_detail::cos_sin_of_turn<C>(angle_bits, cos_angle, sin_angle);
+  z_cos = radius * cos_angle;
+  z_sin = radius * sin_angle;
+}
+
+// The type a normal of T is computed in, and the stream slots of one Box-Muller pair.
+template <class T>
+using normal_compute_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
+template <class T>
+inline constexpr int kNormalPairSlots = 2 * kRandomSlots<T>;
+
+// The radius and angle bits of the Box-Muller pair whose words start at slot `first`.
+template <class C, class Words>
+STRATA_HOST_DEVICE inline void normal_pair_bits(uint64_t first, Words& word,
+                                                random_detail::bits_t<C>& radius_bits,
+                                                random_detail::bits_t<C>& angle_bits) {
+  if constexpr (std::is_same_v<C, double>) {
+    radius_bits = word64(word, first) >> 11;
+    angle_bits = word64(word, first + 2) >> 11;
+  } else {
+    radius_bits = word(first) >> 8;
+    angle_bits = word(first + 1) >> 8;
+  }
+}
+
+// Standard normal for the element whose first slot is `slot`: the pair of slots it falls in
+// (kNormalPairSlots of them, aligned) gives a Box-Muller pair; the element's position in the
+// pair picks the cosine (first) or sine (second) value. Computed in f32 (f64 for f64), rounded
+// to T.
 template <class T, class Words>
 STRATA_HOST_DEVICE inline T normal_value(uint64_t slot, Words& word) {
-  using C = std::conditional_t<std::is_same_v<T, double>, double, float>;
-  constexpr int bits = std::is_same_v<C, double> ? 53 : 24;
-  constexpr int stride = kRandomSlots<T>;  // slots per uniform
-  uint64_t first = slot & ~uint64_t(2 * stride - 1);
-  bool sine = (slot & stride) != 0;
-  uint64_t k_radius, k_angle;
-  if constexpr (stride == 2) {
-    k_radius = word64(word, first) >> 11;
-    k_angle = word64(word, first + 2) >> 11;
-  } else {
-    k_radius = word(first) >> 8;
-    k_angle = word(first + 1) >> 8;
-  }
-  C log_u = random_detail::log_of_fraction<C>(k_radius + 1, bits);
-  C radius = random_detail::square_root(static_cast<C>(-2) * log_u);
-  C cos_angle, sin_angle;
-  random_detail::cos_sin_of_turn<C>(k_angle, bits, cos_angle, sin_angle);
-  return T(radius * (sine ? sin_angle : cos_angle));
+  using C = normal_compute_t<T>;
+  random_detail::bits_t<C> radius_bits, angle_bits;
+  normal_pair_bits<C>(slot & ~uint64_t(kNormalPairSlots<T> - 1), word, radius_bits, angle_bits);
+  C z_cos, z_sin;
+  normal_pair(radius_bits, angle_bits, z_cos, z_sin);
+  return T((slot & kRandomSlots<T>) ? z_sin : z_cos);
 }
 
 // Integer uniform in [low, low + range) from the 64 bits at slots (slot, slot + 1): the high

@@ -1,6 +1,6 @@
-// CPU embedding gather and its deterministic scatter-add. The backward groups positions by id
-// with a counting sort, then each thread owns whole output rows and adds their grad rows in
-// position order, so the sums do not depend on the thread count.
+// CPU embedding gather and its deterministic scatter-add: each thread owns whole output rows and
+// adds their grad rows in the order the front end grouped them, so the sums do not depend on the
+// thread count.
 #include <algorithm>
 #include <vector>
 
@@ -65,17 +65,11 @@ void embedding_kernel(const Tensor& out, const Tensor& weight, const Tensor& ids
   });
 }
 
-void embedding_backward_kernel(const Tensor& out, const Tensor& grad, const Tensor& ids) {
-  const int64_t rows = out.size(0), dim = out.size(1), n = ids.numel();
-  // positions[row_start[v] .. row_start[v + 1]) are the positions whose id is v, ascending.
-  std::vector<int64_t> row_start(static_cast<size_t>(rows) + 1, 0);
-  std::vector<int64_t> positions(static_cast<size_t>(n));
-  with_ids(ids, [&](const auto* id) {
-    for (int64_t i = 0; i < n; ++i) ++row_start[id[i] + 1];
-    for (int64_t v = 0; v < rows; ++v) row_start[v + 1] += row_start[v];
-    std::vector<int64_t> cursor(row_start.begin(), row_start.end() - 1);
-    for (int64_t i = 0; i < n; ++i) positions[cursor[id[i]]++] = i;
-  });
+void embedding_backward_kernel(const Tensor& out, const Tensor& grad, const Tensor& row_start,
+                               const Tensor& positions) {
+  const int64_t rows = out.size(0), dim = out.size(1);
+  const int64_t* start = static_cast<const int64_t*>(row_start.data_ptr());
+  const int64_t* position = static_cast<const int64_t*>(positions.data_ptr());
   STRATA_DISPATCH_FLOATING(grad.dtype(), "embedding_backward", [&] {
     using compute = compute_t<scalar_t>;
     const scalar_t* g = static_cast<const scalar_t*>(grad.data_ptr());
@@ -84,8 +78,8 @@ void embedding_backward_kernel(const Tensor& out, const Tensor& grad, const Tens
       std::vector<compute> sum(static_cast<size_t>(dim)), widened(static_cast<size_t>(dim));
       for (int64_t v = begin; v < end; ++v) {
         std::fill(sum.begin(), sum.end(), compute(0));
-        for (int64_t k = row_start[v]; k < row_start[v + 1]; ++k) {
-          add_row(sum.data(), g + positions[k] * dim, widened.data(), dim);
+        for (int64_t k = start[v]; k < start[v + 1]; ++k) {
+          add_row(sum.data(), g + position[k] * dim, widened.data(), dim);
         }
         convert_contiguous(sum.data(), result + v * dim, dim);
       }

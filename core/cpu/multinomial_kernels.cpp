@@ -38,7 +38,7 @@ void sample_without_replacement(const double* p, int64_t classes, int64_t sample
   for (int64_t c = 0; c < classes; ++c) {
     if (!(p[c] > 0)) continue;
     uint64_t bits = word64(words, first_slot + 2 * static_cast<uint64_t>(c)) >> 11;
-    double log_u = random_detail::log_of_fraction<double>(bits + 1, 53);  // u in (0, 1]
+    double log_u = random_detail::log_of_fraction<double>(bits + 1);  // u in (0, 1]
     keys.emplace_back(log_u / p[c], c);
   }
   auto larger = [](const std::pair<double, int64_t>& a, const std::pair<double, int64_t>& b) {

@@ -20,7 +20,7 @@ constexpr int64_t kDropoutGrain = 32768;  // as element-wise kernels
 // The Philox words of a range of slots, looked up by absolute slot.
 class WordWindow {
  public:
-  // Holds at least slots [first, end); end - first <= 2 * kChunk + 6.
+  // Holds at least slots [first, end); end - first <= 2 * kChunk + 8.
   void fill(uint64_t seed, uint64_t first, uint64_t end) {
     uint64_t first_block = first / 4, end_block = (end + 3) / 4;
     philox_blocks(seed, first_block, static_cast<int64_t>(end_block - first_block), words_);
@@ -29,7 +29,7 @@ class WordWindow {
   uint32_t operator()(uint64_t slot) const { return words_[slot - base_]; }
 
  private:
-  alignas(64) uint32_t words_[2 * kChunk + 16];
+  alignas(64) uint32_t words_[2 * kChunk + 32];
   uint64_t base_ = 0;
 };
 
@@ -42,11 +42,39 @@ void fill_random(const Tensor& out, PhiloxState state, Value value) {
     for (int64_t chunk = begin; chunk < end; chunk += kChunk) {
       int64_t count = std::min(kChunk, end - chunk);
       uint64_t first = state.offset + static_cast<uint64_t>(kSlots * chunk);
-      // A normal value's Box-Muller pair may start up to 3 slots before its own slot.
-      window.fill(state.seed, first - std::min<uint64_t>(first, 3), first + kSlots * count + 3);
+      window.fill(state.seed, first, first + kSlots * static_cast<uint64_t>(count));
       for (int64_t i = 0; i < count; ++i) {
         data[chunk + i] = value(first + static_cast<uint64_t>(kSlots * i), window);
       }
+    }
+  });
+}
+
+// Normal draws, a chunk of Box-Muller pairs at a time: the pairs whose slots cover the chunk's
+// elements go to z in one loop the compiler vectorises, and the chunk is a contiguous run of z
+// (element at slot s is value (s / slots-per-element) mod 2 of pair s / pair-slots).
+template <class T>
+void fill_normal(const Tensor& out, PhiloxState state) {
+  using C = normal_compute_t<T>;
+  constexpr uint64_t kSlots = kRandomSlots<T>, kPair = kNormalPairSlots<T>;
+  T* data = static_cast<T*>(out.data_ptr());
+  parallel_for(0, out.numel(), kRandomGrain, [&](int64_t begin, int64_t end) {
+    WordWindow window;
+    alignas(64) C z[kChunk + 4];
+    for (int64_t chunk = begin; chunk < end; chunk += kChunk) {
+      int64_t count = std::min(kChunk, end - chunk);
+      uint64_t first = state.offset + kSlots * static_cast<uint64_t>(chunk);
+      uint64_t first_pair = first / kPair;
+      uint64_t end_pair = (first + kSlots * static_cast<uint64_t>(count - 1)) / kPair + 1;
+      window.fill(state.seed, first_pair * kPair, end_pair * kPair);
+      auto pairs = static_cast<int64_t>(end_pair - first_pair);
+      _Pragma("omp simd") for (int64_t j = 0; j < pairs; ++j) {
+        random_detail::bits_t<C> radius_bits, angle_bits;
+        normal_pair_bits<C>((first_pair + static_cast<uint64_t>(j)) * kPair, window, radius_bits,
+                            angle_bits);
+        normal_pair(radius_bits, angle_bits, z[2 * j], z[2 * j + 1]);
+      }
+      convert_contiguous(z + (first / kSlots - 2 * first_pair), data + chunk, count);
     }
   });
 }
@@ -64,8 +92,13 @@ void dropout_chunk(const T* x, T* out, const uint32_t* word, int64_t count, uint
                    compute_t<T> scale) {
   using compute = compute_t<T>;
   auto apply = [&](const compute* x_values, compute* out_values) {
+    using Bits = random_detail::bits_t<compute>;
+    // keep ? x * scale : +0, with the choice made on the bits: a conditional multiply would keep
+    // the loop from vectorising on AVX2.
     _Pragma("omp simd") for (int64_t i = 0; i < count; ++i) {
-      out_values[i] = dropout_keep(word[i], threshold) ? x_values[i] * scale : compute(0);
+      Bits keep = Bits{0} - static_cast<Bits>(dropout_keep(word[i], threshold));
+      out_values[i] =
+          random_detail::from_bits<compute>(random_detail::bits_of(x_values[i] * scale) & keep);
     }
   };
   // 16-bit floats go through f32 in vector registers; f32 and f64 are used in place.
@@ -90,11 +123,7 @@ void uniform_kernel(const Tensor& out, PhiloxState state) {
 }
 
 void normal_kernel(const Tensor& out, PhiloxState state) {
-  STRATA_DISPATCH_FLOATING(out.dtype(), "randn", [&] {
-    fill_random<scalar_t, kRandomSlots<scalar_t>>(out, state, [](uint64_t slot, WordWindow& words) {
-      return normal_value<scalar_t>(slot, words);
-    });
-  });
+  STRATA_DISPATCH_FLOATING(out.dtype(), "randn", [&] { fill_normal<scalar_t>(out, state); });
 }
 
 void randint_kernel(const Tensor& out, PhiloxState state, int64_t low, uint64_t range) {

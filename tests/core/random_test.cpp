@@ -391,9 +391,11 @@ TEST_CASE("multinomial frequencies match the probabilities") {
   }
 }
 
-TEST_CASE("random ops give bit-identical values on CPU and CUDA") {
+TEST_CASE("random ops and embedding give bit-identical values on CPU and CUDA") {
   if (!cuda_is_available()) {
-    MESSAGE("no CUDA device: the CPU/CUDA identity of random ops is not checked in this run");
+    MESSAGE(
+        "no CUDA device: the CPU/CUDA identity of random ops and embedding is not checked in this "
+        "run");
     return;
   }
   const Device gpu = Device::cuda(0);
@@ -412,6 +414,18 @@ TEST_CASE("random ops give bit-identical values on CPU and CUDA") {
     CHECK(same_values(randint(-100, 100000, {4099}, {dtype}, cpu_gen),
                       randint(-100, 100000, {4099}, {dtype, gpu}, gpu_gen).to(Device::cpu())));
   }
+  Generator cpu_gen(44), gpu_gen(44);
+  Tensor probs = rand({5, 300}, {DType::f32}, cpu_gen);
+  CHECK(same_values(multinomial(probs, 7, false, cpu_gen),
+                    multinomial(probs.to(gpu), 7, false, gpu_gen).to(Device::cpu())));
+  // Embedding and its scatter-add sum in the same order on both devices.
+  Tensor weight = randn({50, 33}, {DType::f32}, cpu_gen);
+  Tensor ids = randint(0, 50, {7, 40}, {DType::i64}, cpu_gen);
+  Tensor grad = randn({7, 40, 33}, {DType::f32}, cpu_gen);
+  CHECK(same_values(embedding(weight, ids),
+                    embedding(weight.to(gpu), ids.to(gpu)).to(Device::cpu())));
+  CHECK(same_values(embedding_backward(grad, ids, 50),
+                    embedding_backward(grad.to(gpu), ids.to(gpu), 50).to(Device::cpu())));
 }
 
 TEST_CASE("random ops, embedding and multinomial name the problem when misused") {

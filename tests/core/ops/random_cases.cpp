@@ -108,7 +108,6 @@ const bool registered = [] {
             [](const Tensors& in, const Tensors&, const Tensor& grad) {
               return Tensors{embedding_backward(grad, in[1], in[0].size(0)), Tensor()};
             },
-        .cuda = false,
     });
   }
   register_case({
@@ -125,7 +124,6 @@ const bool registered = [] {
           },
       .forward = [](const Tensors& in) { return Tensors{embedding(in[0], in[1])}; },
       .reference = [](const Tensors& in) { return Tensors{embedding_reference(in[0], in[1])}; },
-      .cuda = false,
   });
 
   for (bool replacement : {true, false}) {
@@ -167,7 +165,6 @@ const bool registered = [] {
               shape.back() = in[1].item<int64_t>();
               return Tensors{ones(shape, {DType::f64})};
             },
-        .cuda = false,
     });
   }
   return true;
