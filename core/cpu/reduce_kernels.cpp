@@ -15,7 +15,6 @@
 // powers of two), so both ways give the same bits for any thread count.
 #include <algorithm>
 #include <memory>
-#include <type_traits>
 #include <vector>
 
 #include "core/dtype.hpp"
@@ -264,52 +263,16 @@ void run(const ReduceGeometry& g, const R& r, const Tensor& x, const Tensor& val
   }
 }
 
-template <class T>
-void reduce_typed(const ReduceGeometry& g, ReduceOp op, double param, const Tensor& x,
-                  const Tensor& values, const Tensor& indices) {
-  using acc_t = compute_t<T>;  // f32 for 16-bit floats
-  constexpr bool floating = std::is_floating_point_v<acc_t>;
-  using sum_t = std::conditional_t<floating, acc_t, int64_t>;  // integer sums are i64
-  using sum_out_t = std::conditional_t<floating, T, int64_t>;
-  switch (op) {
-    case ReduceOp::sum: return run<T, sum_out_t>(g, SumReducer<sum_t>{}, x, values, indices);
-    case ReduceOp::amax: return run<T, T>(g, ExtremeReducer<acc_t, true>{}, x, values, indices);
-    case ReduceOp::amin: return run<T, T>(g, ExtremeReducer<acc_t, false>{}, x, values, indices);
-    case ReduceOp::argmax:
-      return run<T, T>(g, ArgExtremeReducer<acc_t, true>{}, x, values, indices);
-    case ReduceOp::argmin:
-      return run<T, T>(g, ArgExtremeReducer<acc_t, false>{}, x, values, indices);
-    default: break;
-  }
-  if constexpr (floating) {
-    switch (op) {
-      case ReduceOp::mean:
-        return run<T, T>(g, SumReducer<acc_t, Plain, Average>{}, x, values, indices);
-      case ReduceOp::var:
-        return run<T, T>(g, WelfordReducer<acc_t>{static_cast<acc_t>(param)}, x, values, indices);
-      case ReduceOp::norm1: return run<T, T>(g, SumReducer<acc_t, Abs>{}, x, values, indices);
-      case ReduceOp::norm2:
-        return run<T, T>(g, SumReducer<acc_t, Square, SquareRoot>{}, x, values, indices);
-      case ReduceOp::norm_inf:
-        return run<T, T>(g, ExtremeReducer<acc_t, true, Abs>{}, x, values, indices);
-      case ReduceOp::norm_p:
-        return run<T, T>(g,
-                         SumReducer<acc_t, AbsPow<acc_t>, Root<acc_t>>{
-                             {static_cast<acc_t>(param)}, {static_cast<acc_t>(1.0 / param)}},
-                         x, values, indices);
-      default: break;
-    }
-  }
-  fail("reduce: reduction ", static_cast<int>(op), " is not defined for dtype ",
-       dtype_name(x.dtype()));
-}
-
 }  // namespace
 
 void reduce_kernel(const ReduceGeometry& geometry, ReduceOp op, double param, const Tensor& x,
                    const Tensor& values, const Tensor& indices) {
-  STRATA_DISPATCH_ALL(x.dtype(), "reduce",
-                      [&] { reduce_typed<scalar_t>(geometry, op, param, x, values, indices); });
+  STRATA_DISPATCH_ALL(x.dtype(), "reduce", [&] {
+    visit_reducer<scalar_t>(op, param, [&](const auto& reducer, auto out_type) {
+      using out_t = typename decltype(out_type)::type;
+      run<scalar_t, out_t>(geometry, reducer, x, values, indices);
+    });
+  });
 }
 
 }  // namespace strata::cpu::STRATA_ISA
