@@ -14,15 +14,12 @@
 // few outputs for the threads, they split the reduced elements into fixed-size chunks instead,
 // merged by the same tree (chunks are a power-of-two number of leaves and the tree splits at
 // powers of two), so both ways give the same bits for any thread count.
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
-
 #include <algorithm>
 #include <memory>
 #include <type_traits>
 #include <vector>
 
+#include "core/cpu/half_block.hpp"
 #include "core/dtype.hpp"
 #include "core/parallel.hpp"
 #include "core/reduce_kernels.hpp"
@@ -93,23 +90,12 @@ typename R::value_t load(T x) {
 // Converts n contiguous elements to the reducer's value type, 16-bit floats in vector registers.
 template <class R, class T>
 void load_run(const T* p, int64_t n, typename R::value_t* out) {
-  int64_t i = 0;
-#if defined(__AVX512F__)
-  if constexpr (std::is_same_v<T, Half> && std::is_same_v<typename R::value_t, float>) {
-    for (; i + 16 <= n; i += 16) {
-      __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i));
-      _mm512_storeu_ps(out + i, _mm512_cvtph_ps(bits));
-    }
+  if constexpr ((std::is_same_v<T, Half> ||
+                 std::is_same_v<T, BFloat16>)&&std::is_same_v<typename R::value_t, float>) {
+    widen(p, out, n);
+  } else {
+    _Pragma("omp simd") for (int64_t j = 0; j < n; ++j) out[j] = load<R>(p[j]);
   }
-#elif defined(__F16C__)
-  if constexpr (std::is_same_v<T, Half> && std::is_same_v<typename R::value_t, float>) {
-    for (; i + 8 <= n; i += 8) {
-      __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
-      _mm256_storeu_ps(out + i, _mm256_cvtph_ps(bits));
-    }
-  }
-#endif
-  _Pragma("omp simd") for (int64_t j = i; j < n; ++j) out[j] = load<R>(p[j]);
 }
 
 // n contiguous elements as the reducer's value type: p itself when they already are, otherwise
