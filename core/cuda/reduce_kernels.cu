@@ -1,14 +1,14 @@
 // CUDA reduction kernels: one kernel for every reduction (reducers.hpp) and both layouts
 // (reduce_kernels.hpp).
 //
-// A block is kColumns x kRows threads. Thread (tx, ty) owns output blockIdx.x * kColumns + tx and
-// folds the elements ty, ty + kRows, ... of its block's chunk of the reduced elements; the kRows
-// states are then merged by a tree in shared memory. Rows layout: kColumns = 1, so a warp reads
-// 32 neighbouring elements of one row; columns layout: kColumns = 32, so a warp reads 32
-// neighbouring columns (short rows are laid out this way too). When the reduced elements are many,
-// blockIdx.y splits them into chunks of a size set by the shape alone; each chunk leaves a partial
-// state and a second kernel merges them pairwise per output. Every order is fixed by shapes, so
-// results are deterministic.
+// A block is columns x rows threads (256 in all). Thread (tx, ty) owns output
+// blockIdx.x * columns + tx and folds the elements ty, ty + rows, ... of its block's chunk of the
+// reduced elements; the `rows` states are then merged by a tree in shared memory. Rows layout:
+// columns = 1, so a warp reads 32 neighbouring elements of one row; columns layout: columns = 32,
+// so a warp reads 32 neighbouring columns (short rows are laid out this way too). When the reduced
+// elements are many, blockIdx.y splits them into chunks of a size set by the shape alone; each
+// chunk leaves a partial state and a second kernel merges them per output. Every order is fixed
+// by shapes, so results are deterministic.
 #include <algorithm>
 
 #include "core/cuda/cuda_check.hpp"
@@ -67,24 +67,33 @@ __global__ void reduce_chunks_kernel(ReduceGeometry g, R r, const T* in, out_t* 
   if (gridDim.y == 1) {
     r.store(shared[tx], g.reduced, values, indices, o);
   } else {
-    partials[blockIdx.y * g.outputs + o] = shared[tx];
+    partials[o * gridDim.y + blockIdx.y] = shared[tx];
   }
 }
 
-// Merges each output's chunk states pairwise (chunk c with c + 1, then c with c + 2, ...).
+// Merges each output's chunk states: one block per output, thread t folding its contiguous share
+// of the chunks in order, then a tree in shared memory.
 template <class out_t, class R>
-__global__ void merge_chunks_kernel(int64_t outputs, int64_t chunks, int64_t count, R r,
-                                    typename R::state_t* partials, out_t* values,
+__global__ void merge_chunks_kernel(int64_t chunks, int64_t count, R r,
+                                    const typename R::state_t* partials, out_t* values,
                                     int64_t* indices) {
-  const int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (o >= outputs) return;
-  for (int64_t width = 1; width < chunks; width *= 2) {
-    for (int64_t c = 0; c + width < chunks; c += 2 * width) {
-      partials[c * outputs + o] =
-          R::combine(partials[c * outputs + o], partials[(c + width) * outputs + o]);
-    }
+  using state_t = typename R::state_t;
+  extern __shared__ __align__(16) unsigned char shared_bytes[];
+  auto* shared = reinterpret_cast<state_t*>(shared_bytes);  // [blockDim.x]
+  const int t = threadIdx.x;
+  const int64_t o = blockIdx.x;
+  const int64_t share = (chunks + blockDim.x - 1) / blockDim.x;
+  const int64_t begin = t * share;
+  const int64_t end = begin + share < chunks ? begin + share : chunks;
+  state_t s = R::identity();
+  for (int64_t c = begin; c < end; ++c) s = R::combine(s, partials[o * chunks + c]);
+  shared[t] = s;
+  __syncthreads();
+  for (int width = blockDim.x / 2; width > 0; width /= 2) {
+    if (t < width) shared[t] = R::combine(shared[t], shared[t + width]);
+    __syncthreads();
   }
-  r.store(partials[o], count, values, indices, o);
+  if (t == 0) r.store(shared[0], count, values, indices, o);
 }
 
 template <class T, class out_t, class R>
@@ -114,9 +123,9 @@ void launch(const ReduceGeometry& g, const R& r, const Tensor& x, const Tensor& 
       <<<grid, block, shared, current_stream()>>>(g, r, in, out, index, partial_states, chunk);
   STRATA_CUDA_CHECK(cudaGetLastError());
   if (chunks > 1) {
-    auto blocks = static_cast<unsigned>((g.outputs + kThreads - 1) / kThreads);
-    merge_chunks_kernel<out_t, R><<<blocks, kThreads, 0, current_stream()>>>(
-        g.outputs, chunks, g.reduced, r, partial_states, out, index);
+    merge_chunks_kernel<out_t, R>
+        <<<static_cast<unsigned>(g.outputs), kThreads, shared, current_stream()>>>(
+            chunks, g.reduced, r, partial_states, out, index);
     STRATA_CUDA_CHECK(cudaGetLastError());
   }
 }
