@@ -6,9 +6,9 @@
 //            kRowLeaf elements are folded in order and merged pairwise, lane by lane, and the
 //            lanes are merged at the end.
 //   columns: outputs are contiguous columns of the input; a task keeps a block of column states
-//            and folds the reduced rows into them, vectorised across columns (kColumnRegs at a
-//            time in registers); runs of kColumnLeaf rows are folded in order and merged
-//            pairwise.
+//            in L1 and folds the reduced rows into them one row at a time, vectorised across
+//            the columns (each row's run is a stream the prefetchers follow); runs of
+//            kColumnLeaf rows are folded in order and merged pairwise.
 //
 // Pairwise merging keeps long f32 sums accurate. Threads split the outputs; when there are too
 // few outputs for the threads, they split the reduced elements into fixed-size chunks instead,
@@ -33,7 +33,7 @@ using namespace reducers;
 constexpr int kLanes = 32;
 constexpr int64_t kRowLeaf = 1024;                  // elements; a multiple of kLanes
 constexpr int64_t kRowChunk = kRowLeaf * 64;        // elements per task when rows are few and long
-constexpr int64_t kColumnRegs = 64;                 // columns whose states stay in registers
+constexpr int64_t kColumnRegs = 64;                 // columns per vector step
 constexpr int64_t kColumnLeaf = 16;                 // rows
 constexpr int64_t kColumnChunk = kColumnLeaf * 64;  // rows per task when columns are few
 constexpr int64_t kGrain = 32768;  // input elements below which work stays on one thread
@@ -90,8 +90,8 @@ typename R::value_t load(T x) {
 // Converts n contiguous elements to the reducer's value type, 16-bit floats in vector registers.
 template <class R, class T>
 void load_run(const T* p, int64_t n, typename R::value_t* out) {
-  if constexpr ((std::is_same_v<T, Half> ||
-                 std::is_same_v<T, BFloat16>)&&std::is_same_v<typename R::value_t, float>) {
+  constexpr bool is_16bit = std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>;
+  if constexpr (is_16bit && std::is_same_v<typename R::value_t, float>) {
     widen(p, out, n);
   } else {
     _Pragma("omp simd") for (int64_t j = 0; j < n; ++j) out[j] = load<R>(p[j]);
@@ -211,25 +211,21 @@ void fold_columns(const R& r, const ReduceGeometry& g, const T* cols, int64_t wi
     for (int64_t k = 0; k < width; ++k) states[k] = R::combine(states[k], scratch[k]);
     return;
   }
-  // Leaf: kColumnRegs columns at a time, their states in registers across the leaf's rows.
+  // Leaf: row by row, each row's run of columns in order (a stream the prefetchers follow),
+  // kColumnRegs columns per vector step; the states stay in L1.
+  for (int64_t k = 0; k < width; ++k) states[k] = R::identity();
   Walker rows{g.reduced_ndim, g.reduced_shape, g.reduced_stride};
-  for (int64_t c0 = 0; c0 < width; c0 += kColumnRegs) {
-    int64_t w = std::min(kColumnRegs, width - c0);
-    typename R::state_t acc[kColumnRegs];
-    for (int64_t k = 0; k < kColumnRegs; ++k) acc[k] = R::identity();
-    rows.seek(begin);
-    for (int64_t i = begin; i < begin + n; ++i, rows.next()) {
+  rows.seek(begin);
+  for (int64_t i = begin; i < begin + n; ++i, rows.next()) {
+    const T* row = cols + rows.offset;
+    int64_t c0 = 0;
+    for (; c0 + kColumnRegs <= width; c0 += kColumnRegs) {
       typename R::value_t buffer[kColumnRegs];
-      const T* row = cols + rows.offset + c0;
-      if (w == kColumnRegs) {
-        const typename R::value_t* v = as_values<R>(row, kColumnRegs, buffer);
-        _Pragma("omp simd") for (int64_t k = 0; k < kColumnRegs; ++k) r.update(acc[k], v[k], i);
-      } else {
-        const typename R::value_t* v = as_values<R>(row, w, buffer);
-        _Pragma("omp simd") for (int64_t k = 0; k < w; ++k) r.update(acc[k], v[k], i);
-      }
+      const typename R::value_t* v = as_values<R>(row + c0, kColumnRegs, buffer);
+      typename R::state_t* s = states + c0;
+      _Pragma("omp simd") for (int64_t k = 0; k < kColumnRegs; ++k) r.update(s[k], v[k], i);
     }
-    for (int64_t k = 0; k < w; ++k) states[c0 + k] = acc[k];
+    for (; c0 < width; ++c0) r.update(states[c0], load<R>(row[c0]), i);
   }
 }
 
@@ -252,9 +248,9 @@ void reduce_columns(const ReduceGeometry& g, const R& r, const T* in, out_t* val
   using state_t = typename R::state_t;
   const int64_t n = g.reduced;
   const int64_t columns = g.kept_shape[0];
-  // Columns per task: 16 KiB of states, long enough runs of each row for the prefetchers.
+  // Columns per task: 32 KiB of states (L1), long runs of each row for the prefetchers.
   const int64_t block = std::min<int64_t>(
-      columns, std::max<int64_t>(1, 16384 / sizeof(state_t) / kColumnRegs) * kColumnRegs);
+      columns, std::max<int64_t>(1, 32768 / sizeof(state_t) / kColumnRegs) * kColumnRegs);
   const int64_t blocks = (columns + block - 1) / block;
   const int64_t groups = g.outputs / columns;  // outer kept index
   // The outer kept dims (all but the innermost), to find a group's first column.
