@@ -189,6 +189,10 @@ TEST_CASE("reductions: error messages name the op, the shape and the dims") {
                    argmax(zeros({2, 0}), -1);
                  }),
                  "argmax: cannot reduce over dims [-1] of input of shape [2, 0]"));
+  CHECK(contains(error_of([&] {
+                   amin(zeros({2, 0}));
+                 }),
+                 "amin: cannot reduce over dims [] (all dims) of input of shape [2, 0]"));
   CHECK(contains(error_of([&] { max(x, 5); }), "max: dim 5 is out of range"));
   CHECK(contains(error_of([&] {
                    sum_backward(zeros({3}), {2, 3}, {1}, false);
