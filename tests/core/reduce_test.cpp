@@ -213,8 +213,9 @@ TEST_CASE("reductions: error messages name the op, the shape and the dims") {
 
 TEST_CASE("reductions are bit-identical with 1 and 2 threads") {
   // Shapes that take the threaded chunk paths with 2 threads: one long row, and few long columns.
-  Tensor row = random_normal({1 << 20}, 1);
-  Tensor columns = random_normal({1 << 17, 8}, 2);
+  // Odd sizes, so the fixed-size chunks end in a partial one.
+  Tensor row = random_normal({(1 << 20) + 12345}, 1);
+  Tensor columns = random_normal({(1 << 17) + 77, 8}, 2);
   Tensor grid = random_normal({512, 768}, 5);  // many outputs: split across threads
   auto run_all = [&] {
     return std::vector<Tensor>{sum(row),
@@ -240,6 +241,12 @@ TEST_CASE("reductions are bit-identical with 1 and 2 threads") {
     CAPTURE(i);
     CHECK(std::memcmp(one[i].data_ptr(), two[i].data_ptr(), one[i].nbytes()) == 0);
   }
+  // And the threaded paths are right, not only repeatable.
+  CHECK(two[0].item<double>() == doctest::Approx(sum(row.to(DType::f64)).item<double>()));
+  std::vector<double> exact = sum(columns.to(DType::f64), {0}).to_vector<double>();
+  std::vector<float> got = two[1].to_vector<float>();
+  for (size_t c = 0; c < exact.size(); ++c)
+    CHECK(got[c] == doctest::Approx(exact[c]).epsilon(1e-5));
 }
 
 TEST_CASE("a long f32 sum stays close to the f64 sum") {
