@@ -198,6 +198,34 @@ void reduce_rows(const ReduceGeometry& g, const R& r, const T* in, out_t* values
 
 // ---- columns ------------------------------------------------------------------------------------
 
+// Narrow columns whose rows follow each other in memory ([rows, width] dense, width <
+// kColumnRegs): m rows at a time form one vector step, row q of each step folding into its own
+// states, merged in order q = 0, 1, ... at the end. Folds rows [begin, begin + n) of the rows
+// starting at `first` into states (already initialised) as far as whole steps go; returns the
+// first row left.
+template <class T, class R>
+int64_t fold_narrow_rows(const R& r, const T* first, int64_t width, int64_t begin, int64_t n,
+                         typename R::state_t* states) {
+  const int64_t m = std::min(kColumnLeaf, kColumnRegs / width);
+  const int64_t step = m * width;
+  typename R::state_t acc[kColumnRegs];
+  int64_t row_of[kColumnRegs];  // the row within a step of each lane
+  for (int64_t j = 0; j < kColumnRegs; ++j) {
+    acc[j] = R::identity();
+    row_of[j] = j / width;
+  }
+  int64_t i = begin;
+  for (const T* p = first; i + m <= begin + n; i += m, p += step) {
+    typename R::value_t buffer[kColumnRegs];
+    const typename R::value_t* v = as_values<R>(p, step, buffer);
+    _Pragma("omp simd") for (int64_t j = 0; j < step; ++j) r.update(acc[j], v[j], i + row_of[j]);
+  }
+  for (int64_t q = 0; q < m; ++q) {
+    for (int64_t k = 0; k < width; ++k) states[k] = R::combine(states[k], acc[q * width + k]);
+  }
+  return i;
+}
+
 // Folds reduced rows [begin, begin + n) of `width` contiguous columns at cols into states;
 // begin is a multiple of kColumnLeaf. scratch holds `width` states per level of the merge tree
 // below (column_tree_levels).
@@ -216,7 +244,12 @@ void fold_columns(const R& r, const ReduceGeometry& g, const T* cols, int64_t wi
   for (int64_t k = 0; k < width; ++k) states[k] = R::identity();
   Walker rows{g.reduced_ndim, g.reduced_shape, g.reduced_stride};
   rows.seek(begin);
-  for (int64_t i = begin; i < begin + n; ++i, rows.next()) {
+  int64_t i = begin;
+  if (width < kColumnRegs && g.reduced_ndim == 1 && g.reduced_stride[0] == width) {
+    i = fold_narrow_rows(r, cols + rows.offset, width, begin, n, states);
+    rows.seek(i);
+  }
+  for (; i < begin + n; ++i, rows.next()) {
     const T* row = cols + rows.offset;
     int64_t c0 = 0;
     for (; c0 + kColumnRegs <= width; c0 += kColumnRegs) {
