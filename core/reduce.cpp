@@ -13,7 +13,7 @@
 
 namespace strata {
 
-std::string dims_str(const Dims& dims) { return shape_str(dims); }
+std::string dims_str(const Dims& dims) { return dims.empty() ? "[] (all dims)" : shape_str(dims); }
 
 std::vector<bool> reduced_mask(const char* op, const Shape& shape, const Dims& dims) {
   auto rank = static_cast<int64_t>(shape.size());

@@ -9,6 +9,7 @@
 
 namespace strata {
 
+// "[0, -1]", or "[] (all dims)" for the empty list, for messages.
 std::string dims_str(const Dims& dims);
 // Which dims of an input of `shape` a reduction folds: the listed ones (negative counts from the
 // end), or all when dims is empty; throws naming op on a dim out of range or listed twice. A 0-dim
