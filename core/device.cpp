@@ -22,10 +22,14 @@ Allocator& allocator_for(Device device) {
   if (device.is_cpu()) return cpu_allocator();
 #if defined(STRATA_HAVE_CUDA)
   STRATA_CHECK(device.index >= 0 && device.index < cuda_device_count(), "device ", device.str(),
-               " does not exist: ", cuda_device_count(), " CUDA device(s) are visible");
+               " does not exist: ", cuda_device_count(),
+               " CUDA device(s) are visible; use an index below strata::cuda_device_count() "
+               "(check the driver and CUDA_VISIBLE_DEVICES), or Device::cpu()");
   return cuda::device_allocator(device.index);
 #else
-  fail("device ", device.str(), " is not available: this Strata build has no CUDA backend");
+  fail("device ", device.str(),
+       " is not available: this Strata build has no CUDA backend; use Device::cpu(), or rebuild "
+       "Strata where nvcc is found (STRATA_CUDA=AUTO or ON)");
 #endif
 }
 

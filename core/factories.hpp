@@ -45,7 +45,8 @@ Tensor from_blob(const void* data, const Shape& shape, DType dtype, Device devic
 template <class T>
 Tensor from_vector(const std::vector<T>& values, const Shape& shape, Device device) {
   STRATA_CHECK(static_cast<int64_t>(values.size()) == shape_numel(shape),
-               "from_vector: ", values.size(), " values do not fill shape ", shape_str(shape));
+               "from_vector: ", values.size(), " values do not fill shape ", shape_str(shape),
+               " (expected ", shape_numel(shape), ")");
   return from_blob(values.data(), shape, dtype_of<T>(), device);
 }
 

@@ -157,7 +157,8 @@ Tensor Tensor::permute(const std::vector<int64_t>& dims) const {
   std::vector<bool> seen(dims.size(), false);
   for (size_t i = 0; i < dims.size(); ++i) {
     int64_t d = wrap_dim(dims[i], dim(), "permute");
-    STRATA_CHECK(!seen[d], "permute: dim ", dims[i], " appears twice in ", shape_str(dims));
+    STRATA_CHECK(!seen[d], "permute: dim ", dims[i], " appears twice in ", shape_str(dims),
+                 "; expected each of the ", dim(), " dims of shape ", shape_str(shape()), " once");
     seen[d] = true;
     new_shape[i] = shape()[d];
     new_strides[i] = strides()[d];
@@ -184,11 +185,11 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
   d = wrap_dim(d, dim(), "slice");
   STRATA_CHECK(step > 0, "slice: step must be positive, got ", step);
   int64_t n = shape()[d];
+  STRATA_CHECK(start >= -n && start <= n && end <= n, "slice: range [", start, ", ", end,
+               ") is out of bounds for dim ", d, " of size ", n, " (shape ", shape_str(shape()),
+               "); expected ", -n, " <= start <= ", n, " and end <= ", n);
   if (start < 0) start += n;
   if (end < 0) end += n;
-  STRATA_CHECK(start >= 0 && start <= n && end <= n, "slice: range [", start, ", ", end,
-               ") is out of bounds for dim ", d, " of size ", n, " (shape ", shape_str(shape()),
-               ")");
   end = std::max(end, start);
   Shape new_shape = shape(), new_strides = strides();
   new_shape[d] = (end - start + step - 1) / step;
@@ -203,7 +204,8 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
   if (start < 0) start += shape()[wrapped];
   STRATA_CHECK(start >= 0 && start + length <= shape()[wrapped], "narrow: start ", start,
                " + length ", length, " exceeds size ", shape()[wrapped], " of dim ", d, " (shape ",
-               shape_str(shape()), ")");
+               shape_str(shape()),
+               "); expected 0 <= start and start + length <= ", shape()[wrapped]);
   return slice(wrapped, start, start + length);
 }
 
@@ -211,7 +213,8 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   d = wrap_dim(d, dim(), "select");
   int64_t n = shape()[d];
   STRATA_CHECK(index >= -n && index < n, "select: index ", index, " is out of range for dim ", d,
-               " of size ", n, " (shape ", shape_str(shape()), ")");
+               " of size ", n, " (shape ", shape_str(shape()), "); expected ", -n, " <= index < ",
+               n);
   if (index < 0) index += n;
   Shape new_shape = shape(), new_strides = strides();
   new_shape.erase(new_shape.begin() + d);

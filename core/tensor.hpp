@@ -58,7 +58,9 @@ class Tensor {
   template <class T>
   T* data() const {
     STRATA_CHECK(dtype_of<T>() == dtype(), "Tensor::data<", dtype_name(dtype_of<T>()),
-                 ">: tensor has dtype ", dtype_name(dtype()));
+                 ">: the tensor of shape ", shape_str(shape()), " has dtype ", dtype_name(dtype()),
+                 "; use data<T> with T of dtype ", dtype_name(dtype()),
+                 ", or convert the tensor first with .to(dtype)");
     return static_cast<T*>(data_ptr());
   }
   // The value of a one-element tensor, converted to T (copies from the device if needed).
@@ -132,7 +134,7 @@ std::vector<T> Tensor::to_vector() const {
 template <class T>
 T Tensor::item() const {
   STRATA_CHECK(numel() == 1, "Tensor::item: expected a tensor with one element, got shape ",
-               shape_str(shape()));
+               shape_str(shape()), "; select one element first, or read all with to_vector<T>()");
   return to_vector<T>()[0];
 }
 

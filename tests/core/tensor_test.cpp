@@ -37,3 +37,20 @@ TEST_CASE("copy converts dtypes") {
   CHECK(a.to(DType::bf16).to(DType::i64).to_vector<int64_t>() ==
         std::vector<int64_t>{0, 1, 2, 3, 4});
 }
+
+TEST_CASE("printing shows dtype, device, shape and abbreviated values") {
+  std::string text = arange_f32(24).view({2, 12}).str();
+  CHECK(text.find("Tensor(f32, cpu, [2, 12])") == 0);
+  CHECK(text.find("...") != std::string::npos);
+  CHECK(text.find("23") != std::string::npos);
+  CHECK(arange_f32(3).to(DType::i32).str().find("[0, 1, 2]") != std::string::npos);
+}
+
+TEST_CASE("a view that needs a copy says so, reshape copies") {
+  Tensor a = arange_f32(6).view({2, 3}).t();
+  CHECK_THROWS_WITH_AS(a.view({6}), doctest::Contains("use reshape()"), Error);
+  CHECK(a.reshape({6}).to_vector<float>() == std::vector<float>{0, 3, 1, 4, 2, 5});
+  CHECK(a.reshape({6}).storage().is_same(a.storage()) == false);
+  Tensor b = arange_f32(6);
+  CHECK(b.view({2, 3}).reshape({3, 2}).storage().is_same(b.storage()));
+}

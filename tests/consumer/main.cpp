@@ -1,0 +1,21 @@
+// The consumer's program: makes tensors, copies between layouts and dtypes, prints the result,
+// and exits non-zero unless the values are right.
+#include <iostream>
+#include <vector>
+
+#include "strata.hpp"
+
+int main() {
+  using namespace strata;
+  Tensor x = arange(6).view({2, 3});  // [[0, 1, 2], [3, 4, 5]]
+  Tensor y = zeros({3, 2}, {DType::bf16});
+  y.copy_(x.t());                                                 // strided read, f32 -> bf16
+  Tensor z = full({3, 2}, 10.0, {DType::f64}).slice(0, 0, 3, 2);  // rows 0 and 2: [2, 2]
+  z.copy_(y.select(0, 1));                                        // broadcast row [1, 4]
+  std::cout << y << '\n' << z << '\n';
+
+  bool ok = y.to_vector<float>() == std::vector<float>{0, 3, 1, 4, 2, 5} &&
+            z.to_vector<double>() == std::vector<double>{1, 4, 1, 4};
+  std::cout << (ok ? "consumer: ok" : "consumer: WRONG VALUES") << '\n';
+  return ok ? 0 : 1;
+}
