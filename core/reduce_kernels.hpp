@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "core/cpu/isa.hpp"
+#include "core/reducers.hpp"
 #include "core/tensor.hpp"
 
 namespace strata {
@@ -44,6 +46,41 @@ struct ReduceGeometry {
   int64_t reduced_shape[kMaxReduceDims] = {};
   int64_t reduced_stride[kMaxReduceDims] = {};
 };
+
+// Calls fn(reducer, std::type_identity<out_t>{}) with the reducer that computes op on elements
+// of type T, and the element type of its values output; throws for ops T does not support.
+template <class T, class Fn>
+void visit_reducer(ReduceOp op, double param, Fn&& fn) {
+  using namespace reducers;
+  using acc_t = compute_t<T>;  // f32 for 16-bit floats
+  constexpr bool floating = std::is_floating_point_v<acc_t>;
+  using sum_t = std::conditional_t<floating, acc_t, int64_t>;  // integer sums are i64
+  using sum_out_t = std::conditional_t<floating, T, int64_t>;
+  using same = std::type_identity<T>;
+  switch (op) {
+    case ReduceOp::sum: return fn(SumReducer<sum_t>{}, std::type_identity<sum_out_t>{});
+    case ReduceOp::amax: return fn(ExtremeReducer<acc_t, true>{}, same{});
+    case ReduceOp::amin: return fn(ExtremeReducer<acc_t, false>{}, same{});
+    case ReduceOp::argmax: return fn(ArgExtremeReducer<acc_t, true>{}, same{});
+    case ReduceOp::argmin: return fn(ArgExtremeReducer<acc_t, false>{}, same{});
+    default: break;
+  }
+  if constexpr (floating) {
+    auto p = static_cast<acc_t>(param);
+    switch (op) {
+      case ReduceOp::mean: return fn(SumReducer<acc_t, Plain, Average>{}, same{});
+      case ReduceOp::var: return fn(WelfordReducer<acc_t>{p}, same{});
+      case ReduceOp::norm1: return fn(SumReducer<acc_t, Abs>{}, same{});
+      case ReduceOp::norm2: return fn(SumReducer<acc_t, Square, SquareRoot>{}, same{});
+      case ReduceOp::norm_inf: return fn(ExtremeReducer<acc_t, true, Abs>{}, same{});
+      case ReduceOp::norm_p:
+        return fn(SumReducer<acc_t, AbsPow<acc_t>, Root<acc_t>>{{p}, {acc_t(1) / p}}, same{});
+      default: break;
+    }
+  }
+  fail("reduce: reduction ", static_cast<int>(op), " is not defined for dtype ",
+       dtype_name(dtype_of<T>()));
+}
 
 }  // namespace strata
 

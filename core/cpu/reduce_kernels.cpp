@@ -5,9 +5,10 @@
 //            i % kLanes (independent states the compiler keeps in vector registers); runs of
 //            kRowLeaf elements are folded in order and merged pairwise, lane by lane, and the
 //            lanes are merged at the end.
-//   columns: outputs are contiguous columns of the input; a task keeps kColumnBlock column states
-//            and folds the reduced rows into them, vectorised across columns; runs of
-//            kColumnLeaf rows are folded in order and merged pairwise.
+//   columns: outputs are contiguous columns of the input; a task keeps a block of column states
+//            and folds the reduced rows into them, vectorised across columns (kColumnRegs at a
+//            time in registers); runs of kColumnLeaf rows are folded in order and merged
+//            pairwise.
 //
 // Pairwise merging keeps long f32 sums accurate. Threads split the outputs; when there are too
 // few outputs for the threads, they split the reduced elements into fixed-size chunks instead,
@@ -18,6 +19,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/cpu/half_block.hpp"
 #include "core/dtype.hpp"
 #include "core/parallel.hpp"
 #include "core/reduce_kernels.hpp"
@@ -29,9 +31,9 @@ namespace {
 using namespace reducers;
 
 constexpr int kLanes = 32;
-constexpr int64_t kRowLeaf = 1024;            // elements; a multiple of kLanes
-constexpr int64_t kRowChunk = kRowLeaf * 64;  // elements per task when rows are few and long
-constexpr int64_t kColumnBlock = 64;
+constexpr int64_t kRowLeaf = 1024;                  // elements; a multiple of kLanes
+constexpr int64_t kRowChunk = kRowLeaf * 64;        // elements per task when rows are few and long
+constexpr int64_t kColumnRegs = 64;                 // columns whose states stay in registers
 constexpr int64_t kColumnLeaf = 16;                 // rows
 constexpr int64_t kColumnChunk = kColumnLeaf * 64;  // rows per task when columns are few
 constexpr int64_t kGrain = 32768;  // input elements below which work stays on one thread
@@ -85,6 +87,29 @@ typename R::value_t load(T x) {
   return convert<typename R::value_t>(x);
 }
 
+// Converts n contiguous elements to the reducer's value type, 16-bit floats in vector registers.
+template <class R, class T>
+void load_run(const T* p, int64_t n, typename R::value_t* out) {
+  if constexpr ((std::is_same_v<T, Half> ||
+                 std::is_same_v<T, BFloat16>)&&std::is_same_v<typename R::value_t, float>) {
+    widen(p, out, n);
+  } else {
+    _Pragma("omp simd") for (int64_t j = 0; j < n; ++j) out[j] = load<R>(p[j]);
+  }
+}
+
+// n contiguous elements as the reducer's value type: p itself when they already are, otherwise
+// converted into buffer.
+template <class R, class T>
+const typename R::value_t* as_values(const T* p, int64_t n, typename R::value_t* buffer) {
+  if constexpr (std::is_same_v<T, typename R::value_t>) {
+    return p;
+  } else {
+    load_run<R>(p, n, buffer);
+    return buffer;
+  }
+}
+
 // ---- rows ---------------------------------------------------------------------------------------
 
 template <class R>
@@ -116,15 +141,17 @@ void fold_row(const R& r, const T* row, int64_t begin, int64_t n, Lanes<R>& lane
     merge_lanes(lanes, right);
     return;
   }
-  for (int j = 0; j < kLanes; ++j) lanes.s[j] = R::identity();
+  Lanes<R> acc;  // a local copy the compiler can keep in registers
+  for (int j = 0; j < kLanes; ++j) acc.s[j] = R::identity();
   const T* p = row + begin;
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
-    _Pragma("omp simd") for (int j = 0; j < kLanes; ++j) {
-      r.update(lanes.s[j], load<R>(p[i + j]), begin + i + j);
-    }
+    typename R::value_t buffer[kLanes];
+    const typename R::value_t* v = as_values<R>(p + i, kLanes, buffer);
+    _Pragma("omp simd") for (int j = 0; j < kLanes; ++j) r.update(acc.s[j], v[j], begin + i + j);
   }
-  for (; i < n; ++i) r.update(lanes.s[i % kLanes], load<R>(p[i]), begin + i);
+  for (; i < n; ++i) r.update(acc.s[i % kLanes], load<R>(p[i]), begin + i);
+  lanes = acc;
 }
 
 template <class T, class out_t, class R>
@@ -171,28 +198,52 @@ void reduce_rows(const ReduceGeometry& g, const R& r, const T* in, out_t* values
 
 // ---- columns ------------------------------------------------------------------------------------
 
-// Folds reduced rows [begin, begin + n) of `width` contiguous columns starting at cols into
-// states; begin is a multiple of kColumnLeaf.
+// Folds reduced rows [begin, begin + n) of `width` contiguous columns at cols into states;
+// begin is a multiple of kColumnLeaf. scratch holds `width` states per level of the merge tree
+// below (column_tree_levels).
 template <class T, class R>
 void fold_columns(const R& r, const ReduceGeometry& g, const T* cols, int64_t width, int64_t begin,
-                  int64_t n, typename R::state_t* states) {
+                  int64_t n, typename R::state_t* states, typename R::state_t* scratch) {
   if (n > kColumnLeaf) {
     int64_t m = tree_split(n, kColumnLeaf);
-    typename R::state_t right[kColumnBlock];
-    fold_columns(r, g, cols, width, begin, m, states);
-    fold_columns(r, g, cols, width, begin + m, n - m, right);
-    for (int64_t k = 0; k < width; ++k) states[k] = R::combine(states[k], right[k]);
+    fold_columns(r, g, cols, width, begin, m, states, scratch);
+    fold_columns(r, g, cols, width, begin + m, n - m, scratch, scratch + width);
+    for (int64_t k = 0; k < width; ++k) states[k] = R::combine(states[k], scratch[k]);
     return;
   }
-  for (int64_t k = 0; k < width; ++k) states[k] = R::identity();
+  // Leaf: kColumnRegs columns at a time, their states in registers across the leaf's rows.
   Walker rows{g.reduced_ndim, g.reduced_shape, g.reduced_stride};
-  rows.seek(begin);
-  for (int64_t i = begin; i < begin + n; ++i, rows.next()) {
-    const T* row = cols + rows.offset;
-    _Pragma("omp simd") for (int64_t k = 0; k < width; ++k) {
-      r.update(states[k], load<R>(row[k]), i);
+  for (int64_t c0 = 0; c0 < width; c0 += kColumnRegs) {
+    int64_t w = std::min(kColumnRegs, width - c0);
+    typename R::state_t acc[kColumnRegs];
+    for (int64_t k = 0; k < kColumnRegs; ++k) acc[k] = R::identity();
+    rows.seek(begin);
+    for (int64_t i = begin; i < begin + n; ++i, rows.next()) {
+      typename R::value_t buffer[kColumnRegs];
+      const T* row = cols + rows.offset + c0;
+      if (w == kColumnRegs) {
+        const typename R::value_t* v = as_values<R>(row, kColumnRegs, buffer);
+        _Pragma("omp simd") for (int64_t k = 0; k < kColumnRegs; ++k) r.update(acc[k], v[k], i);
+      } else {
+        const typename R::value_t* v = as_values<R>(row, w, buffer);
+        _Pragma("omp simd") for (int64_t k = 0; k < w; ++k) r.update(acc[k], v[k], i);
+      }
     }
+    for (int64_t k = 0; k < w; ++k) states[c0 + k] = acc[k];
   }
+}
+
+// Room for n states (not a vector: vector<bool> has no data()).
+template <class R>
+std::unique_ptr<typename R::state_t[]> state_buffer(int64_t n) {
+  return std::make_unique<typename R::state_t[]>(static_cast<size_t>(n));
+}
+
+// Scratch levels fold_columns needs for n rows.
+int64_t column_tree_levels(int64_t n) {
+  int64_t levels = 1;
+  for (int64_t leaves = kColumnLeaf; leaves < n; leaves *= 2) ++levels;
+  return levels;
 }
 
 template <class T, class out_t, class R>
@@ -201,7 +252,10 @@ void reduce_columns(const ReduceGeometry& g, const R& r, const T* in, out_t* val
   using state_t = typename R::state_t;
   const int64_t n = g.reduced;
   const int64_t columns = g.kept_shape[0];
-  const int64_t blocks = (columns + kColumnBlock - 1) / kColumnBlock;
+  // Columns per task: 16 KiB of states, long enough runs of each row for the prefetchers.
+  const int64_t block = std::min<int64_t>(
+      columns, std::max<int64_t>(1, 16384 / sizeof(state_t) / kColumnRegs) * kColumnRegs);
+  const int64_t blocks = (columns + block - 1) / block;
   const int64_t groups = g.outputs / columns;  // outer kept index
   // The outer kept dims (all but the innermost), to find a group's first column.
   Walker outer{g.kept_ndim - 1, g.kept_shape + 1, g.kept_stride + 1};
@@ -216,14 +270,16 @@ void reduce_columns(const ReduceGeometry& g, const R& r, const T* in, out_t* val
   if (n >= 2 * kColumnChunk && groups * blocks < get_num_threads()) {
     // Few columns, many rows: the rows in fixed-size chunks across the threads.
     int64_t chunks = (n + kColumnChunk - 1) / kColumnChunk;
-    std::unique_ptr<state_t[]> parts(new state_t[chunks * columns]);  // not vector<bool>
+    auto parts = state_buffer<R>(chunks * columns);
     for (int64_t group = 0; group < groups; ++group) {
       const T* start = group_start(group);
       parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+        auto scratch = state_buffer<R>(block * column_tree_levels(kColumnChunk));
         for (int64_t c = c0; c < c1; ++c) {
-          for (int64_t col = 0; col < columns; col += kColumnBlock) {
-            fold_columns(r, g, start + col, std::min(kColumnBlock, columns - col), c * kColumnChunk,
-                         std::min(kColumnChunk, n - c * kColumnChunk), &parts[c * columns + col]);
+          for (int64_t col = 0; col < columns; col += block) {
+            fold_columns(r, g, start + col, std::min(block, columns - col), c * kColumnChunk,
+                         std::min(kColumnChunk, n - c * kColumnChunk), &parts[c * columns + col],
+                         scratch.get());
           }
         }
       });
@@ -237,14 +293,14 @@ void reduce_columns(const ReduceGeometry& g, const R& r, const T* in, out_t* val
     }
     return;
   }
-  int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(n * kColumnBlock, 1));
+  int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(n * block, 1));
   parallel_for(0, groups * blocks, grain, [&](int64_t u0, int64_t u1) {
-    state_t states[kColumnBlock];
+    auto states = state_buffer<R>(block * (1 + column_tree_levels(n)));
     for (int64_t u = u0; u < u1; ++u) {
-      int64_t group = u / blocks, col = (u % blocks) * kColumnBlock;
-      int64_t width = std::min(kColumnBlock, columns - col);
-      fold_columns(r, g, group_start(group) + col, width, 0, n, states);
-      store_block(states, group * columns + col, width);
+      int64_t group = u / blocks, col = (u % blocks) * block;
+      int64_t width = std::min(block, columns - col);
+      fold_columns(r, g, group_start(group) + col, width, 0, n, states.get(), states.get() + block);
+      store_block(states.get(), group * columns + col, width);
     }
   });
 }
@@ -264,52 +320,16 @@ void run(const ReduceGeometry& g, const R& r, const Tensor& x, const Tensor& val
   }
 }
 
-template <class T>
-void reduce_typed(const ReduceGeometry& g, ReduceOp op, double param, const Tensor& x,
-                  const Tensor& values, const Tensor& indices) {
-  using acc_t = compute_t<T>;  // f32 for 16-bit floats
-  constexpr bool floating = std::is_floating_point_v<acc_t>;
-  using sum_t = std::conditional_t<floating, acc_t, int64_t>;  // integer sums are i64
-  using sum_out_t = std::conditional_t<floating, T, int64_t>;
-  switch (op) {
-    case ReduceOp::sum: return run<T, sum_out_t>(g, SumReducer<sum_t>{}, x, values, indices);
-    case ReduceOp::amax: return run<T, T>(g, ExtremeReducer<acc_t, true>{}, x, values, indices);
-    case ReduceOp::amin: return run<T, T>(g, ExtremeReducer<acc_t, false>{}, x, values, indices);
-    case ReduceOp::argmax:
-      return run<T, T>(g, ArgExtremeReducer<acc_t, true>{}, x, values, indices);
-    case ReduceOp::argmin:
-      return run<T, T>(g, ArgExtremeReducer<acc_t, false>{}, x, values, indices);
-    default: break;
-  }
-  if constexpr (floating) {
-    switch (op) {
-      case ReduceOp::mean:
-        return run<T, T>(g, SumReducer<acc_t, Plain, Average>{}, x, values, indices);
-      case ReduceOp::var:
-        return run<T, T>(g, WelfordReducer<acc_t>{static_cast<acc_t>(param)}, x, values, indices);
-      case ReduceOp::norm1: return run<T, T>(g, SumReducer<acc_t, Abs>{}, x, values, indices);
-      case ReduceOp::norm2:
-        return run<T, T>(g, SumReducer<acc_t, Square, SquareRoot>{}, x, values, indices);
-      case ReduceOp::norm_inf:
-        return run<T, T>(g, ExtremeReducer<acc_t, true, Abs>{}, x, values, indices);
-      case ReduceOp::norm_p:
-        return run<T, T>(g,
-                         SumReducer<acc_t, AbsPow<acc_t>, Root<acc_t>>{
-                             {static_cast<acc_t>(param)}, {static_cast<acc_t>(1.0 / param)}},
-                         x, values, indices);
-      default: break;
-    }
-  }
-  fail("reduce: reduction ", static_cast<int>(op), " is not defined for dtype ",
-       dtype_name(x.dtype()));
-}
-
 }  // namespace
 
 void reduce_kernel(const ReduceGeometry& geometry, ReduceOp op, double param, const Tensor& x,
                    const Tensor& values, const Tensor& indices) {
-  STRATA_DISPATCH_ALL(x.dtype(), "reduce",
-                      [&] { reduce_typed<scalar_t>(geometry, op, param, x, values, indices); });
+  STRATA_DISPATCH_ALL(x.dtype(), "reduce", [&] {
+    visit_reducer<scalar_t>(op, param, [&](const auto& reducer, auto out_type) {
+      using out_t = typename decltype(out_type)::type;
+      run<scalar_t, out_t>(geometry, reducer, x, values, indices);
+    });
+  });
 }
 
 }  // namespace strata::cpu::STRATA_ISA
