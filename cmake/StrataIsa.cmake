@@ -17,8 +17,10 @@ function(strata_add_isa_kernels target)
   foreach(isa IN LISTS STRATA_CPU_ISAS)
     set(lib ${target}_${isa})
     add_library(${lib} OBJECT ${ARGN})
-    # -fno-math-errno: sqrt and friends may then become vector instructions (errno is never read).
-    target_compile_options(${lib} PRIVATE ${STRATA_ISA_FLAGS_${isa}} -O3 -fno-math-errno)
+    # Kernels never read errno or floating-point exception flags: without them sqrt becomes a
+    # vector instruction and selects between computed values need no branches (both vectorise).
+    target_compile_options(${lib} PRIVATE ${STRATA_ISA_FLAGS_${isa}} -O3 -fno-math-errno
+                                          -fno-trapping-math)
     target_compile_definitions(${lib} PRIVATE STRATA_ISA=${isa})
     target_include_directories(${lib} PRIVATE $<TARGET_PROPERTY:${target},INCLUDE_DIRECTORIES>)
     target_compile_definitions(${lib} PRIVATE $<TARGET_PROPERTY:${target},COMPILE_DEFINITIONS>)

@@ -75,12 +75,33 @@ struct BlockBuffer {
   alignas(64) T values[kBlock];
 };
 
-// out[i] = fn(in[i]...) for i < n over contiguous compute values: the loop that vectorises.
-template <class Fn, class OutC, class... InC>
-[[gnu::always_inline]] inline void apply_contiguous(int64_t n, const Fn& fn, OutC* __restrict out,
-                                                    const InC* __restrict... in) {
+// bool values travel through the vector loop as bytes: GCC does not vectorise loads of bool (nor
+// selects on them), but does bytes compared with 0.
+template <class T>
+using Lane = std::conditional_t<std::is_same_v<T, bool>, uint8_t, T>;
+template <class T>
+[[gnu::always_inline]] inline T from_lane(Lane<T> value) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return value != 0;
+  } else {
+    return value;
+  }
+}
+
+// out[i] = fn(in[i]...) for i < n over contiguous values: the loop that vectorises. The pointers
+// are to lanes (Lane<InC>), converted to the compute types InC that fn takes.
+template <class... InC, class Fn, class OutLane, class... InLane>
+[[gnu::always_inline]] inline void apply_lanes(int64_t n, const Fn& fn, OutLane* __restrict out,
+                                               const InLane* __restrict... in) {
 #pragma omp simd
-  for (int64_t i = 0; i < n; ++i) out[i] = fn(in[i]...);
+  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<OutLane>(fn(from_lane<InC>(in[i])...));
+}
+
+template <class Fn, class OutC, class... InC>
+[[gnu::always_inline]] inline void apply_contiguous(int64_t n, const Fn& fn, OutC* out,
+                                                    const InC*... in) {
+  apply_lanes<InC...>(n, fn, reinterpret_cast<Lane<OutC>*>(out),
+                      reinterpret_cast<const Lane<InC>*>(in)...);
 }
 
 template <class Out, class... In, class Fn, size_t... I>

@@ -8,7 +8,9 @@
 // tanh 1.33 ulp.
 //
 // Include only from files compiled per ISA (strata_add_isa_kernels): the functions live in
-// namespace strata::cpu::<isa>::vm so the AVX-512 and AVX2 copies never merge at link time.
+// namespace strata::cpu::<isa>::vm so the AVX-512 and AVX2 copies never merge at link time, and
+// those files build with -fno-trapping-math, which lets GCC evaluate both sides of a select (with
+// trapping math it keeps branches and the loop does not vectorise).
 #pragma once
 
 #ifndef STRATA_ISA
@@ -30,7 +32,9 @@ STRATA_VM_INLINE int32_t to_bits(float value) { return std::bit_cast<int32_t>(va
 // e^x. x = n ln2 + r with |r| <= ln2/2, e^r by Cephes' degree-7 polynomial, then 2^n applied as
 // two factors so that n in [-150, 128] neither overflows nor flushes to zero too early.
 STRATA_VM_INLINE float exp(float x) {
-  float clamped = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);  // outside: 0 or inf anyway
+  // Outside [-104, 89] the result is 0 or inf anyway. Two plain selects become max and min.
+  float clamped = x < -104.0f ? -104.0f : x;
+  clamped = clamped > 89.0f ? 89.0f : clamped;
   constexpr float kShift = 0x1.8p23f;  // adding it rounds to an integer kept in the low bits
   float shifted = std::fma(clamped, 1.44269504088896341f, kShift);
   float n = shifted - kShift;
@@ -45,8 +49,8 @@ STRATA_VM_INLINE float exp(float x) {
   p = std::fma(p, r, 5.0000001201e-1f);
   float e_r = std::fma(p, r * r, r) + 1.0f;
   int32_t half_n = n_int >> 1;
-  float result = e_r * from_bits((half_n + 127) << 23) * from_bits((n_int - half_n + 127) << 23);
-  return x != x ? x : result;
+  // A NaN x stays NaN through the arithmetic: no select needed.
+  return e_r * from_bits((half_n + 127) << 23) * from_bits((n_int - half_n + 127) << 23);
 }
 
 // Natural log. x = m 2^k with m in [sqrt(1/2), sqrt(2)), log(m) by Cephes' polynomial in m - 1.
@@ -71,8 +75,11 @@ STRATA_VM_INLINE float log(float x) {
   y = std::fma(z, -0.5f, y);
   float result = std::fma(k, 0.693359375f, f + y);
   constexpr float kInf = std::numeric_limits<float>::infinity();
-  float special = x == 0.0f ? -kInf : (x < 0.0f ? std::numeric_limits<float>::quiet_NaN() : x);
-  return x > 0.0f && x < kInf ? result : special;
+  // Selects only (no && or nested ?:), so the loop stays free of branches and vectorises.
+  float special = x < 0.0f ? std::numeric_limits<float>::quiet_NaN() : x;  // +inf, NaN pass
+  special = x == 0.0f ? -kInf : special;
+  bool regular = (x > 0.0f) & (x < kInf);
+  return regular ? result : special;
 }
 
 // tanh(x): Cephes' odd polynomial below |x| = 0.625, 1 - 2 / (e^{2|x|} + 1) above.
