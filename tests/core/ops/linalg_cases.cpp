@@ -188,7 +188,8 @@ const bool registered = [] {
           },
       .reference =
           [](const Tensors& in) {
-            return Tensors{reference_matmul(in[0].narrow(-1, 1, in[1].size(0)).contiguous(), in[1])};
+            return Tensors{
+                reference_matmul(in[0].narrow(-1, 1, in[1].size(0)).contiguous(), in[1])};
           },
       .backward =
           [](const Tensors& in, const Tensors&, const Tensor& grad) {
@@ -259,7 +260,8 @@ const bool registered = [] {
               Tensor y = reference_matmul(in[0], in[1].transpose(0, 1).contiguous());
               if (in.size() > 2) {
                 // y += bias along the last dim.
-                std::vector<double> values = y.to_vector<double>(), bias = in[2].to_vector<double>();
+                std::vector<double> values = y.to_vector<double>(),
+                                    bias = in[2].to_vector<double>();
                 for (size_t i = 0; i < values.size(); ++i) values[i] += bias[i % bias.size()];
                 y = from_vector(values, y.shape());
               }

@@ -1,0 +1,28 @@
+// libtorch's matmul (Debian's libtorch 1.13: f32 through its BLAS, bf16 through oneDNN), on the
+// same buffers through from_blob; torch::mm_out writes into the shared output.
+#include <torch/torch.h>
+
+#include "bench/gemm_library.hpp"
+
+namespace strata::bench {
+namespace {
+
+const bool registered = register_gemm_library({
+    .name = "libtorch",
+    .dtypes = {DType::f32, DType::bf16},
+    .set_threads = [](int threads) { at::set_num_threads(threads); },
+    .prepare = [](const GemmProblem& p) -> std::function<void()> {
+      auto type = p.dtype() == DType::bf16 ? torch::kBFloat16 : torch::kFloat32;
+      auto wrap = [type](const Tensor& t) {
+        return torch::from_blob(t.data_ptr(), {t.size(0), t.size(1)},
+                                torch::TensorOptions().dtype(type));
+      };
+      torch::Tensor a = p.trans_a ? wrap(p.a).t() : wrap(p.a);
+      torch::Tensor b = p.trans_b ? wrap(p.b).t() : wrap(p.b);
+      torch::Tensor c = wrap(p.c);
+      return [a, b, c]() mutable { torch::mm_out(c, a, b); };
+    },
+});
+
+}  // namespace
+}  // namespace strata::bench
