@@ -28,3 +28,8 @@ void gemm(const GemmArgs& args);
 
 // f64 GEMM: a plain blocked loop (oneDNN has no f64 matmul; f64 serves tests and references).
 STRATA_DECLARE_CPU_KERNEL(void, gemm_f64, (const strata::GemmArgs& args))
+
+namespace strata::cuda {
+// cuBLASLt: f32, f64, and bf16/f16 with f32 accumulation.
+void gemm(const GemmArgs& args);
+}  // namespace strata::cuda

@@ -137,7 +137,7 @@ Tensor batched_gemm(const char* op, const Tensor& a, const Tensor& b, const Tens
     args.b = args.b.select(0, 0);
     args.c = args.c.view({out[0] * m, n});
   }
-  KernelTable<void(const GemmArgs&)> kernels{op, &cpu::gemm, nullptr};
+  KernelTable<void(const GemmArgs&)> kernels{op, &cpu::gemm, STRATA_CUDA_KERNEL(gemm)};
   kernels(c.device())(args);
   return c;
 }

@@ -79,7 +79,6 @@ const bool registered = [] {
       .backward = [](const Tensors& in, const Tensors&,
                      const Tensor& grad) { return matmul_grads(in, grad); },
       .trials = 8,
-      .cuda = false,
   });
   register_case({
       .op = "matmul",
@@ -104,7 +103,6 @@ const bool registered = [] {
       .backward = [](const Tensors& in, const Tensors&,
                      const Tensor& grad) { return matmul_grads(in, grad); },
       .trials = 9,
-      .cuda = false,
   });
   register_case({
       .op = "matmul",
@@ -123,7 +121,6 @@ const bool registered = [] {
       .backward = [](const Tensors& in, const Tensors&,
                      const Tensor& grad) { return matmul_grads(in, grad); },
       .trials = 10,
-      .cuda = false,
   });
   register_case({
       .op = "matmul",
@@ -165,7 +162,6 @@ const bool registered = [] {
                            mode & 2 ? grad_b.transpose(-1, -2) : grad_b, Tensor()};
           },
       .trials = 8,
-      .cuda = false,
   });
   register_case({
       .op = "matmul",
@@ -200,7 +196,6 @@ const bool registered = [] {
             return Tensors{grad_wide, grad_b};
           },
       .trials = 6,
-      .cuda = false,
   });
   register_case({
       .op = "matmul",
@@ -218,7 +213,6 @@ const bool registered = [] {
       .backward = [](const Tensors& in, const Tensors&,
                      const Tensor& grad) { return matmul_grads(in, grad); },
       .trials = 10,
-      .cuda = false,
   });
   register_case({
       .op = "bmm",
@@ -236,7 +230,6 @@ const bool registered = [] {
       .backward = [](const Tensors& in, const Tensors&,
                      const Tensor& grad) { return matmul_grads(in, grad); },
       .trials = 6,
-      .cuda = false,
   });
   for (bool with_bias : {true, false}) {
     register_case({
@@ -275,7 +268,6 @@ const bool registered = [] {
               return grads;
             },
         .trials = 6,
-        .cuda = false,
     });
   }
   return true;
