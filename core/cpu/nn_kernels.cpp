@@ -1,0 +1,561 @@
+// CPU kernels for softmax, log-softmax, layer/RMS norm and softmax cross-entropy, forward and
+// backward. Every kernel works a row at a time: the row is loaded once into accumulator values
+// (f32, or f64 for f64 tensors) — used in place when it already is such a contiguous run, else
+// converted or gathered into a per-thread buffer — then processed by vectorised loops while it
+// sits in cache, and stored back. Rows are split across threads; sums across rows (weight and bias
+// gradients, the reduced loss) combine partial sums of fixed row chunks in a fixed order, so
+// results do not depend on the thread count.
+#include "core/cpu/nn_kernels.hpp"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "core/cpu/cpu_loop.hpp"
+#include "core/cpu/vec_math.hpp"
+#include "core/dtype.hpp"
+#include "core/parallel.hpp"
+
+namespace strata::cpu::STRATA_ISA {
+namespace {
+
+// ---- row geometry ---------------------------------------------------------------------------
+
+// A tensor seen as rows along `dim`: row r starts offset(r) elements past data_ptr() and steps by
+// `step` elements. Rows are numbered in row-major order of the other dims, so the rows of tensors
+// of one shape line up whatever their strides. A scalar is one row of one element.
+struct RowLayout {
+  int64_t count = 1;   // number of rows
+  int64_t length = 0;  // elements per row
+  int64_t step = 1;    // element stride along a row
+  int ndim = 0;        // the other dims, neighbours merged where they step as one, innermost first
+  int64_t sizes[kMaxLoopDims] = {};
+  int64_t strides[kMaxLoopDims] = {};
+
+  RowLayout(const Tensor& t, int64_t dim)
+      : length(t.dim() == 0 ? 1 : t.size(dim)), step(t.dim() == 0 ? 1 : t.stride(dim)) {
+    for (int64_t d = t.dim() - 1; d >= 0; --d) {
+      int64_t size = t.size(d), stride = t.stride(d);
+      if (d == dim) continue;
+      count *= size;
+      if (size == 1) continue;
+      if (ndim > 0 && stride == strides[ndim - 1] * sizes[ndim - 1]) {
+        sizes[ndim - 1] *= size;
+        continue;
+      }
+      STRATA_CHECK(ndim < kMaxLoopDims, "row kernel: tensor of shape ", shape_str(t.shape()),
+                   " has more than ", kMaxLoopDims, " dims that cannot be merged");
+      sizes[ndim] = size;
+      strides[ndim] = stride;
+      ++ndim;
+    }
+  }
+
+  int64_t offset(int64_t row) const {
+    int64_t result = 0;
+    for (int d = 0; d < ndim; ++d) {
+      result += row % sizes[d] * strides[d];
+      row /= sizes[d];
+    }
+    return result;
+  }
+};
+
+// Rows per parallel chunk so that a chunk holds enough elements to be worth a thread.
+int64_t row_grain(int64_t length) {
+  return std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(length, 1));
+}
+
+// ---- row I/O --------------------------------------------------------------------------------
+
+// Contiguous runs of 16-bit floats to f32 and back, converted in vector registers (rounding to
+// nearest-even, as Half and BFloat16 do one element at a time).
+void widen(const Half* src, float* dst, int64_t n) {
+  int64_t i = 0;
+#if defined(__AVX512F__)
+  for (; i + 16 <= n; i += 16) {
+    __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
+    _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(h));
+  }
+#elif defined(__F16C__)
+  for (; i + 8 <= n; i += 8) {
+    __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
+  }
+#endif
+  for (; i < n; ++i) dst[i] = static_cast<float>(src[i]);
+}
+
+void narrow(const float* src, Half* dst, int64_t n) {
+  int64_t i = 0;
+  constexpr int kRound = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+#if defined(__AVX512F__)
+  for (; i + 16 <= n; i += 16) {
+    __m256i h = _mm512_cvtps_ph(_mm512_loadu_ps(src + i), kRound);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), h);
+  }
+#elif defined(__F16C__)
+  for (; i + 8 <= n; i += 8) {
+    __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(src + i), kRound);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), h);
+  }
+#endif
+  for (; i < n; ++i) dst[i] = Half(src[i]);
+}
+
+void widen(const BFloat16* src, float* dst, int64_t n) {
+  const auto* bits = reinterpret_cast<const uint16_t*>(src);
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i)
+    dst[i] = std::bit_cast<float>(static_cast<uint32_t>(bits[i]) << 16);
+}
+
+void narrow(const float* src, BFloat16* dst, int64_t n) {
+  auto* bits = reinterpret_cast<uint16_t*>(dst);
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u = std::bit_cast<uint32_t>(src[i]);
+    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    uint32_t quiet_nan = (u >> 16) | 0x40u;
+    bits[i] = static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
+  }
+}
+
+// A row of n elements at src stepping by `step`, as accumulator values: src itself when it already
+// holds them contiguously, otherwise a converted (or gathered) copy in scratch.
+template <class T>
+const compute_t<T>* load_row(const T* src, int64_t step, int64_t n, compute_t<T>* scratch) {
+  if (step == 1) {
+    if constexpr (std::is_same_v<T, compute_t<T>>) {
+      return src;
+    } else {
+      widen(src, scratch, n);
+      return scratch;
+    }
+  }
+  for (int64_t i = 0; i < n; ++i) scratch[i] = static_cast<compute_t<T>>(src[i * step]);
+  return scratch;
+}
+
+// Where a row's results go: the row itself when it holds accumulator values contiguously,
+// otherwise scratch, which store_row then converts into the row.
+template <class T>
+compute_t<T>* output_row(T* dst, int64_t step, compute_t<T>* scratch) {
+  if constexpr (std::is_same_v<T, compute_t<T>>) {
+    if (step == 1) return dst;
+  }
+  return scratch;
+}
+
+template <class T>
+void store_row(T* dst, int64_t step, int64_t n, const compute_t<T>* values) {
+  if (static_cast<const void*>(values) == static_cast<const void*>(dst)) return;
+  if (step == 1) {
+    if constexpr (std::is_same_v<T, compute_t<T>>) {
+      std::memcpy(dst, values, n * sizeof(T));
+    } else {
+      narrow(values, dst, n);
+    }
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) dst[i * step] = T(values[i]);
+}
+
+// A 1-D tensor [n] (weight, bias) as accumulator values, or `fill` everywhere when undefined.
+template <class T>
+std::vector<compute_t<T>> load_vector(const Tensor& t, int64_t n, compute_t<T> fill) {
+  std::vector<compute_t<T>> values(n, fill);
+  if (t.defined()) {
+    const compute_t<T>* row =
+        load_row(static_cast<const T*>(t.data_ptr()), t.stride(0), n, values.data());
+    if (row != values.data()) std::copy(row, row + n, values.begin());
+  }
+  return values;
+}
+
+// ---- row math -------------------------------------------------------------------------------
+
+template <class A>
+A exp_acc(A x) {
+  if constexpr (std::is_same_v<A, float>) {
+    return exp_f32(x);
+  } else {
+    return std::exp(x);
+  }
+}
+
+template <class A>
+A row_max(const A* x, int64_t n) {
+  A m = -std::numeric_limits<A>::infinity();
+#pragma omp simd reduction(max : m)
+  for (int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
+}
+
+template <class A>
+A row_sum(const A* x, int64_t n) {
+  A s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i) s += x[i];
+  return s;
+}
+
+template <class A>
+A row_dot(const A* x, const A* y, int64_t n) {
+  A s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i) s += x[i] * y[i];
+  return s;
+}
+
+// sum_i e^(x_i - shift).
+template <class A>
+A sum_exp(const A* x, A shift, int64_t n) {
+  A s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i) s += exp_acc(x[i] - shift);
+  return s;
+}
+
+// y_i = softmax(x)_i, or log_softmax(x)_i.
+template <class A>
+void softmax_row(const A* x, A* y, int64_t n, bool log) {
+  A shift = row_max(x, n);
+  if (log) {
+    A log_sum_exp = shift + std::log(sum_exp(x, shift, n));
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] - log_sum_exp;
+    return;
+  }
+  A s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i) {
+    y[i] = exp_acc(x[i] - shift);
+    s += y[i];
+  }
+  A inverse = A(1) / s;
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] *= inverse;
+}
+
+// dx from grad g and the forward output y: softmax: dx = y (g - sum(g y));
+// log_softmax: dx = g - e^y sum(g).
+template <class A>
+void softmax_backward_row(const A* g, const A* y, A* dx, int64_t n, bool log) {
+  if (log) {
+    A total = row_sum(g, n);
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) dx[i] = g[i] - exp_acc(y[i]) * total;
+    return;
+  }
+  A dot = row_dot(g, y, n);
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) dx[i] = y[i] * (g[i] - dot);
+}
+
+// Normalises one row: mu = mean(x) when centring (layer norm), else 0 (RMS norm);
+// rstd = 1 / sqrt(mean((x - mu)^2) + eps); y = (x - mu) rstd w + b.
+template <class A>
+void norm_row(const A* x, const A* w, const A* b, A* y, int64_t n, bool center, double eps,
+              A* mean_out, A* rstd_out) {
+  A mu = center ? row_sum(x, n) / static_cast<A>(n) : A(0);
+  A squares = 0;
+#pragma omp simd reduction(+ : squares)
+  for (int64_t i = 0; i < n; ++i) squares += (x[i] - mu) * (x[i] - mu);
+  A rstd = A(1) / std::sqrt(squares / static_cast<A>(n) + static_cast<A>(eps));
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - mu) * rstd * w[i] + b[i];
+  *mean_out = mu;
+  *rstd_out = rstd;
+}
+
+// With xhat = (x - mu) rstd and gw = g w:
+//   dx = rstd (gw - mean(gw) - xhat mean(gw xhat))   (layer norm; RMS norm drops mean(gw)),
+// and, when dw/db are given, dw += g xhat, db += g.
+template <class A>
+void norm_backward_row(const A* g, const A* x, const A* w, A* dx, int64_t n, bool center, A mu,
+                       A rstd, A* dw, A* db) {
+  A sum_gw = 0, sum_gw_xhat = 0;
+#pragma omp simd reduction(+ : sum_gw, sum_gw_xhat)
+  for (int64_t i = 0; i < n; ++i) {
+    A gw = g[i] * w[i];
+    sum_gw += gw;
+    sum_gw_xhat += gw * (x[i] - mu) * rstd;
+  }
+  A mean_gw = center ? sum_gw / static_cast<A>(n) : A(0);
+  A mean_gw_xhat = sum_gw_xhat / static_cast<A>(n);
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    A xhat = (x[i] - mu) * rstd;
+    dx[i] = rstd * (g[i] * w[i] - mean_gw - xhat * mean_gw_xhat);
+  }
+  if (!dw) return;
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    dw[i] += g[i] * (x[i] - mu) * rstd;
+    db[i] += g[i];
+  }
+}
+
+// ---- cross-entropy helpers -------------------------------------------------------------------
+
+bool valid_target(int64_t target, int64_t classes, int64_t ignore_index) {
+  return target == ignore_index || (target >= 0 && target < classes);
+}
+
+// The lowest row, among those any thread noted, whose target is neither ignore_index nor a class.
+class BadTargets {
+ public:
+  explicit BadTargets(int64_t rows) : first_(rows), rows_(rows) {}
+  void note(int64_t row) {
+    int64_t seen = first_.load(std::memory_order_relaxed);
+    while (row < seen && !first_.compare_exchange_weak(seen, row)) {
+    }
+  }
+  void throw_if_any(const char* op, const int64_t* targets, int64_t classes,
+                    int64_t ignore_index) const {
+    int64_t row = first_.load();
+    if (row == rows_) return;
+    fail(op, ": target ", targets[row], " at row ", row,
+         " is out of range: expected a class in [0, ", classes, ") or ignore_index (", ignore_index,
+         ")");
+  }
+
+ private:
+  std::atomic<int64_t> first_;
+  int64_t rows_;
+};
+
+int64_t count_kept(const int64_t* targets, int64_t rows, int64_t ignore_index) {
+  int64_t kept = 0;
+  for (int64_t r = 0; r < rows; ++r) kept += targets[r] != ignore_index;
+  return kept;
+}
+
+}  // namespace
+
+// ---- kernels --------------------------------------------------------------------------------
+
+void softmax_kernel(const Tensor& y, const Tensor& x, int64_t dim, bool log) {
+  STRATA_DISPATCH_FLOATING(x.dtype(), log ? "log_softmax" : "softmax", [&] {
+    using A = compute_t<scalar_t>;
+    const RowLayout in(x, dim), out(y, dim);
+    const int64_t n = in.length;
+    const auto* x_data = static_cast<const scalar_t*>(x.data_ptr());
+    auto* y_data = static_cast<scalar_t*>(y.data_ptr());
+    parallel_for(0, in.count, row_grain(n), [&](int64_t begin, int64_t end) {
+      std::vector<A> x_buffer(n), y_buffer(n);
+      for (int64_t r = begin; r < end; ++r) {
+        const A* x_row = load_row(x_data + in.offset(r), in.step, n, x_buffer.data());
+        scalar_t* y_dst = y_data + out.offset(r);
+        A* y_row = output_row(y_dst, out.step, y_buffer.data());
+        softmax_row(x_row, y_row, n, log);
+        store_row(y_dst, out.step, n, y_row);
+      }
+    });
+  });
+}
+
+void softmax_backward_kernel(const Tensor& dx, const Tensor& grad, const Tensor& y, int64_t dim,
+                             bool log) {
+  STRATA_DISPATCH_FLOATING(y.dtype(), log ? "log_softmax_backward" : "softmax_backward", [&] {
+    using A = compute_t<scalar_t>;
+    const RowLayout g_rows(grad, dim), y_rows(y, dim), dx_rows(dx, dim);
+    const int64_t n = y_rows.length;
+    const auto* g_data = static_cast<const scalar_t*>(grad.data_ptr());
+    const auto* y_data = static_cast<const scalar_t*>(y.data_ptr());
+    auto* dx_data = static_cast<scalar_t*>(dx.data_ptr());
+    parallel_for(0, y_rows.count, row_grain(n), [&](int64_t begin, int64_t end) {
+      std::vector<A> g_buffer(n), y_buffer(n), dx_buffer(n);
+      for (int64_t r = begin; r < end; ++r) {
+        const A* g_row = load_row(g_data + g_rows.offset(r), g_rows.step, n, g_buffer.data());
+        const A* y_row = load_row(y_data + y_rows.offset(r), y_rows.step, n, y_buffer.data());
+        scalar_t* dx_dst = dx_data + dx_rows.offset(r);
+        A* dx_row = output_row(dx_dst, dx_rows.step, dx_buffer.data());
+        softmax_backward_row(g_row, y_row, dx_row, n, log);
+        store_row(dx_dst, dx_rows.step, n, dx_row);
+      }
+    });
+  });
+}
+
+void norm_kernel(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x,
+                 const Tensor& weight, const Tensor& bias, double eps) {
+  const bool center = mean.defined();
+  STRATA_DISPATCH_FLOATING(x.dtype(), center ? "layer_norm" : "rms_norm", [&] {
+    using A = compute_t<scalar_t>;
+    const RowLayout in(x, x.dim() - 1), out(y, y.dim() - 1);
+    const int64_t n = in.length;
+    const std::vector<A> w = load_vector<scalar_t>(weight, n, A(1));
+    const std::vector<A> b = load_vector<scalar_t>(bias, n, A(0));
+    const auto* x_data = static_cast<const scalar_t*>(x.data_ptr());
+    auto* y_data = static_cast<scalar_t*>(y.data_ptr());
+    A* mean_data = center ? mean.data<A>() : nullptr;
+    A* rstd_data = rstd.data<A>();
+    parallel_for(0, in.count, row_grain(n), [&](int64_t begin, int64_t end) {
+      std::vector<A> x_buffer(n), y_buffer(n);
+      A unused_mean;
+      for (int64_t r = begin; r < end; ++r) {
+        const A* x_row = load_row(x_data + in.offset(r), in.step, n, x_buffer.data());
+        scalar_t* y_dst = y_data + out.offset(r);
+        A* y_row = output_row(y_dst, out.step, y_buffer.data());
+        norm_row(x_row, w.data(), b.data(), y_row, n, center, eps,
+                 center ? mean_data + r : &unused_mean, rstd_data + r);
+        store_row(y_dst, out.step, n, y_row);
+      }
+    });
+  });
+}
+
+void norm_backward_kernel(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
+                          const Tensor& grad, const Tensor& x, const Tensor& mean,
+                          const Tensor& rstd, const Tensor& weight) {
+  const bool center = mean.defined();
+  STRATA_DISPATCH_FLOATING(x.dtype(), center ? "layer_norm_backward" : "rms_norm_backward", [&] {
+    using A = compute_t<scalar_t>;
+    const int64_t last = x.dim() - 1;
+    const RowLayout x_rows(x, last), g_rows(grad, last), dx_rows(dx, last);
+    const int64_t n = x_rows.length, rows = x_rows.count;
+    const std::vector<A> w = load_vector<scalar_t>(weight, n, A(1));
+    const auto* x_data = static_cast<const scalar_t*>(x.data_ptr());
+    const auto* g_data = static_cast<const scalar_t*>(grad.data_ptr());
+    auto* dx_data = static_cast<scalar_t*>(dx.data_ptr());
+    const A* mean_data = center ? mean.data<A>() : nullptr;
+    const A* rstd_data = rstd.data<A>();
+
+    // Weight and bias gradients sum over rows: each fixed chunk of rows sums into its own
+    // partials, and the chunks are added in order afterwards. Chunks of at least 16 rows keep the
+    // partials within an eighth of x.
+    const bool param_grads = dweight.defined() || dbias.defined();
+    constexpr int64_t kMaxChunks = 64, kMinChunkRows = 16;
+    const int64_t chunk_rows = std::max(kMinChunkRows, (rows + kMaxChunks - 1) / kMaxChunks);
+    const int64_t chunks = (rows + chunk_rows - 1) / chunk_rows;
+    std::vector<A> partial_w(param_grads ? chunks * n : 0), partial_b(partial_w.size());
+    const int64_t chunk_grain = std::max<int64_t>(1, row_grain(n) / chunk_rows);
+    parallel_for(0, chunks, chunk_grain, [&](int64_t chunk_begin, int64_t chunk_end) {
+      std::vector<A> x_buffer(n), g_buffer(n), dx_buffer(n);
+      for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
+        A* dw = param_grads ? partial_w.data() + chunk * n : nullptr;
+        A* db = param_grads ? partial_b.data() + chunk * n : nullptr;
+        for (int64_t r = chunk * chunk_rows; r < std::min(rows, (chunk + 1) * chunk_rows); ++r) {
+          const A* x_row = load_row(x_data + x_rows.offset(r), x_rows.step, n, x_buffer.data());
+          const A* g_row = load_row(g_data + g_rows.offset(r), g_rows.step, n, g_buffer.data());
+          scalar_t* dx_dst = dx_data + dx_rows.offset(r);
+          A* dx_row = output_row(dx_dst, dx_rows.step, dx_buffer.data());
+          norm_backward_row(g_row, x_row, w.data(), dx_row, n, center, center ? mean_data[r] : A(0),
+                            rstd_data[r], dw, db);
+          store_row(dx_dst, dx_rows.step, n, dx_row);
+        }
+      }
+    });
+    auto combine = [&](const Tensor& out, const std::vector<A>& partial) {
+      if (!out.defined()) return;
+      std::vector<A> total(n, A(0));
+      for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+        const A* part = partial.data() + chunk * n;
+        _Pragma("omp simd") for (int64_t i = 0; i < n; ++i) total[i] += part[i];
+      }
+      store_row(static_cast<scalar_t*>(out.data_ptr()), out.stride(0), n, total.data());
+    };
+    combine(dweight, partial_w);
+    combine(dbias, partial_b);
+  });
+}
+
+void cross_entropy_kernel(const Tensor& loss, const Tensor& log_sum_exp, const Tensor& logits,
+                          const Tensor& targets, int64_t ignore_index, Reduction reduction,
+                          double label_smoothing) {
+  STRATA_DISPATCH_FLOATING(logits.dtype(), "cross_entropy", [&] {
+    using A = compute_t<scalar_t>;
+    const RowLayout in(logits, 1);
+    const int64_t rows = in.count, classes = in.length;
+    const auto* x_data = static_cast<const scalar_t*>(logits.data_ptr());
+    const int64_t* target_data = targets.data<int64_t>();
+    A* lse_data = log_sum_exp.data<A>();
+    // Row losses go straight to the output for Reduction::none, else to a buffer summed below.
+    std::vector<A> row_buffer(reduction == Reduction::none ? 0 : rows);
+    A* row_loss = reduction == Reduction::none ? loss.data<A>() : row_buffer.data();
+    // With smoothing eps the target distribution is (1 - eps) onehot + eps / C, so
+    // loss = lse - (1 - eps) x_t - eps / C sum(x).
+    const A smooth = static_cast<A>(label_smoothing);
+    BadTargets bad(rows);
+    parallel_for(0, rows, row_grain(classes), [&](int64_t begin, int64_t end) {
+      std::vector<A> x_buffer(classes);
+      for (int64_t r = begin; r < end; ++r) {
+        const A* x = load_row(x_data + in.offset(r), in.step, classes, x_buffer.data());
+        A shift = row_max(x, classes);
+        A lse = shift + std::log(sum_exp(x, shift, classes));
+        lse_data[r] = lse;
+        int64_t target = target_data[r];
+        if (!valid_target(target, classes, ignore_index)) bad.note(r);
+        if (target == ignore_index || !valid_target(target, classes, ignore_index)) {
+          row_loss[r] = 0;
+          continue;
+        }
+        A smoothed = smooth > 0 ? smooth / static_cast<A>(classes) * row_sum(x, classes) : A(0);
+        row_loss[r] = lse - (A(1) - smooth) * x[target] - smoothed;
+      }
+    });
+    bad.throw_if_any("cross_entropy", target_data, classes, ignore_index);
+    if (reduction == Reduction::none) return;
+    double total = 0;
+    for (int64_t r = 0; r < rows; ++r) total += row_loss[r];
+    if (reduction == Reduction::mean)
+      total /= static_cast<double>(count_kept(target_data, rows, ignore_index));
+    loss.data<A>()[0] = static_cast<A>(total);
+  });
+}
+
+void cross_entropy_backward_kernel(const Tensor& dlogits, const Tensor& grad_loss,
+                                   const Tensor& logits, const Tensor& targets,
+                                   const Tensor& log_sum_exp, int64_t ignore_index,
+                                   Reduction reduction, double label_smoothing) {
+  STRATA_DISPATCH_FLOATING(logits.dtype(), "cross_entropy_backward", [&] {
+    using A = compute_t<scalar_t>;
+    const RowLayout in(logits, 1), out(dlogits, 1);
+    const int64_t rows = in.count, classes = in.length;
+    const auto* x_data = static_cast<const scalar_t*>(logits.data_ptr());
+    auto* dx_data = static_cast<scalar_t*>(dlogits.data_ptr());
+    const int64_t* target_data = targets.data<int64_t>();
+    const A* lse_data = log_sum_exp.data<A>();
+    const A* g_data = grad_loss.data<A>();
+    // d loss_r / d x_c = p_c - (1 - eps) [c == t] - eps / C, scaled by the row's upstream grad.
+    A mean_scale = A(1);
+    if (reduction == Reduction::mean)
+      mean_scale = A(1) / static_cast<A>(count_kept(target_data, rows, ignore_index));
+    const A smooth = static_cast<A>(label_smoothing);
+    const A uniform = smooth / static_cast<A>(std::max<int64_t>(classes, 1));
+    BadTargets bad(rows);
+    parallel_for(0, rows, row_grain(classes), [&](int64_t begin, int64_t end) {
+      std::vector<A> x_buffer(classes), dx_buffer(classes);
+      for (int64_t r = begin; r < end; ++r) {
+        scalar_t* dx_dst = dx_data + out.offset(r);
+        A* dx = output_row(dx_dst, out.step, dx_buffer.data());
+        int64_t target = target_data[r];
+        if (!valid_target(target, classes, ignore_index)) bad.note(r);
+        if (target == ignore_index || !valid_target(target, classes, ignore_index)) {
+          std::fill(dx, dx + classes, A(0));
+        } else {
+          const A* x = load_row(x_data + in.offset(r), in.step, classes, x_buffer.data());
+          const A scale = reduction == Reduction::none ? g_data[r] : g_data[0] * mean_scale;
+          const A lse = lse_data[r];
+          _Pragma("omp simd") for (int64_t i = 0; i < classes; ++i) {
+            dx[i] = scale * (exp_acc(x[i] - lse) - uniform);
+          }
+          dx[target] -= scale * (A(1) - smooth);
+        }
+        store_row(dx_dst, out.step, classes, dx);
+      }
+    });
+    bad.throw_if_any("cross_entropy_backward", target_data, classes, ignore_index);
+  });
+}
+
+}  // namespace strata::cpu::STRATA_ISA

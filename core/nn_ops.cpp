@@ -1,0 +1,239 @@
+// Front ends of the softmax, normalisation and cross-entropy ops: checks that name the op and the
+// offending shapes or dtypes, output allocation, and dispatch to the device kernel
+// (core/cpu/nn_kernels.hpp; CUDA kernels come with the CUDA backend).
+#include "core/nn_ops.hpp"
+
+#include <algorithm>
+
+#include "core/cpu/nn_kernels.hpp"
+#include "core/dispatch.hpp"
+#include "core/factories.hpp"
+
+namespace strata {
+namespace {
+
+// The dtype of what the kernels keep per row (mean, rstd, log-sum-exp, loss): f64 for f64
+// inputs, f32 for f32 and the 16-bit floats.
+DType stats_dtype(DType input) { return input == DType::f64 ? DType::f64 : DType::f32; }
+
+void check_floating(const char* op, const char* what, const Tensor& t) {
+  STRATA_CHECK(t.defined(), op, ": ", what, " is undefined");
+  STRATA_CHECK(is_floating(t.dtype()), op, ": ", what, " has dtype ", dtype_name(t.dtype()),
+               "; expected a floating dtype (f32, f64, f16, bf16)");
+}
+
+void check_shape(const char* op, const char* what, const Tensor& t, const Shape& expected,
+                 const char* why) {
+  STRATA_CHECK(t.shape() == expected, op, ": ", what, " has shape ", shape_str(t.shape()),
+               ", expected ", shape_str(expected), " (", why, ")");
+}
+
+void check_dtype(const char* op, const char* what, const Tensor& t, DType expected,
+                 const char* why) {
+  STRATA_CHECK(t.dtype() == expected, op, ": ", what, " has dtype ", dtype_name(t.dtype()),
+               ", expected ", dtype_name(expected), " (", why, ")");
+}
+
+// The shape of x without its last dim: one statistic per normalised row.
+Shape row_shape(const Tensor& x) { return Shape(x.shape().begin(), x.shape().end() - 1); }
+
+// ---- softmax --------------------------------------------------------------------------------
+
+using SoftmaxKernel = void(const Tensor&, const Tensor&, int64_t, bool);
+using SoftmaxBackwardKernel = void(const Tensor&, const Tensor&, const Tensor&, int64_t, bool);
+
+Tensor softmax_forward(const Tensor& x, int64_t dim, bool log) {
+  static const KernelTable<SoftmaxKernel> softmax_kernels{
+      "softmax", STRATA_CPU_KERNEL(softmax_kernel), nullptr};
+  static const KernelTable<SoftmaxKernel> log_softmax_kernels{
+      "log_softmax", STRATA_CPU_KERNEL(softmax_kernel), nullptr};
+  const char* op = log ? "log_softmax" : "softmax";
+  check_floating(op, "input", x);
+  // A scalar is a row of one (dim 0 or -1).
+  int64_t d = wrap_dim(dim, std::max<int64_t>(x.dim(), 1), op);
+  auto* kernel = (log ? log_softmax_kernels : softmax_kernels)(x.device());
+  Tensor y = empty(x.shape(), x.options());
+  kernel(y, x, d, log);
+  return y;
+}
+
+Tensor softmax_backward_impl(const Tensor& grad, const Tensor& y, int64_t dim, bool log) {
+  static const KernelTable<SoftmaxBackwardKernel> softmax_kernels{
+      "softmax_backward", STRATA_CPU_KERNEL(softmax_backward_kernel), nullptr};
+  static const KernelTable<SoftmaxBackwardKernel> log_softmax_kernels{
+      "log_softmax_backward", STRATA_CPU_KERNEL(softmax_backward_kernel), nullptr};
+  const char* op = log ? "log_softmax_backward" : "softmax_backward";
+  check_floating(op, "output", y);
+  check_floating(op, "grad", grad);
+  check_shape(op, "grad", grad, y.shape(), "the shape of the forward output");
+  check_dtype(op, "grad", grad, y.dtype(), "the dtype of the forward output");
+  int64_t d = wrap_dim(dim, std::max<int64_t>(y.dim(), 1), op);
+  auto* kernel = (log ? log_softmax_kernels : softmax_kernels)(common_device(op, {&grad, &y}));
+  Tensor dx = empty(y.shape(), y.options());
+  kernel(dx, grad, y, d, log);
+  return dx;
+}
+
+// ---- layer norm and RMS norm ----------------------------------------------------------------
+
+using NormKernel = void(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                        const Tensor&, double);
+using NormBackwardKernel = void(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                const Tensor&, const Tensor&, const Tensor&, const Tensor&);
+
+// x [..., C] is normalised over C; weight and bias, when defined, are [C] of x's dtype.
+void check_norm_inputs(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_floating(op, "input", x);
+  STRATA_CHECK(x.dim() >= 1, op, ": input is a scalar; expected at least one dim (the last is ",
+               "normalised)");
+  const Shape params = {x.size(-1)};
+  for (auto [what, t] : {std::pair{"weight", &weight}, std::pair{"bias", &bias}}) {
+    if (!t->defined()) continue;
+    check_shape(op, what, *t, params, "the size of the input's last dim");
+    check_dtype(op, what, *t, x.dtype(), "the input's dtype");
+  }
+}
+
+// Runs the forward; `mean` is defined for layer norm and left undefined for RMS norm.
+Tensor norm_forward(const KernelTable<NormKernel>& kernels, const Tensor& x, const Tensor& mean,
+                    const Tensor& rstd, const Tensor& weight, const Tensor& bias, double eps) {
+  STRATA_CHECK(eps >= 0, kernels.op, ": eps is ", eps, "; expected eps >= 0");
+  auto* kernel = kernels(common_device(kernels.op, {&x, &weight, &bias}));
+  Tensor y = empty(x.shape(), x.options());
+  kernel(y, mean, rstd, x, weight, bias, eps);
+  return y;
+}
+
+NormGrads norm_backward(const KernelTable<NormBackwardKernel>& kernels, const Tensor& grad,
+                        const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                        const Tensor& weight, bool has_bias) {
+  const char* op = kernels.op;
+  check_norm_inputs(op, x, weight, Tensor());
+  check_floating(op, "grad", grad);
+  check_shape(op, "grad", grad, x.shape(), "the shape of the input");
+  check_dtype(op, "grad", grad, x.dtype(), "the input's dtype");
+  const DType stats = stats_dtype(x.dtype());
+  for (auto [what, t] : {std::pair{"mean", &mean}, std::pair{"rstd", &rstd}}) {
+    if (!t->defined()) continue;
+    check_shape(op, what, *t, row_shape(x), "one value per row of the input");
+    check_dtype(op, what, *t, stats, "as the forward returned it");
+  }
+  Device device = common_device(op, {&grad, &x, &mean, &rstd, &weight});
+  auto* kernel = kernels(device);
+  const int64_t channels = x.size(-1);
+  NormGrads grads;
+  grads.input = empty(x.shape(), x.options());
+  if (weight.defined()) grads.weight = empty({channels}, weight.options());
+  if (has_bias) grads.bias = empty({channels}, x.options());
+  kernel(grads.input, grads.weight, grads.bias, grad, x, mean.defined() ? mean.contiguous() : mean,
+         rstd.contiguous(), weight);
+  return grads;
+}
+
+// ---- cross-entropy --------------------------------------------------------------------------
+
+// logits [N, C] floating, targets [N] i64, label_smoothing in [0, 1]; returns N.
+int64_t check_cross_entropy_inputs(const char* op, const Tensor& logits, const Tensor& targets,
+                                   double label_smoothing) {
+  check_floating(op, "logits", logits);
+  STRATA_CHECK(logits.dim() == 2, op, ": logits have shape ", shape_str(logits.shape()),
+               "; expected [N, C] (one row of class scores per sample)");
+  STRATA_CHECK(targets.defined(), op, ": targets are undefined");
+  STRATA_CHECK(targets.dtype() == DType::i64, op, ": targets have dtype ",
+               dtype_name(targets.dtype()), "; expected i64 class indices");
+  const int64_t rows = logits.size(0);
+  check_shape(op, "targets", targets, {rows}, "one class index per row of logits [N, C]");
+  STRATA_CHECK(label_smoothing >= 0 && label_smoothing <= 1, op, ": label_smoothing is ",
+               label_smoothing, "; expected a value in [0, 1]");
+  return rows;
+}
+
+}  // namespace
+
+Tensor softmax(const Tensor& x, int64_t dim) { return softmax_forward(x, dim, false); }
+Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_forward(x, dim, true); }
+
+Tensor softmax_backward(const Tensor& grad, const Tensor& y, int64_t dim) {
+  return softmax_backward_impl(grad, y, dim, false);
+}
+Tensor log_softmax_backward(const Tensor& grad, const Tensor& y, int64_t dim) {
+  return softmax_backward_impl(grad, y, dim, true);
+}
+
+LayerNormResult layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
+  static const KernelTable<NormKernel> kernels{"layer_norm", STRATA_CPU_KERNEL(norm_kernel),
+                                               nullptr};
+  check_norm_inputs("layer_norm", x, weight, bias);
+  TensorOptions stats{stats_dtype(x.dtype()), x.device()};
+  LayerNormResult result;
+  result.mean = empty(row_shape(x), stats);
+  result.rstd = empty(row_shape(x), stats);
+  result.output = norm_forward(kernels, x, result.mean, result.rstd, weight, bias, eps);
+  return result;
+}
+
+NormGrads layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& mean,
+                              const Tensor& rstd, const Tensor& weight, bool has_bias) {
+  static const KernelTable<NormBackwardKernel> kernels{
+      "layer_norm_backward", STRATA_CPU_KERNEL(norm_backward_kernel), nullptr};
+  STRATA_CHECK(mean.defined() && rstd.defined(),
+               "layer_norm_backward: mean and rstd must be the tensors layer_norm returned");
+  return norm_backward(kernels, grad, x, mean, rstd, weight, has_bias);
+}
+
+RmsNormResult rms_norm(const Tensor& x, const Tensor& weight, double eps) {
+  static const KernelTable<NormKernel> kernels{"rms_norm", STRATA_CPU_KERNEL(norm_kernel), nullptr};
+  check_norm_inputs("rms_norm", x, weight, Tensor());
+  RmsNormResult result;
+  result.rstd = empty(row_shape(x), {stats_dtype(x.dtype()), x.device()});
+  result.output = norm_forward(kernels, x, Tensor(), result.rstd, weight, Tensor(), eps);
+  return result;
+}
+
+NormGrads rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& rstd,
+                            const Tensor& weight) {
+  static const KernelTable<NormBackwardKernel> kernels{
+      "rms_norm_backward", STRATA_CPU_KERNEL(norm_backward_kernel), nullptr};
+  STRATA_CHECK(rstd.defined(), "rms_norm_backward: rstd must be the tensor rms_norm returned");
+  return norm_backward(kernels, grad, x, Tensor(), rstd, weight, false);
+}
+
+CrossEntropyResult cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
+                                 Reduction reduction, double label_smoothing) {
+  static const KernelTable<void(const Tensor&, const Tensor&, const Tensor&, const Tensor&, int64_t,
+                                Reduction, double)>
+      kernels{"cross_entropy", STRATA_CPU_KERNEL(cross_entropy_kernel), nullptr};
+  const char* op = "cross_entropy";
+  const int64_t rows = check_cross_entropy_inputs(op, logits, targets, label_smoothing);
+  auto* kernel = kernels(common_device(op, {&logits, &targets}));
+  TensorOptions stats{stats_dtype(logits.dtype()), logits.device()};
+  CrossEntropyResult result;
+  result.loss = empty(reduction == Reduction::none ? Shape{rows} : Shape{}, stats);
+  result.log_sum_exp = empty({rows}, stats);
+  kernel(result.loss, result.log_sum_exp, logits, targets.contiguous(), ignore_index, reduction,
+         label_smoothing);
+  return result;
+}
+
+Tensor cross_entropy_backward(const Tensor& grad_loss, const Tensor& logits, const Tensor& targets,
+                              const Tensor& log_sum_exp, int64_t ignore_index, Reduction reduction,
+                              double label_smoothing) {
+  static const KernelTable<void(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                const Tensor&, int64_t, Reduction, double)>
+      kernels{"cross_entropy_backward", STRATA_CPU_KERNEL(cross_entropy_backward_kernel), nullptr};
+  const char* op = "cross_entropy_backward";
+  const int64_t rows = check_cross_entropy_inputs(op, logits, targets, label_smoothing);
+  check_floating(op, "grad_loss", grad_loss);
+  check_shape(op, "grad_loss", grad_loss, reduction == Reduction::none ? Shape{rows} : Shape{},
+              "the shape of the loss");
+  check_floating(op, "log_sum_exp", log_sum_exp);
+  check_shape(op, "log_sum_exp", log_sum_exp, {rows}, "one value per row of logits");
+  auto* kernel = kernels(common_device(op, {&grad_loss, &logits, &targets, &log_sum_exp}));
+  const DType stats = stats_dtype(logits.dtype());
+  Tensor dlogits = empty(logits.shape(), logits.options());
+  kernel(dlogits, grad_loss.to(stats).contiguous(), logits, targets.contiguous(),
+         log_sum_exp.to(stats).contiguous(), ignore_index, reduction, label_smoothing);
+  return dlogits;
+}
+
+}  // namespace strata
