@@ -40,5 +40,6 @@ struct Limits {
 Limits measure_peaks(const Options& options, Limits limits);
 Limits measure_triad(const Options& options, Limits limits);
 void bench_gemm(const Options& options, const Limits& limits);
+void bench_ops(const Options& options, const Limits& limits);
 
 }  // namespace strata::bench

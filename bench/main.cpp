@@ -85,6 +85,7 @@ int main(int argc, char** argv) {
   Limits limits = measure_peaks(options, {});
   limits = measure_triad(options, limits);
   bench_gemm(options, limits);
+  bench_ops(options, limits);
   strata::set_num_threads(options.max_threads);
   return 0;
 }
