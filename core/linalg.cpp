@@ -130,7 +130,7 @@ Tensor batched_gemm(const char* op, const Tensor& a, const Tensor& b, const Tens
   GemmArgs args{with_batch(a_matrix, a_batch), with_batch(b_matrix, b_batch),
                 with_batch(c, c_batch), bias.defined() ? bias.contiguous() : bias};
   // One batch dim over a row-major a and a shared b: the batch folds into M, [B * M, K] @ [K, N].
-  if (out.size() == 1 && b_batch.sizes[0] == 1 && args.a.stride(-1) == 1 &&
+  if (out.size() == 1 && a_batch.sizes[0] != 1 && b_batch.sizes[0] == 1 && args.a.stride(-1) == 1 &&
       a_batch.strides[0] == m * args.a.stride(-2)) {
     args.a = Tensor(args.a.storage(), {out[0] * m, k}, {args.a.stride(-2), 1}, args.a.offset(),
                     args.a.dtype());
