@@ -109,7 +109,7 @@ Tensor batched_gemm(const char* op, const Tensor& a, const Tensor& b, const Tens
       int64_t size = x.size(i - lead), stride = x.stride(i - lead);
       batch.sizes[i] = stride == 0 ? 1 : size;
       batch.strides[i] = stride;
-      out[i] = std::max(out[i], size);
+      if (size != 1) out[i] = size;
     }
     return batch;
   };

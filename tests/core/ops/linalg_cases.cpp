@@ -203,10 +203,14 @@ const bool registered = [] {
       .dtypes = kFloatTypes,
       .make_inputs =
           [](InputMaker& m, DType dtype) {
-            Shape batch = m.shape(0, 2, 3, true);
-            Shape dims = m.shape(3, 3, 4, true);
+            Shape batch = m.shape(1, 2, 3);
+            Shape dims = {m.integer(1, 4), m.integer(1, 4), m.integer(1, 4)};  // M, K, N
+            // One of M, K, N or the first batch dim is 0; b's batch broadcasts sometimes.
+            int64_t empty = m.integer(0, 3);
+            (empty < 3 ? dims[empty] : batch[0]) = 0;
+            Shape other = m.coin() ? batch : Shape{1};
             return Tensors{m.normal(with_matrix(batch, dims[0], dims[1]), dtype),
-                           m.normal(with_matrix(batch, dims[1], dims[2]), dtype)};
+                           m.normal(with_matrix(other, dims[1], dims[2]), dtype)};
           },
       .forward = [](const Tensors& in) { return Tensors{matmul(in[0], in[1])}; },
       .reference = [](const Tensors& in) { return Tensors{reference_matmul(in[0], in[1])}; },
