@@ -65,3 +65,30 @@ StridedLoop<N> make_strided_loop(const std::array<const Tensor*, N>& operands) {
 }
 
 }  // namespace strata
+
+namespace strata {
+
+// The loop over out followed by its inputs (all of out's shape), and their base addresses: what an
+// element-wise kernel walks.
+template <int N>
+struct OperandLoop {
+  StridedLoop<N> loop;
+  std::array<char*, N> base;
+};
+
+template <int N>
+OperandLoop<N> make_operand_loop(const Tensor& out,
+                                 const std::array<const Tensor*, N - 1>& inputs) {
+  std::array<const Tensor*, N> operands;
+  OperandLoop<N> result;
+  operands[0] = &out;
+  result.base[0] = static_cast<char*>(out.data_ptr());
+  for (int i = 0; i + 1 < N; ++i) {
+    operands[i + 1] = inputs[i];
+    result.base[i + 1] = static_cast<char*>(inputs[i]->data_ptr());
+  }
+  result.loop = make_strided_loop<N>(operands);
+  return result;
+}
+
+}  // namespace strata

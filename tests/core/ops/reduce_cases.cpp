@@ -106,55 +106,213 @@ double fold_sum(const std::vector<double>& v) {
   for (double e : v) s += e;
   return s;
 }
+double fold_mean(const std::vector<double>& v) {
+  return fold_sum(v) / static_cast<double>(v.size());
+}
+// Two-pass variance with `correction`: NaN or inf when count <= correction, as in torch.
+Fold fold_var(int64_t correction) {
+  return [correction](const std::vector<double>& v) {
+    double mean = fold_mean(v), m2 = 0;
+    for (double e : v) m2 += (e - mean) * (e - mean);
+    return m2 / std::max<double>(0, static_cast<double>(v.size()) - correction);
+  };
+}
+Fold fold_norm(double p) {
+  return [p](const std::vector<double>& v) {
+    double s = 0;
+    for (double e : v) s = std::isinf(p) ? std::max(s, std::abs(e)) : s + std::pow(std::abs(e), p);
+    return std::isinf(p) ? s : std::pow(s, 1 / p);
+  };
+}
+// The first position of the largest (or smallest) element, or the element itself.
+Fold fold_extreme(bool largest, bool want_index) {
+  return [=](const std::vector<double>& v) {
+    size_t best = 0;
+    for (size_t i = 1; i < v.size(); ++i) {
+      if (largest ? v[i] > v[best] : v[i] < v[best]) best = i;
+    }
+    return want_index ? static_cast<double>(best) : v[best];
+  };
+}
 
-const bool registered = [] {
-  // Floating sums, with the backward; integer and bool sums (to i64) have no gradient.
-  register_case({
-      .op = "sum",
-      .variant = "floating, random dims, keepdim, layouts",
-      .dtypes = kFloatTypes,
-      .make_inputs =
-          [](InputMaker& m, DType dtype) {
-            Shape s = m.shape(0, 4, 6, true);
-            return Tensors{make_values(m, s, dtype), encode(random_dims(m, s.size()))};
-          },
-      .forward =
-          [](const Tensors& in) {
-            Spec spec = decode(in[1]);
-            return Tensors{sum(in[0], spec.dims, spec.keepdim)};
-          },
+// Reduced dims of size 0 grown to 2: amax and friends have no value for an empty reduction.
+Shape nonempty_reduced(Shape shape, const Spec& spec) {
+  auto rank = static_cast<int64_t>(shape.size());
+  for (int64_t d = 0; d < rank; ++d) {
+    bool reduced = spec.dims.empty() || std::count(spec.dims.begin(), spec.dims.end(), d) ||
+                   std::count(spec.dims.begin(), spec.dims.end(), d - rank);
+    if (reduced && shape[d] == 0) shape[d] = 2;
+  }
+  return shape;
+}
+
+// Values away from 0 with random signs, where |x|^p and its derivatives are smooth.
+Tensor away_from_zero(InputMaker& m, const Shape& shape, DType dtype) {
+  Tensor magnitude = m.uniform(shape, DType::f64, 0.3, 2.0, InputMaker::Layout::contiguous);
+  Tensor sign = m.integers(shape, DType::f64, 0, 2);
+  std::vector<double> values = magnitude.to_vector<double>(), signs = sign.to_vector<double>();
+  for (size_t i = 0; i < values.size(); ++i) values[i] *= signs[i] > 0 ? 1 : -1;
+  Tensor dense = from_vector(values, shape).to(dtype);
+  if (dense.dim() >= 2 && m.coin()) return dense.transpose(-1, -2).contiguous().transpose(-1, -2);
+  return dense;
+}
+
+enum class Values { normal, small_integers, distinct, away_from_zero };
+
+// Inputs {x, spec}: x of a random shape (up to rank 4, or with one long dim) filled as `values`
+// says, and a spec of random dims (one dim when single_dim, for max/min/argmax/argmin).
+std::function<Tensors(InputMaker&, DType)> inputs(Values values, bool single_dim, bool nonempty,
+                                                  bool long_dim = false) {
+  return [=](InputMaker& m, DType dtype) {
+    Shape s = m.shape(0, 4, values == Values::distinct ? 4 : 6, true);
+    if (long_dim) {  // one dim long enough for the kernels' lanes, leaves and pairwise merges
+      s = m.shape(2, 3, 3);
+      s[m.integer(0, s.size() - 1)] = m.integer(33, 2500);
+    }
+    Spec spec = single_dim ? random_dim(m, s.size()) : random_dims(m, s.size());
+    if (nonempty) s = nonempty_reduced(s, spec);
+    Tensor x;
+    switch (values) {
+      case Values::normal: x = make_values(m, s, dtype); break;
+      case Values::small_integers:
+        x = dtype == DType::boolean ? m.mask(s)
+                                    : m.integers(s, dtype, -3, 3, InputMaker::Layout::any);
+        break;
+      case Values::distinct: x = make_distinct(m, s, dtype); break;
+      case Values::away_from_zero: x = away_from_zero(m, s, dtype); break;
+    }
+    return Tensors{x, encode(spec)};
+  };
+}
+
+using Forward = std::function<Tensors(const Tensor& x, const Spec& spec)>;
+using Backward = std::function<Tensor(const Tensor& x, const Tensors& outputs, const Tensor& grad,
+                                      const Spec& spec)>;
+
+// A case whose reference folds each output's elements with `folds` (one per compared output).
+OpCase reduction_case(std::string op, std::string variant, std::vector<DType> dtypes,
+                      std::function<Tensors(InputMaker&, DType)> make_inputs, Forward forward,
+                      std::vector<std::pair<Fold, bool>> folds, Backward backward = nullptr) {
+  OpCase c{
+      .op = std::move(op),
+      .variant = std::move(variant),
+      .dtypes = std::move(dtypes),
+      .make_inputs = std::move(make_inputs),
+      .forward = [forward](const Tensors& in) { return forward(in[0], decode(in[1])); },
+      // Each fold is paired with whether it gives an index; values compare as doubles, so
+      // integer results can all be i64.
       .reference =
-          [](const Tensors& in) {
-            return Tensors{reference_reduce(in[0], decode(in[1]), DType::f64, fold_sum)};
-          },
-      .backward =
-          [](const Tensors& in, const Tensors&, const Tensor& grad) {
-            Spec spec = decode(in[1]);
-            return Tensors{sum_backward(grad, in[0].shape(), spec.dims, spec.keepdim), Tensor()};
-          },
-      .trials = 12,
-      .tolerance_scale = 4,
-  });
-  register_case({
-      .op = "sum",
-      .variant = "integer and bool to i64, random dims",
-      .dtypes = {DType::i32, DType::i64, DType::boolean},
-      .make_inputs =
-          [](InputMaker& m, DType dtype) {
-            Shape s = m.shape(0, 4, 6, true);
-            return Tensors{make_values(m, s, dtype), encode(random_dims(m, s.size()))};
-          },
-      .forward =
-          [](const Tensors& in) {
-            Spec spec = decode(in[1]);
-            return Tensors{sum(in[0], spec.dims, spec.keepdim)};
-          },
-      .reference =
-          [](const Tensors& in) {
-            return Tensors{reference_reduce(in[0], decode(in[1]), DType::i64, fold_sum)};
+          [folds](const Tensors& in) {
+            Tensors out;
+            for (const auto& [fold, is_index] : folds) {
+              DType dtype = is_index || !is_floating(in[0].dtype()) ? DType::i64 : DType::f64;
+              out.push_back(reference_reduce(in[0], decode(in[1]), dtype, fold));
+            }
+            return out;
           },
       .trials = 8,
-  });
+      .tolerance_scale = 4,
+  };
+  if (backward) {
+    c.backward = [backward](const Tensors& in, const Tensors& outputs, const Tensor& grad) {
+      return Tensors{backward(in[0], outputs, grad, decode(in[1])), Tensor()};
+    };
+  }
+  return c;
+}
+
+const std::vector<DType> kIntegerTypes = {DType::i32, DType::i64, DType::boolean};
+
+const bool registered = [] {
+  // sum: floating with the backward; integer and bool sums (to i64) have no gradient.
+  register_case(reduction_case(
+      "sum", "floating, random dims", kFloatTypes, inputs(Values::normal, false, false),
+      [](const Tensor& x, const Spec& s) { return Tensors{sum(x, s.dims, s.keepdim)}; },
+      {{fold_sum, false}},
+      [](const Tensor& x, const Tensors&, const Tensor& grad, const Spec& s) {
+        return sum_backward(grad, x.shape(), s.dims, s.keepdim);
+      }));
+  OpCase integer_sum = reduction_case(
+      "sum", "integer and bool to i64, random dims", kIntegerTypes,
+      inputs(Values::normal, false, false),
+      [](const Tensor& x, const Spec& s) { return Tensors{sum(x, s.dims, s.keepdim)}; },
+      {{fold_sum, true}});
+  register_case(integer_sum);
+  register_case(reduction_case(
+      "sum", "one long dim", kNumericTypes, inputs(Values::small_integers, false, false, true),
+      [](const Tensor& x, const Spec& s) { return Tensors{sum(x, s.dims, s.keepdim)}; },
+      {{fold_sum, false}}));
+
+  register_case(reduction_case(
+      "mean", "random dims", kFloatTypes, inputs(Values::normal, false, false),
+      [](const Tensor& x, const Spec& s) { return Tensors{mean(x, s.dims, s.keepdim)}; },
+      {{fold_mean, false}}));
+
+  for (bool largest : {true, false}) {
+    std::string name = largest ? "amax" : "amin";
+    auto forward = [largest](const Tensor& x, const Spec& s) {
+      return Tensors{largest ? amax(x, s.dims, s.keepdim) : amin(x, s.dims, s.keepdim)};
+    };
+    register_case(reduction_case(name, "ties, random dims", kAllTypes,
+                                 inputs(Values::small_integers, false, true), forward,
+                                 {{fold_extreme(largest, false), false}}));
+    register_case(reduction_case(name, "distinct values, random dims", kFloatTypes,
+                                 inputs(Values::distinct, false, true), forward,
+                                 {{fold_extreme(largest, false), false}}));
+
+    std::string with_values = largest ? "max" : "min";
+    auto forward_values = [largest](const Tensor& x, const Spec& s) {
+      ValuesIndices r = largest ? max(x, s.dims[0], s.keepdim) : min(x, s.dims[0], s.keepdim);
+      return Tensors{r.values, r.indices};
+    };
+    register_case(reduction_case(
+        with_values, "ties (the first wins), one dim", kAllTypes,
+        inputs(Values::small_integers, true, true), forward_values,
+        {{fold_extreme(largest, false), false}, {fold_extreme(largest, true), true}}));
+    register_case(reduction_case(
+        with_values, "distinct values, one dim", kFloatTypes, inputs(Values::distinct, true, true),
+        forward_values,
+        {{fold_extreme(largest, false), false}, {fold_extreme(largest, true), true}}));
+
+    std::string arg = largest ? "argmax" : "argmin";
+    register_case(reduction_case(arg, "ties (the first wins), one dim", kAllTypes,
+                                 inputs(Values::small_integers, true, true),
+                                 [largest](const Tensor& x, const Spec& s) {
+                                   return Tensors{largest ? argmax(x, s.dims[0], s.keepdim)
+                                                          : argmin(x, s.dims[0], s.keepdim)};
+                                 },
+                                 {{fold_extreme(largest, true), true}}));
+    register_case(reduction_case(
+        with_values, "ties (the first wins), one long dim", kAllTypes,
+        inputs(Values::small_integers, true, true, true), forward_values,
+        {{fold_extreme(largest, false), false}, {fold_extreme(largest, true), true}}));
+  }
+
+  for (int64_t correction : {0, 1, 2}) {
+    register_case(reduction_case("var",
+                                 "correction " + std::to_string(correction) + ", random dims",
+                                 kFloatTypes, inputs(Values::normal, false, false),
+                                 [correction](const Tensor& x, const Spec& s) {
+                                   return Tensors{var(x, s.dims, correction, s.keepdim)};
+                                 },
+                                 {{fold_var(correction), false}}));
+  }
+  register_case(reduction_case(
+      "var", "one long dim", kFloatTypes, inputs(Values::normal, false, false, true),
+      [](const Tensor& x, const Spec& s) { return Tensors{var(x, s.dims, 1, s.keepdim)}; },
+      {{fold_var(1), false}}));
+
+  for (double p : {1.0, 2.0, 3.0, 0.5, std::numeric_limits<double>::infinity()}) {
+    register_case(reduction_case(
+        "norm", "p = " + std::to_string(p) + ", random dims", kFloatTypes,
+        inputs(Values::away_from_zero, false, false),
+        [p](const Tensor& x, const Spec& s) { return Tensors{norm(x, p, s.dims, s.keepdim)}; },
+        {{fold_norm(p), false}}));
+  }
+  register_case(reduction_case(
+      "norm", "p = 2, one long dim", kFloatTypes, inputs(Values::normal, false, false, true),
+      [](const Tensor& x, const Spec& s) { return Tensors{norm(x, 2, s.dims, s.keepdim)}; },
+      {{fold_norm(2), false}}));
   return true;
 }();
 

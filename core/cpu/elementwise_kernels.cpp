@@ -1,0 +1,79 @@
+// CPU element-wise kernels: the shared bodies of elementwise_dispatch.hpp run on map_elements
+// (elementwise_loop.hpp), which vectorises contiguous rows. f32 transcendentals are the
+// polynomials of vec_math.hpp; f64 calls libm.
+#include <cmath>
+
+#include "core/cpu/elementwise_loop.hpp"
+#include "core/cpu/vec_math.hpp"
+#include "core/elementwise_dispatch.hpp"
+#include "core/elementwise_kernels.hpp"
+
+namespace strata::cpu::STRATA_ISA {
+namespace {
+
+struct CpuMath {
+  STRATA_VM_INLINE static float exp(float x) { return vm::exp(x); }
+  STRATA_VM_INLINE static float log(float x) { return vm::log(x); }
+  STRATA_VM_INLINE static float tanh(float x) { return vm::tanh(x); }
+  STRATA_VM_INLINE static float erf(float x) { return vm::erf(x); }
+  STRATA_VM_INLINE static float sqrt(float x) { return std::sqrt(x); }
+  STRATA_VM_INLINE static float abs(float x) { return std::fabs(x); }
+  STRATA_VM_INLINE static float pow(float a, float b) { return std::pow(a, b); }
+  STRATA_VM_INLINE static double exp(double x) { return std::exp(x); }
+  STRATA_VM_INLINE static double log(double x) { return std::log(x); }
+  STRATA_VM_INLINE static double tanh(double x) { return std::tanh(x); }
+  STRATA_VM_INLINE static double erf(double x) { return std::erf(x); }
+  STRATA_VM_INLINE static double sqrt(double x) { return std::sqrt(x); }
+  STRATA_VM_INLINE static double abs(double x) { return std::fabs(x); }
+  STRATA_VM_INLINE static double pow(double a, double b) { return std::pow(a, b); }
+};
+
+struct CpuEngine {
+  template <class Out, class... In, class Fn>
+  static void map(const Tensor& out, const std::array<const Tensor*, sizeof...(In)>& inputs,
+                  const Fn& fn) {
+    map_elements<Out, In...>(out, inputs, fn);
+  }
+};
+
+}  // namespace
+
+void unary_kernel(UnaryOp op, const Tensor& out, const Tensor& x) {
+  ew::unary_kernel<CpuEngine, CpuMath>(op, out, x);
+}
+void unary_backward_kernel(UnaryOp op, const Tensor& grad_x, const Tensor& grad,
+                           const Tensor& saved) {
+  ew::unary_backward_kernel<CpuEngine, CpuMath>(op, grad_x, grad, saved);
+}
+void binary_kernel(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
+  ew::binary_kernel<CpuEngine, CpuMath>(op, out, a, b);
+}
+void binary_scalar_kernel(BinaryOp op, const Tensor& out, const Tensor& a, double b) {
+  ew::binary_scalar_kernel<CpuEngine, CpuMath>(op, out, a, b);
+}
+void binary_backward_kernel(BinaryOp op, const Tensor& grad_a, const Tensor& grad_b,
+                            const Tensor& grad, const Tensor& a, const Tensor& b, const Tensor& y) {
+  ew::binary_backward_kernel<CpuEngine, CpuMath>(op, grad_a, grad_b, grad, a, b, y);
+}
+void binary_scalar_backward_kernel(BinaryOp op, const Tensor& grad_a, const Tensor& grad,
+                                   const Tensor& a, double b) {
+  ew::binary_scalar_backward_kernel<CpuEngine, CpuMath>(op, grad_a, grad, a, b);
+}
+void compare_kernel(CompareOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
+  ew::compare_kernel<CpuEngine>(op, out, a, b);
+}
+void compare_scalar_kernel(CompareOp op, const Tensor& out, const Tensor& a, double b) {
+  ew::compare_scalar_kernel<CpuEngine>(op, out, a, b);
+}
+void where_kernel(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
+  ew::where_kernel<CpuEngine>(out, cond, a, b);
+}
+void clamp_kernel(const Tensor& out, const Tensor& x, double low, double high) {
+  ew::clamp_kernel<CpuEngine>(out, x, low, high);
+}
+void clamp_backward_kernel(const Tensor& grad_x, const Tensor& grad, const Tensor& x, double low,
+                           double high) {
+  ew::clamp_backward_kernel<CpuEngine>(grad_x, grad, x, low, high);
+}
+
+}  // namespace strata::cpu::STRATA_ISA
