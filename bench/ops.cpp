@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "bench/bench.hpp"
+#include "core/elementwise.hpp"
 #include "core/factories.hpp"
 #include "core/nn_ops.hpp"
 #include "core/parallel.hpp"
@@ -28,6 +29,9 @@ void bench_ops(const Options& options, const Limits& limits) {
   Tensor x = full({rows, kRow}, 0.5), y = full({rows, kRow}, 1.5);
   Tensor weight = ones({kRow}), bias = zeros({kRow});
   const std::vector<OpBench> ops = {
+      {"add", 12, [](const Tensor& a, const Tensor& b) { add(a, b); }},
+      {"mul", 12, [](const Tensor& a, const Tensor& b) { mul(a, b); }},
+      {"gelu", 8, [](const Tensor& a, const Tensor&) { gelu(a); }},
       {"softmax", 8, [](const Tensor& a, const Tensor&) { softmax(a, -1); }},
       {"layer_norm", 8, [&](const Tensor& a, const Tensor&) { layer_norm(a, weight, bias, 1e-5); }},
       {"cast_f32_bf16", 6, [](const Tensor& a, const Tensor&) { a.to(DType::bf16); }},
