@@ -58,7 +58,8 @@ Tensor embedding(const Tensor& weight, const Tensor& ids);
 Tensor embedding_backward(const Tensor& grad, const Tensor& ids, int64_t num_embeddings);
 
 // Zeroes each element with probability p and scales the rest by 1 / (1 - p). The mask is a function
-// of `state` (Philox), so the backward regenerates it instead of storing it.
+// of `state` (Philox), so the backward regenerates it instead of storing it: element i (row-major)
+// uses stream slot state.offset + i, so a fresh mask takes gen.draw(x.numel()).
 Tensor dropout(const Tensor& x, double p, PhiloxState state);
 Tensor dropout_backward(const Tensor& grad, double p, PhiloxState state);
 

@@ -6,7 +6,9 @@
 #define STRATA_CORE_OPS(X)                                                                         \
   /* element-wise unary (elementwise.hpp) */                                                       \
   X(neg)                                                                                           \
-  X(exp) X(log) X(sqrt) X(rsqrt) X(abs) X(tanh) X(sigmoid) X(relu) X(gelu) X(gelu_tanh) X(silu)    \
+  X(exp)                                                                                           \
+  X(log)                                                                                           \
+  X(sqrt) X(rsqrt) X(abs) X(tanh) X(sigmoid) X(relu) X(gelu) X(gelu_tanh) X(silu)                  \
       X(clamp) /* element-wise binary, with broadcasting, and with a scalar */                     \
       X(add) X(sub) X(mul) X(div) X(pow) X(maximum) X(minimum) X(add_scalar) X(sub_scalar)         \
           X(mul_scalar) X(div_scalar) X(pow_scalar) X(eq) X(ne) X(lt) X(le) X(gt) X(ge)            \

@@ -1,9 +1,11 @@
-// CPU copy-with-conversion and fill, for every pair of dtypes and any strides.
+// CPU copy-with-conversion and fill, for every pair of dtypes and any strides. Contiguous rows
+// convert in vector registers (core/cpu/half_vector.hpp for f32 <-> f16/bf16).
 #include <cstring>
 
 #include "core/convert.hpp"
 #include "core/copy.hpp"
 #include "core/cpu/cpu_loop.hpp"
+#include "core/cpu/half_vector.hpp"
 #include "core/dtype.hpp"
 
 namespace strata::cpu::STRATA_ISA {
@@ -25,9 +27,8 @@ void copy_kernel(const Tensor& dst, const Tensor& src) {
           }
         }
         if (strides[0] == sizeof(dst_t) && strides[1] == sizeof(src_t)) {
-          auto* out = reinterpret_cast<dst_t*>(ptrs[0]);
-          auto* in = reinterpret_cast<const src_t*>(ptrs[1]);
-          _Pragma("omp simd") for (int64_t i = 0; i < n; ++i) out[i] = convert<dst_t>(in[i]);
+          convert_contiguous(reinterpret_cast<const src_t*>(ptrs[1]),
+                             reinterpret_cast<dst_t*>(ptrs[0]), n);
           return;
         }
         for (int64_t i = 0; i < n; ++i) {
