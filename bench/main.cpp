@@ -57,7 +57,9 @@ dot-product peak; STREAM triad bandwidth on one thread and all threads; GEMM at 
 and the transformer shapes (4096x768x3072 forward and its two backward products), f32 and bf16, one
 thread and all threads, for Strata and the candidate libraries side by side; and Strata's
 add/mul/gelu/softmax/layer_norm/cast on 64M-element tensors as a fraction of the triad.
-Each measurement is a warm-up call and the median of several timed repeats.
+Each measurement is a warm-up call and the median of several timed repeats. fraction_of_peak is
+GEMM GFLOP/s over the one-core peak (FMA for f32, bf16 dot product for bf16) times the threads, and
+for ops the bandwidth over the triad's at the same thread count.
 
   --quick        a small subset (256^3 and 512^3 GEMM, 16M-element tensors); runs in seconds
   --filter NAME  only measurements whose bench or name contains NAME (e.g. gemm, triad, 1024)
