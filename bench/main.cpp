@@ -78,9 +78,12 @@ int main(int argc, char** argv) {
       options.quick = true;
     } else if (!std::strcmp(argv[i], "--filter") && i + 1 < argc) {
       options.filter = argv[++i];
+    } else if (!std::strcmp(argv[i], "--help")) {
+      std::fputs(kHelp, stdout);
+      return 0;
     } else {
-      std::fputs(kHelp, std::strcmp(argv[i], "--help") ? stderr : stdout);
-      return std::strcmp(argv[i], "--help") ? 2 : 0;
+      std::fprintf(stderr, "strata_bench_core: unknown option '%s'\n\n%s", argv[i], kHelp);
+      return 2;
     }
   }
   options.max_threads = strata::get_num_threads();
