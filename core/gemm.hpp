@@ -6,8 +6,8 @@
 //   c    [batch..., M, N]   contiguous, no dim of size 1 in batch..., written whole
 //   bias [N] contiguous, or undefined
 // and the matrix dims of a and b have one unit stride: row-major (stride(-1) == 1) or column-major
-// (stride(-2) == 1), the other stride at least the dim it steps over. Transposed views satisfy this,
-// so they reach the kernels without a copy. M, N and K are all at least 1.
+// (stride(-2) == 1), the other stride at least the dim it steps over. Transposed views satisfy
+// this, so they reach the kernels without a copy. M, N and K are all at least 1.
 #pragma once
 
 #include "core/cpu/isa.hpp"
@@ -29,3 +29,7 @@ void gemm(const GemmArgs& args);
 // f64 GEMM: a plain blocked loop (oneDNN has no f64 matmul; f64 serves tests and references).
 STRATA_DECLARE_CPU_KERNEL(void, gemm_f64, (const strata::GemmArgs& args))
 
+namespace strata::cuda {
+// cuBLASLt: f32, f64, and bf16/f16 with f32 accumulation.
+void gemm(const GemmArgs& args);
+}  // namespace strata::cuda

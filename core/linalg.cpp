@@ -35,15 +35,16 @@ Tensor matrix_operand(const Tensor& x) {
   return Tensor(x.storage(), x.shape(), std::move(strides), x.offset(), x.dtype());
 }
 
-// One operand's batch geometry while dims are merged: per batch dim, size (1 = broadcast) and stride.
+// One operand's batch geometry while dims are merged: per batch dim, size (1 = broadcast) and
+// stride.
 struct BatchDims {
   Shape sizes, strides;
 };
 
-// Drops batch dims where the output has size 1 and merges neighbouring batch dims that every operand
-// steps through with one stride (or broadcasts in both), so a [B, H, T, T] product becomes one batch
-// dim of B * H. out: the output's batch sizes; operands: each operand's batch dims (sizes are the
-// output's or 1).
+// Drops batch dims where the output has size 1 and merges neighbouring batch dims that every
+// operand steps through with one stride (or broadcasts in both), so a [B, H, T, T] product becomes
+// one batch dim of B * H. out: the output's batch sizes; operands: each operand's batch dims (sizes
+// are the output's or 1).
 void coalesce_batch(Shape& out, std::vector<BatchDims*> operands) {
   Shape merged_out;
   std::vector<BatchDims> merged(operands.size());
@@ -108,7 +109,7 @@ Tensor batched_gemm(const char* op, const Tensor& a, const Tensor& b, const Tens
       int64_t size = x.size(i - lead), stride = x.stride(i - lead);
       batch.sizes[i] = stride == 0 ? 1 : size;
       batch.strides[i] = stride;
-      out[i] = std::max(out[i], size);
+      if (size != 1) out[i] = size;
     }
     return batch;
   };
@@ -129,14 +130,14 @@ Tensor batched_gemm(const char* op, const Tensor& a, const Tensor& b, const Tens
   GemmArgs args{with_batch(a_matrix, a_batch), with_batch(b_matrix, b_batch),
                 with_batch(c, c_batch), bias.defined() ? bias.contiguous() : bias};
   // One batch dim over a row-major a and a shared b: the batch folds into M, [B * M, K] @ [K, N].
-  if (out.size() == 1 && b_batch.sizes[0] == 1 && args.a.stride(-1) == 1 &&
+  if (out.size() == 1 && a_batch.sizes[0] != 1 && b_batch.sizes[0] == 1 && args.a.stride(-1) == 1 &&
       a_batch.strides[0] == m * args.a.stride(-2)) {
     args.a = Tensor(args.a.storage(), {out[0] * m, k}, {args.a.stride(-2), 1}, args.a.offset(),
                     args.a.dtype());
     args.b = args.b.select(0, 0);
     args.c = args.c.view({out[0] * m, n});
   }
-  KernelTable<void(const GemmArgs&)> kernels{op, &cpu::gemm, nullptr};
+  KernelTable<void(const GemmArgs&)> kernels{op, &cpu::gemm, STRATA_CUDA_KERNEL(gemm)};
   kernels(c.device())(args);
   return c;
 }
@@ -269,8 +270,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   check_operands("linear", x, weight, bias);
   STRATA_CHECK(weight.dim() == 2, "linear: weight ", shape_str(weight.shape()),
                ": expected 2-D [out_features, in_features]");
-  STRATA_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), "linear: input ",
-               shape_str(x.shape()), " and weight ", shape_str(weight.shape()),
+  STRATA_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), "linear: input ", shape_str(x.shape()),
+               " and weight ", shape_str(weight.shape()),
                ": the input's last dim must equal in_features ", weight.size(1));
   STRATA_CHECK(!bias.defined() || bias.shape() == Shape{weight.size(0)}, "linear: bias ",
                shape_str(bias.shape()), ": expected [", weight.size(0), "] (out_features)");

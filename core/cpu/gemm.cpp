@@ -28,7 +28,8 @@ dnnl::engine& cpu_engine() {
 }
 
 memory::desc describe(const Tensor& t) {
-  memory::data_type type = t.dtype() == DType::bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+  memory::data_type type =
+      t.dtype() == DType::bf16 ? memory::data_type::bf16 : memory::data_type::f32;
   return memory::desc(memory::dims(t.shape().begin(), t.shape().end()), type,
                       memory::dims(t.strides().begin(), t.strides().end()));
 }
@@ -110,10 +111,9 @@ void onednn_gemm(const GemmArgs& g) {
   dnnl::engine& engine = cpu_engine();
   // Streams are not shared between threads; with OpenMP, execution is synchronous on this thread.
   thread_local dnnl::stream stream(engine);
-  std::unordered_map<int, memory> args = {
-      {DNNL_ARG_SRC, memory(m.a, engine, g.a.data_ptr())},
-      {DNNL_ARG_WEIGHTS, memory(m.b, engine, g.b.data_ptr())},
-      {DNNL_ARG_DST, memory(m.c, engine, g.c.data_ptr())}};
+  std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, memory(m.a, engine, g.a.data_ptr())},
+                                          {DNNL_ARG_WEIGHTS, memory(m.b, engine, g.b.data_ptr())},
+                                          {DNNL_ARG_DST, memory(m.c, engine, g.c.data_ptr())}};
   if (g.bias.defined()) args.emplace(DNNL_ARG_BIAS, memory(m.bias, engine, g.bias.data_ptr()));
   m.primitive.execute(stream, args);
   stream.wait();

@@ -102,8 +102,8 @@ TEST_CASE("matmul results do not depend on the thread count") {
 
 TEST_CASE("large odd-sized products match the f64 loop in every dtype") {
   // Sizes past oneDNN's blocking, with tails in every dim; a transposed, b batched.
-  Tensor a = random_tensor({131, 67}, DType::f64, 7).t();       // [67, 131] column-major
-  Tensor b = random_tensor({3, 131, 259}, DType::f64, 8);       // [3, 131, 259]
+  Tensor a = random_tensor({131, 67}, DType::f64, 7).t();  // [67, 131] column-major
+  Tensor b = random_tensor({3, 131, 259}, DType::f64, 8);  // [3, 131, 259]
   for (DType dtype : {DType::f32, DType::bf16, DType::f16}) {
     CAPTURE(dtype_name(dtype));
     // Round the inputs first, so only the product's own error remains.

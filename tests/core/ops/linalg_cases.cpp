@@ -79,7 +79,6 @@ const bool registered = [] {
       .backward = [](const Tensors& in, const Tensors&,
                      const Tensor& grad) { return matmul_grads(in, grad); },
       .trials = 8,
-      .cuda = false,
   });
   register_case({
       .op = "matmul",
@@ -104,7 +103,6 @@ const bool registered = [] {
       .backward = [](const Tensors& in, const Tensors&,
                      const Tensor& grad) { return matmul_grads(in, grad); },
       .trials = 9,
-      .cuda = false,
   });
   register_case({
       .op = "matmul",
@@ -123,7 +121,6 @@ const bool registered = [] {
       .backward = [](const Tensors& in, const Tensors&,
                      const Tensor& grad) { return matmul_grads(in, grad); },
       .trials = 10,
-      .cuda = false,
   });
   register_case({
       .op = "matmul",
@@ -165,7 +162,6 @@ const bool registered = [] {
                            mode & 2 ? grad_b.transpose(-1, -2) : grad_b, Tensor()};
           },
       .trials = 8,
-      .cuda = false,
   });
   register_case({
       .op = "matmul",
@@ -188,7 +184,8 @@ const bool registered = [] {
           },
       .reference =
           [](const Tensors& in) {
-            return Tensors{reference_matmul(in[0].narrow(-1, 1, in[1].size(0)).contiguous(), in[1])};
+            return Tensors{
+                reference_matmul(in[0].narrow(-1, 1, in[1].size(0)).contiguous(), in[1])};
           },
       .backward =
           [](const Tensors& in, const Tensors&, const Tensor& grad) {
@@ -199,7 +196,6 @@ const bool registered = [] {
             return Tensors{grad_wide, grad_b};
           },
       .trials = 6,
-      .cuda = false,
   });
   register_case({
       .op = "matmul",
@@ -207,17 +203,20 @@ const bool registered = [] {
       .dtypes = kFloatTypes,
       .make_inputs =
           [](InputMaker& m, DType dtype) {
-            Shape batch = m.shape(0, 2, 3, true);
-            Shape dims = m.shape(3, 3, 4, true);
+            Shape batch = m.shape(1, 2, 3);
+            Shape dims = {m.integer(1, 4), m.integer(1, 4), m.integer(1, 4)};  // M, K, N
+            // One of M, K, N or the first batch dim is 0; b's batch broadcasts sometimes.
+            int64_t empty = m.integer(0, 3);
+            (empty < 3 ? dims[empty] : batch[0]) = 0;
+            Shape other = m.coin() ? batch : Shape{1};
             return Tensors{m.normal(with_matrix(batch, dims[0], dims[1]), dtype),
-                           m.normal(with_matrix(batch, dims[1], dims[2]), dtype)};
+                           m.normal(with_matrix(other, dims[1], dims[2]), dtype)};
           },
       .forward = [](const Tensors& in) { return Tensors{matmul(in[0], in[1])}; },
       .reference = [](const Tensors& in) { return Tensors{reference_matmul(in[0], in[1])}; },
       .backward = [](const Tensors& in, const Tensors&,
                      const Tensor& grad) { return matmul_grads(in, grad); },
       .trials = 10,
-      .cuda = false,
   });
   register_case({
       .op = "bmm",
@@ -235,7 +234,6 @@ const bool registered = [] {
       .backward = [](const Tensors& in, const Tensors&,
                      const Tensor& grad) { return matmul_grads(in, grad); },
       .trials = 6,
-      .cuda = false,
   });
   for (bool with_bias : {true, false}) {
     register_case({
@@ -259,7 +257,8 @@ const bool registered = [] {
               Tensor y = reference_matmul(in[0], in[1].transpose(0, 1).contiguous());
               if (in.size() > 2) {
                 // y += bias along the last dim.
-                std::vector<double> values = y.to_vector<double>(), bias = in[2].to_vector<double>();
+                std::vector<double> values = y.to_vector<double>(),
+                                    bias = in[2].to_vector<double>();
                 for (size_t i = 0; i < values.size(); ++i) values[i] += bias[i % bias.size()];
                 y = from_vector(values, y.shape());
               }
@@ -273,7 +272,6 @@ const bool registered = [] {
               return grads;
             },
         .trials = 6,
-        .cuda = false,
     });
   }
   return true;
