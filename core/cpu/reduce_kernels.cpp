@@ -7,8 +7,9 @@
 //            lanes are merged at the end.
 //   columns: outputs are contiguous columns of the input; a task keeps a block of column states
 //            in L1 and folds the reduced rows into them one row at a time, vectorised across
-//            the columns (each row's run is a stream the prefetchers follow); runs of
-//            kColumnLeaf rows are folded in order and merged pairwise.
+//            the columns (each row's run is a stream the prefetchers follow); narrow columns of
+//            dense rows take several rows per vector step. Runs of kColumnLeaf rows are folded
+//            in order and merged pairwise.
 //
 // Pairwise merging keeps long f32 sums accurate. Threads split the outputs; when there are too
 // few outputs for the threads, they split the reduced elements into fixed-size chunks instead,
