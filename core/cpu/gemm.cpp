@@ -34,12 +34,13 @@ memory::desc describe(const Tensor& t) {
                       memory::dims(t.strides().begin(), t.strides().end()));
 }
 
-// The bias as oneDNN broadcasts it: [1, ..., 1, N] at c's rank.
+// The bias as oneDNN broadcasts it: a view [1, ..., 1, N] at c's rank.
 memory::desc describe_bias(const Tensor& bias, int64_t rank) {
-  memory::dims dims(rank, 1), strides(rank, bias.numel());
-  dims.back() = bias.numel();
+  const int64_t n = bias.numel();
+  Shape shape(rank, 1), strides(rank, n);
+  shape.back() = n;
   strides.back() = 1;
-  return memory::desc(dims, describe(bias).data_type(), strides);
+  return describe(Tensor(bias.storage(), shape, strides, bias.offset(), bias.dtype()));
 }
 
 struct Matmul {
@@ -54,8 +55,10 @@ using Key = std::vector<int64_t>;
 Key make_key(const GemmArgs& g) {
   Key key = {static_cast<int64_t>(g.a.dtype()), get_num_threads(), g.bias.defined(), g.a.dim()};
   for (const Tensor* t : {&g.a, &g.b}) {
-    key.insert(key.end(), t->shape().begin(), t->shape().end());
-    key.insert(key.end(), t->strides().begin(), t->strides().end());
+    for (int64_t d = 0; d < t->dim(); ++d) {
+      key.push_back(t->size(d));
+      key.push_back(t->stride(d));
+    }
   }
   return key;
 }
