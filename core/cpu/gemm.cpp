@@ -1,5 +1,6 @@
-// CPU GEMM: f32 and bf16 through oneDNN's matmul primitive (the fastest library measured on the
-// reference machines, docs/BENCHMARKS.md), f16 through f32, f64 through a plain loop.
+// CPU GEMM: f32 and bf16 through oneDNN's matmul primitive (chosen by measurement,
+// docs/BENCHMARKS.md: among the fastest for f32 on one and two threads, and the only candidate with
+// a bf16 kernel), f16 through f32, f64 through a plain loop.
 //
 // Operand strides go into oneDNN's memory descriptors as they are, so transposed views are read in
 // place. bf16 runs oneDNN's avx512_core_bf16 kernels (vdpbf16ps) with f32 accumulation. Creating a
