@@ -1,5 +1,6 @@
-// CPU GEMM: f32 and bf16 through oneDNN's matmul primitive (the fastest library measured on the
-// reference machines, docs/BENCHMARKS.md), f16 through f32, f64 through a plain loop.
+// CPU GEMM: f32 and bf16 through oneDNN's matmul primitive (chosen by measurement,
+// docs/BENCHMARKS.md: among the fastest for f32 on one and two threads, and the only candidate with
+// a bf16 kernel), f16 through f32, f64 through a plain loop.
 //
 // Operand strides go into oneDNN's memory descriptors as they are, so transposed views are read in
 // place. bf16 runs oneDNN's avx512_core_bf16 kernels (vdpbf16ps) with f32 accumulation. Creating a
@@ -34,12 +35,13 @@ memory::desc describe(const Tensor& t) {
                       memory::dims(t.strides().begin(), t.strides().end()));
 }
 
-// The bias as oneDNN broadcasts it: [1, ..., 1, N] at c's rank.
+// The bias as oneDNN broadcasts it: a view [1, ..., 1, N] at c's rank.
 memory::desc describe_bias(const Tensor& bias, int64_t rank) {
-  memory::dims dims(rank, 1), strides(rank, bias.numel());
-  dims.back() = bias.numel();
+  const int64_t n = bias.numel();
+  Shape shape(rank, 1), strides(rank, n);
+  shape.back() = n;
   strides.back() = 1;
-  return memory::desc(dims, describe(bias).data_type(), strides);
+  return describe(Tensor(bias.storage(), shape, strides, bias.offset(), bias.dtype()));
 }
 
 struct Matmul {
@@ -54,8 +56,10 @@ using Key = std::vector<int64_t>;
 Key make_key(const GemmArgs& g) {
   Key key = {static_cast<int64_t>(g.a.dtype()), get_num_threads(), g.bias.defined(), g.a.dim()};
   for (const Tensor* t : {&g.a, &g.b}) {
-    key.insert(key.end(), t->shape().begin(), t->shape().end());
-    key.insert(key.end(), t->strides().begin(), t->strides().end());
+    for (int64_t d = 0; d < t->dim(); ++d) {
+      key.push_back(t->size(d));
+      key.push_back(t->stride(d));
+    }
   }
   return key;
 }
