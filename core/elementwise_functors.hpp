@@ -2,10 +2,10 @@
 // CPU and CUDA kernels so both devices compute the same thing.
 //
 // Each functor is a template on its op, chosen once per call (with_unary_op and friends turn the
-// runtime enum into a compile-time one), and on a Math policy M that supplies exp, log, tanh, erf,
-// sqrt, abs and pow for float and double: the CPU kernels plug in vectorisable polynomials
-// (cpu/vec_math.hpp), the CUDA kernels CUDA's own functions. Values arrive in the compute type
-// (f32 for f16/bf16, the dtype itself otherwise).
+// runtime enum into a compile-time one), and on a Math policy M that supplies exp, log, tanh,
+// normal_cdf, sqrt, abs and pow for float and double: the CPU kernels plug in vectorisable
+// polynomials (cpu/vec_math.hpp), the CUDA kernels CUDA's own functions. Values arrive in the
+// compute type (f32 for f16/bf16, the dtype itself otherwise).
 //
 // Backward functors take g = d(loss)/d(output) and the saved values they need, and return
 // d(loss)/d(input) for one element.
@@ -158,7 +158,6 @@ STRATA_ELEMENT_FN T sigmoid(T x) {
   return (x < T(0) ? e : T(1)) / (T(1) + e);
 }
 
-inline constexpr double kSqrtHalf = 0.70710678118654752440;       // 1/sqrt(2)
 inline constexpr double kInvSqrtTwoPi = 0.39894228040143267794;   // 1/sqrt(2 pi)
 inline constexpr double kSqrtTwoOverPi = 0.79788456080286535588;  // sqrt(2/pi)
 inline constexpr double kGeluTanhCubic = 0.044715;                // GPT-2's cubic coefficient
@@ -188,8 +187,8 @@ struct Unary {
     }
     if constexpr (Op == UnaryOp::tanh) return M::tanh(x);
     if constexpr (Op == UnaryOp::sigmoid) return sigmoid<M>(x);
-    if constexpr (Op == UnaryOp::relu) return x < T(0) ? T(0) : x;  // NaN stays NaN
-    if constexpr (Op == UnaryOp::gelu) return T(0.5) * x * (T(1) + M::erf(x * T(kSqrtHalf)));
+    if constexpr (Op == UnaryOp::relu) return x < T(0) ? T(0) : x;   // NaN stays NaN
+    if constexpr (Op == UnaryOp::gelu) return x * M::normal_cdf(x);  // x Phi(x)
     // 0.5 x (1 + tanh(u)) = x sigmoid(2u): exact in the negative tail, where 1 + tanh cancels.
     if constexpr (Op == UnaryOp::gelu_tanh) return x * sigmoid<M>(T(2) * gelu_tanh_inner(x));
     if constexpr (Op == UnaryOp::silu) return x * sigmoid<M>(x);
@@ -272,7 +271,7 @@ struct UnaryBackward {
     if constexpr (Op == UnaryOp::relu) return s > T(0) ? g : T(0);
     if constexpr (Op == UnaryOp::gelu) {
       // Phi(x) + x phi(x): the normal cdf and density.
-      T cdf = T(0.5) * (T(1) + M::erf(s * T(kSqrtHalf)));
+      T cdf = M::normal_cdf(s);
       T pdf = T(kInvSqrtTwoPi) * M::exp(T(-0.5) * s * s);
       return g * (cdf + s * pdf);
     }

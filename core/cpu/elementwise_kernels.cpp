@@ -15,14 +15,16 @@ struct CpuMath {
   STRATA_VM_INLINE static float exp(float x) { return vm::exp(x); }
   STRATA_VM_INLINE static float log(float x) { return vm::log(x); }
   STRATA_VM_INLINE static float tanh(float x) { return vm::tanh(x); }
-  STRATA_VM_INLINE static float erf(float x) { return vm::erf(x); }
+  STRATA_VM_INLINE static float normal_cdf(float x) { return vm::normal_cdf(x); }
   STRATA_VM_INLINE static float sqrt(float x) { return std::sqrt(x); }
   STRATA_VM_INLINE static float abs(float x) { return std::fabs(x); }
   STRATA_VM_INLINE static float pow(float a, float b) { return std::pow(a, b); }
   STRATA_VM_INLINE static double exp(double x) { return std::exp(x); }
   STRATA_VM_INLINE static double log(double x) { return std::log(x); }
   STRATA_VM_INLINE static double tanh(double x) { return std::tanh(x); }
-  STRATA_VM_INLINE static double erf(double x) { return std::erf(x); }
+  STRATA_VM_INLINE static double normal_cdf(double x) {
+    return 0.5 * std::erfc(-x * 0.70710678118654752440);
+  }
   STRATA_VM_INLINE static double sqrt(double x) { return std::sqrt(x); }
   STRATA_VM_INLINE static double abs(double x) { return std::fabs(x); }
   STRATA_VM_INLINE static double pow(double a, double b) { return std::pow(a, b); }

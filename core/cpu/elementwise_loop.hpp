@@ -4,7 +4,7 @@
 // Rows come from for_each_row (cpu_loop.hpp), split across the thread pool. A row whose operands
 // are all contiguous and stored in their compute type (f32, f64, i32, i64, bool) runs fn in one
 // `omp simd` loop straight over memory. Any other row goes in blocks of kBlock elements through
-// small stack buffers: f16/bf16 runs are widened to f32 in vector registers (half_block.hpp),
+// small stack buffers: f16/bf16 runs are widened to f32 in vector registers (half_vector.hpp),
 // broadcast operands (stride 0) splatted, strided ones gathered; the same vector loop runs over the
 // buffers, and the result is narrowed or scattered back. fn is a functor on compute values
 // (core/elementwise_functors.hpp): the op is fixed at compile time, never switched per element.
@@ -21,7 +21,7 @@
 #include <utility>
 
 #include "core/cpu/cpu_loop.hpp"
-#include "core/cpu/half_block.hpp"
+#include "core/cpu/half_vector.hpp"
 #include "core/dtype.hpp"
 
 namespace strata::cpu::STRATA_ISA {
@@ -41,7 +41,7 @@ const compute_t<T>* load_block(const char* p, int64_t stride, int64_t n, compute
     if constexpr (kStoredAsComputed<T>) {
       return in;
     } else {
-      widen(in, buffer, n);
+      convert_contiguous(in, buffer, n);
       return buffer;
     }
   }
@@ -60,7 +60,7 @@ template <class T>
 void store_block(char* p, int64_t stride, int64_t n, const compute_t<T>* values) {
   if constexpr (!kStoredAsComputed<T>) {
     if (stride == static_cast<int64_t>(sizeof(T))) {
-      narrow(values, reinterpret_cast<T*>(p), n);
+      convert_contiguous(values, reinterpret_cast<T*>(p), n);
       return;
     }
   }

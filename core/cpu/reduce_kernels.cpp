@@ -20,7 +20,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "core/cpu/half_block.hpp"
+#include "core/cpu/half_vector.hpp"
 #include "core/dtype.hpp"
 #include "core/parallel.hpp"
 #include "core/reduce_kernels.hpp"
@@ -93,7 +93,7 @@ template <class R, class T>
 void load_run(const T* p, int64_t n, typename R::value_t* out) {
   constexpr bool is_16bit = std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>;
   if constexpr (is_16bit && std::is_same_v<typename R::value_t, float>) {
-    widen(p, out, n);
+    convert_contiguous(p, out, n);
   } else {
     _Pragma("omp simd") for (int64_t j = 0; j < n; ++j) out[j] = load<R>(p[j]);
   }

@@ -11,14 +11,14 @@ struct CudaMath {
   __host__ __device__ static float exp(float x) { return ::expf(x); }
   __host__ __device__ static float log(float x) { return ::logf(x); }
   __host__ __device__ static float tanh(float x) { return ::tanhf(x); }
-  __host__ __device__ static float erf(float x) { return ::erff(x); }
+  __host__ __device__ static float normal_cdf(float x) { return ::normcdff(x); }
   __host__ __device__ static float sqrt(float x) { return ::sqrtf(x); }
   __host__ __device__ static float abs(float x) { return ::fabsf(x); }
   __host__ __device__ static float pow(float a, float b) { return ::powf(a, b); }
   __host__ __device__ static double exp(double x) { return ::exp(x); }
   __host__ __device__ static double log(double x) { return ::log(x); }
   __host__ __device__ static double tanh(double x) { return ::tanh(x); }
-  __host__ __device__ static double erf(double x) { return ::erf(x); }
+  __host__ __device__ static double normal_cdf(double x) { return ::normcdf(x); }
   __host__ __device__ static double sqrt(double x) { return ::sqrt(x); }
   __host__ __device__ static double abs(double x) { return ::fabs(x); }
   __host__ __device__ static double pow(double a, double b) { return ::pow(a, b); }

@@ -229,8 +229,10 @@ TEST_CASE("f32 transcendentals stay within a few ulp, with exact special values"
   CHECK(ulp_error_of([](const Tensor& x) { return tanh(x); }, exact_tanh, -kMax, kMax) <= 2.0);
   CHECK(ulp_error_of([](const Tensor& x) { return sigmoid(x); }, exact_sigmoid, -kMax, kMax) <=
         3.0);
-  // gelu from erf, away from the negative tail where 1 + erf cancels (as in every erf-based gelu).
-  CHECK(ulp_error_of([](const Tensor& x) { return gelu(x); }, exact_gelu, -1, kMax) <= 4.0);
+  // gelu = x Phi(x) (measured: 1.84 ulp for x > 0, 3.9 on (-1, 0)); further into the negative
+  // tail Phi is only accurate in absolute terms, as in every erf-based gelu.
+  CHECK(ulp_error_of([](const Tensor& x) { return gelu(x); }, exact_gelu, 0, kMax) <= 2.5);
+  CHECK(ulp_error_of([](const Tensor& x) { return gelu(x); }, exact_gelu, -1, 0) <= 5.0);
 
   constexpr float kInf = std::numeric_limits<float>::infinity();
   constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
