@@ -81,6 +81,12 @@ inline Tensor lt(const Tensor& a, const Tensor& b) { return compare(CompareOp::l
 inline Tensor le(const Tensor& a, const Tensor& b) { return compare(CompareOp::le, a, b); }
 inline Tensor gt(const Tensor& a, const Tensor& b) { return compare(CompareOp::gt, a, b); }
 inline Tensor ge(const Tensor& a, const Tensor& b) { return compare(CompareOp::ge, a, b); }
+inline Tensor eq(const Tensor& a, double b) { return compare(CompareOp::eq, a, b); }
+inline Tensor ne(const Tensor& a, double b) { return compare(CompareOp::ne, a, b); }
+inline Tensor lt(const Tensor& a, double b) { return compare(CompareOp::lt, a, b); }
+inline Tensor le(const Tensor& a, double b) { return compare(CompareOp::le, a, b); }
+inline Tensor gt(const Tensor& a, double b) { return compare(CompareOp::gt, a, b); }
+inline Tensor ge(const Tensor& a, double b) { return compare(CompareOp::ge, a, b); }
 
 // cond ? a : b, element-wise with broadcasting over all three; cond is bool.
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
