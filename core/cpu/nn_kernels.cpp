@@ -166,25 +166,33 @@ A sum_exp(const A* x, A shift, int64_t n) {
   return s;
 }
 
-// y_i = softmax(x)_i, or log_softmax(x)_i.
+// y_i = softmax(x)_i, or log_softmax(x)_i, given shift = max(x). Returns max(next), the next
+// row's shift: reading the next row inside the exp loop keeps its memory loads in flight while
+// this row computes, instead of the two taking turns.
 template <class A>
-void softmax_row(const A* x, A* y, int64_t n, bool log) {
-  A shift = row_max(x, n);
+A softmax_row(const A* x, A* y, int64_t n, bool log, A shift, const A* next) {
+  A s = 0, next_max = -std::numeric_limits<A>::infinity();
   if (log) {
-    A log_sum_exp = shift + std::log(sum_exp(x, shift, n));
+#pragma omp simd reduction(+ : s) reduction(max : next_max)
+    for (int64_t i = 0; i < n; ++i) {
+      s += exp_acc(x[i] - shift);
+      next_max = next[i] > next_max ? next[i] : next_max;
+    }
+    A log_sum_exp = shift + std::log(s);
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) y[i] = x[i] - log_sum_exp;
-    return;
+    return next_max;
   }
-  A s = 0;
-#pragma omp simd reduction(+ : s)
+#pragma omp simd reduction(+ : s) reduction(max : next_max)
   for (int64_t i = 0; i < n; ++i) {
     y[i] = exp_acc(x[i] - shift);
     s += y[i];
+    next_max = next[i] > next_max ? next[i] : next_max;
   }
   A inverse = A(1) / s;
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] *= inverse;
+  return next_max;
 }
 
 // dx from grad g and the forward output y: softmax: dx = y (g - sum(g y));
@@ -297,13 +305,22 @@ void softmax_kernel(const Tensor& y, const Tensor& x, int64_t dim, bool log) {
     const auto* x_data = static_cast<const scalar_t*>(x.data_ptr());
     auto* y_data = static_cast<scalar_t*>(y.data_ptr());
     parallel_for(0, in.count, row_grain(n), [&](int64_t begin, int64_t end) {
-      std::vector<A> x_buffer(n), y_buffer(n);
+      // Row r + 1 is loaded (into the other x buffer when staged) before row r is computed; the
+      // last row's `next` is the row itself, read again from cache.
+      std::vector<A> x_buffers[2] = {std::vector<A>(n), std::vector<A>(n)};
+      std::vector<A> y_buffer(n);
+      auto load = [&](int64_t r) {
+        return load_row(x_data + in.offset(r), in.step, n, x_buffers[r & 1].data());
+      };
+      const A* x_row = load(begin);
+      A shift = row_max(x_row, n);
       for (int64_t r = begin; r < end; ++r) {
-        const A* x_row = load_row(x_data + in.offset(r), in.step, n, x_buffer.data());
+        const A* next_row = r + 1 < end ? load(r + 1) : x_row;
         scalar_t* y_dst = y_data + out.offset(r);
         A* y_row = output_row(y_dst, out.step, y_buffer.data());
-        softmax_row(x_row, y_row, n, log);
+        shift = softmax_row(x_row, y_row, n, log, shift, next_row);
         store_row(y_dst, out.step, n, y_row);
+        x_row = next_row;
       }
     });
   });
