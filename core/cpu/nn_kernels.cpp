@@ -109,6 +109,16 @@ void store_row(T* dst, int64_t step, int64_t n, const compute_t<T>* values) {
   for (int64_t i = 0; i < n; ++i) dst[i * step] = T(values[i]);
 }
 
+// Asks for row r of a contiguous-row layout to be brought into cache without waiting for it: the
+// row after next, so it arrives while the current one computes.
+template <class T>
+void prefetch_row(const T* data, const RowLayout& rows, int64_t r) {
+  if (r >= rows.count || rows.step != 1) return;
+  const T* row = data + rows.offset(r);
+  constexpr int64_t kLine = 64 / sizeof(T);
+  for (int64_t i = 0; i < rows.length; i += kLine) __builtin_prefetch(row + i);
+}
+
 // A 1-D tensor [n] (weight, bias) as accumulator values, or `fill` everywhere when undefined.
 template <class T>
 std::vector<compute_t<T>> load_vector(const Tensor& t, int64_t n, compute_t<T> fill) {
@@ -133,20 +143,42 @@ template <class A>
   }
 }
 
+// Sum of term(i) over [0, n) with kLanes independent accumulators (several vector registers), so
+// the loop is not held to one add latency per vector. The lanes combine in a fixed order.
+constexpr int64_t kLanes = 64;
+
+template <class A, class Term>
+[[gnu::always_inline]] inline A sum_of(int64_t n, Term term) {
+  A lanes[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+#pragma omp simd
+    for (int64_t j = 0; j < kLanes; ++j) lanes[j] += term(i + j);
+  }
+  for (int64_t j = 0; i + j < n; ++j) lanes[j] += term(i + j);
+  A s = 0;
+  for (int64_t j = 0; j < kLanes; ++j) s += lanes[j];
+  return s;
+}
+
 template <class A>
 A row_max(const A* x, int64_t n) {
-  A m = -std::numeric_limits<A>::infinity();
-#pragma omp simd reduction(max : m)
-  for (int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
+  A lanes[kLanes];
+  std::fill(lanes, lanes + kLanes, -std::numeric_limits<A>::infinity());
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+#pragma omp simd
+    for (int64_t j = 0; j < kLanes; ++j) lanes[j] = x[i + j] > lanes[j] ? x[i + j] : lanes[j];
+  }
+  for (int64_t j = 0; i + j < n; ++j) lanes[j] = x[i + j] > lanes[j] ? x[i + j] : lanes[j];
+  A m = lanes[0];
+  for (int64_t j = 1; j < kLanes; ++j) m = lanes[j] > m ? lanes[j] : m;
   return m;
 }
 
 template <class A>
 A row_sum(const A* x, int64_t n) {
-  A s = 0;
-#pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < n; ++i) s += x[i];
-  return s;
+  return sum_of<A>(n, [&](int64_t i) { return x[i]; });
 }
 
 template <class A>
@@ -166,25 +198,33 @@ A sum_exp(const A* x, A shift, int64_t n) {
   return s;
 }
 
-// y_i = softmax(x)_i, or log_softmax(x)_i.
+// y_i = softmax(x)_i, or log_softmax(x)_i, given shift = max(x). Returns max(next), the next
+// row's shift: reading the next row inside the exp loop keeps its memory loads in flight while
+// this row computes, instead of the two taking turns.
 template <class A>
-void softmax_row(const A* x, A* y, int64_t n, bool log) {
-  A shift = row_max(x, n);
+A softmax_row(const A* x, A* y, int64_t n, bool log, A shift, const A* next) {
+  A s = 0, next_max = -std::numeric_limits<A>::infinity();
   if (log) {
-    A log_sum_exp = shift + std::log(sum_exp(x, shift, n));
+#pragma omp simd reduction(+ : s) reduction(max : next_max)
+    for (int64_t i = 0; i < n; ++i) {
+      s += exp_acc(x[i] - shift);
+      next_max = next[i] > next_max ? next[i] : next_max;
+    }
+    A log_sum_exp = shift + std::log(s);
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) y[i] = x[i] - log_sum_exp;
-    return;
+    return next_max;
   }
-  A s = 0;
-#pragma omp simd reduction(+ : s)
+#pragma omp simd reduction(+ : s) reduction(max : next_max)
   for (int64_t i = 0; i < n; ++i) {
     y[i] = exp_acc(x[i] - shift);
     s += y[i];
+    next_max = next[i] > next_max ? next[i] : next_max;
   }
   A inverse = A(1) / s;
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] *= inverse;
+  return next_max;
 }
 
 // dx from grad g and the forward output y: softmax: dx = y (g - sum(g y));
@@ -202,20 +242,25 @@ void softmax_backward_row(const A* g, const A* y, A* dx, int64_t n, bool log) {
   for (int64_t i = 0; i < n; ++i) dx[i] = y[i] * (g[i] - dot);
 }
 
-// Normalises one row: mu = mean(x) when centring (layer norm), else 0 (RMS norm);
-// rstd = 1 / sqrt(mean((x - mu)^2) + eps); y = (x - mu) rstd w + b.
+// Normalises one row, given sum = sum(x): mu = mean(x) when centring (layer norm), else 0 (RMS
+// norm); rstd = 1 / sqrt(mean((x - mu)^2) + eps); y = (x - mu) rstd w + b. Returns sum(next), the
+// next row's sum: reading the next row inside the output loop keeps its memory loads in flight
+// while this row computes, instead of the two taking turns.
 template <class A>
-void norm_row(const A* x, const A* w, const A* b, A* y, int64_t n, bool center, double eps,
-              A* mean_out, A* rstd_out) {
-  A mu = center ? row_sum(x, n) / static_cast<A>(n) : A(0);
-  A squares = 0;
-#pragma omp simd reduction(+ : squares)
-  for (int64_t i = 0; i < n; ++i) squares += (x[i] - mu) * (x[i] - mu);
+A norm_row(const A* x, const A* w, const A* b, A* y, int64_t n, bool center, double eps, A sum,
+           const A* next, A* mean_out, A* rstd_out) {
+  A mu = center ? sum / static_cast<A>(n) : A(0);
+  A squares = sum_of<A>(n, [&](int64_t i) { return (x[i] - mu) * (x[i] - mu); });
   A rstd = A(1) / std::sqrt(squares / static_cast<A>(n) + static_cast<A>(eps));
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - mu) * rstd * w[i] + b[i];
+  A next_sum = 0;
+#pragma omp simd reduction(+ : next_sum)
+  for (int64_t i = 0; i < n; ++i) {
+    y[i] = (x[i] - mu) * rstd * w[i] + b[i];
+    next_sum += next[i];
+  }
   *mean_out = mu;
   *rstd_out = rstd;
+  return next_sum;
 }
 
 // With xhat = (x - mu) rstd and gw = g w:
@@ -297,13 +342,23 @@ void softmax_kernel(const Tensor& y, const Tensor& x, int64_t dim, bool log) {
     const auto* x_data = static_cast<const scalar_t*>(x.data_ptr());
     auto* y_data = static_cast<scalar_t*>(y.data_ptr());
     parallel_for(0, in.count, row_grain(n), [&](int64_t begin, int64_t end) {
-      std::vector<A> x_buffer(n), y_buffer(n);
+      // Row r + 1 is loaded (into the other x buffer when staged) before row r is computed; the
+      // last row's `next` is the row itself, read again from cache.
+      std::vector<A> x_buffers[2] = {std::vector<A>(n), std::vector<A>(n)};
+      std::vector<A> y_buffer(n);
+      auto load = [&](int64_t r) {
+        return load_row(x_data + in.offset(r), in.step, n, x_buffers[r & 1].data());
+      };
+      const A* x_row = load(begin);
+      A shift = row_max(x_row, n);
       for (int64_t r = begin; r < end; ++r) {
-        const A* x_row = load_row(x_data + in.offset(r), in.step, n, x_buffer.data());
+        prefetch_row(x_data, in, r + 2);
+        const A* next_row = r + 1 < end ? load(r + 1) : x_row;
         scalar_t* y_dst = y_data + out.offset(r);
         A* y_row = output_row(y_dst, out.step, y_buffer.data());
-        softmax_row(x_row, y_row, n, log);
+        shift = softmax_row(x_row, y_row, n, log, shift, next_row);
         store_row(y_dst, out.step, n, y_row);
+        x_row = next_row;
       }
     });
   });
@@ -346,15 +401,25 @@ void norm_kernel(const Tensor& y, const Tensor& mean, const Tensor& rstd, const 
     A* mean_data = center ? mean.data<A>() : nullptr;
     A* rstd_data = rstd.data<A>();
     parallel_for(0, in.count, row_grain(n), [&](int64_t begin, int64_t end) {
-      std::vector<A> x_buffer(n), y_buffer(n);
+      // Row r + 1 is loaded (into the other x buffer when staged) before row r is computed; the
+      // last row's `next` is the row itself, read again from cache.
+      std::vector<A> x_buffers[2] = {std::vector<A>(n), std::vector<A>(n)};
+      std::vector<A> y_buffer(n);
+      auto load = [&](int64_t r) {
+        return load_row(x_data + in.offset(r), in.step, n, x_buffers[r & 1].data());
+      };
       A unused_mean;
+      const A* x_row = load(begin);
+      A sum = row_sum(x_row, n);
       for (int64_t r = begin; r < end; ++r) {
-        const A* x_row = load_row(x_data + in.offset(r), in.step, n, x_buffer.data());
+        prefetch_row(x_data, in, r + 2);
+        const A* next_row = r + 1 < end ? load(r + 1) : x_row;
         scalar_t* y_dst = y_data + out.offset(r);
         A* y_row = output_row(y_dst, out.step, y_buffer.data());
-        norm_row(x_row, w.data(), b.data(), y_row, n, center, eps,
-                 center ? mean_data + r : &unused_mean, rstd_data + r);
+        sum = norm_row(x_row, w.data(), b.data(), y_row, n, center, eps, sum, next_row,
+                       center ? mean_data + r : &unused_mean, rstd_data + r);
         store_row(y_dst, out.step, n, y_row);
+        x_row = next_row;
       }
     });
   });
