@@ -2,6 +2,8 @@
 // depend on how many threads share the work.
 #include <doctest/doctest.h>
 
+#include "test_support.hpp"
+
 #include <cmath>
 #include <limits>
 #include <string>
@@ -14,15 +16,7 @@ using namespace strata;
 
 namespace {
 
-template <class Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using strata::test::error_of;
 
 Conv2dParams conv_params(std::array<int64_t, 2> stride, std::array<int64_t, 2> padding,
                          int64_t groups = 1) {

@@ -3,6 +3,8 @@
 // core/cpu/vec_math.hpp, reached through the ops) over densely sampled inputs.
 #include <doctest/doctest.h>
 
+#include "test_support.hpp"
+
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -17,18 +19,9 @@
 namespace strata {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using strata::test::error_of;
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using strata::test::contains;
 
 Tensor random_normal(const Shape& shape, uint64_t seed, double scale = 1.0) {
   std::mt19937_64 rng(seed);

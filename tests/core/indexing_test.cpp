@@ -2,6 +2,8 @@
 // on how many threads share the work.
 #include <doctest/doctest.h>
 
+#include "test_support.hpp"
+
 #include <cmath>
 #include <string>
 
@@ -13,16 +15,7 @@ using namespace strata;
 
 namespace {
 
-// The message of the strata::Error that fn throws ("" when it throws none).
-template <class Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using strata::test::error_of;
 
 Tensor index_i64(std::vector<int64_t> values) { return from_vector(values); }
 

@@ -3,6 +3,8 @@
 // statistics, and weight gradients that do not depend on the thread count.
 #include <doctest/doctest.h>
 
+#include "test_support.hpp"
+
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -18,15 +20,7 @@ using namespace strata;
 
 namespace {
 
-// The message of the strata::Error that fn throws ("" when it throws none).
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using strata::test::error_of;
 
 // True when message contains every part.
 bool mentions(const std::string& message, std::initializer_list<const char*> parts) {

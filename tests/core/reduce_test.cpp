@@ -2,6 +2,8 @@
 // thread counts, and the accuracy of long f32 sums.
 #include <doctest/doctest.h>
 
+#include "test_support.hpp"
+
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -16,18 +18,9 @@
 namespace strata {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using strata::test::error_of;
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+using strata::test::contains;
 
 template <class Distribution>
 Tensor random_tensor(const Shape& shape, uint64_t seed, Distribution dist) {
