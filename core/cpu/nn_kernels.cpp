@@ -133,11 +133,13 @@ std::vector<compute_t<T>> load_vector(const Tensor& t, int64_t n, compute_t<T> f
 
 // ---- row math -------------------------------------------------------------------------------
 
-// Always inlined, as vm::exp is, so the simd loops that call it stay vector loops.
+// Always inlined, as vm::exp is, so the simd loops that call it stay vector loops. Every caller
+// passes a shifted argument (x - max, x - log-sum-exp, a log-probability): never above 0 but for
+// rounding, so the cheaper exp without overflow handling applies.
 template <class A>
 [[gnu::always_inline]] inline A exp_acc(A x) {
   if constexpr (std::is_same_v<A, float>) {
-    return vm::exp(x);
+    return vm::exp_bounded_above(x);
   } else {
     return std::exp(x);
   }

@@ -53,6 +53,29 @@ STRATA_VM_INLINE float exp(float x) {
   return e_r * from_bits((half_n + 127) << 23) * from_bits((n_int - half_n + 127) << 23);
 }
 
+// e^x for x <= 88 (softmax-style arguments x - max <= 0): one clamp and one 2^n factor instead of
+// exp's two of each. Results below 2^-126 (x < -87.33) flush to zero rather than going subnormal,
+// which no softmax or log-sum-exp can see; NaN stays NaN. Same polynomial as exp.
+STRATA_VM_INLINE float exp_bounded_above(float x) {
+  constexpr float kLowest = -87.33654475f;  // ln(2^-126)
+  float clamped = x < kLowest ? kLowest : x;
+  constexpr float kShift = 0x1.8p23f;
+  float shifted = std::fma(clamped, 1.44269504088896341f, kShift);
+  float n = shifted - kShift;
+  int32_t n_int = to_bits(shifted) - to_bits(kShift);
+  float r = std::fma(n, -0.693359375f, clamped);
+  r = std::fma(n, 2.12194440e-4f, r);
+  float p = 1.9875691500e-4f;
+  p = std::fma(p, r, 1.3981999507e-3f);
+  p = std::fma(p, r, 8.3334519073e-3f);
+  p = std::fma(p, r, 4.1665795894e-2f);
+  p = std::fma(p, r, 1.6666665459e-1f);
+  p = std::fma(p, r, 5.0000001201e-1f);
+  float e_r = std::fma(p, r * r, r) + 1.0f;
+  float result = e_r * from_bits((n_int + 127) << 23);
+  return x < kLowest ? 0.0f : result;
+}
+
 // Natural log. x = m 2^k with m in [sqrt(1/2), sqrt(2)), log(m) by Cephes' polynomial in m - 1.
 STRATA_VM_INLINE float log(float x) {
   bool subnormal = x < 0x1p-126f;
