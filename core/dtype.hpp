@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <type_traits>
 
 #include "core/half.hpp"
 
@@ -61,35 +62,25 @@ struct compute_type<BFloat16> {
 template <class T>
 using compute_t = typename compute_type<T>::type;
 
+// The DType of a C++ element type.
 template <class T>
-constexpr DType dtype_of();
-template <>
-constexpr DType dtype_of<float>() {
-  return DType::f32;
-}
-template <>
-constexpr DType dtype_of<double>() {
-  return DType::f64;
-}
-template <>
-constexpr DType dtype_of<Half>() {
-  return DType::f16;
-}
-template <>
-constexpr DType dtype_of<BFloat16>() {
-  return DType::bf16;
-}
-template <>
-constexpr DType dtype_of<int32_t>() {
-  return DType::i32;
-}
-template <>
-constexpr DType dtype_of<int64_t>() {
-  return DType::i64;
-}
-template <>
-constexpr DType dtype_of<bool>() {
-  return DType::boolean;
+constexpr DType dtype_of() {
+  if constexpr (std::is_same_v<T, float>)
+    return DType::f32;
+  else if constexpr (std::is_same_v<T, double>)
+    return DType::f64;
+  else if constexpr (std::is_same_v<T, Half>)
+    return DType::f16;
+  else if constexpr (std::is_same_v<T, BFloat16>)
+    return DType::bf16;
+  else if constexpr (std::is_same_v<T, int32_t>)
+    return DType::i32;
+  else if constexpr (std::is_same_v<T, int64_t>)
+    return DType::i64;
+  else {
+    static_assert(std::is_same_v<T, bool>, "dtype_of: not a Strata element type");
+    return DType::boolean;
+  }
 }
 
 // The result type of combining two dtypes (numpy/PyTorch promotion without value-based rules):
@@ -122,42 +113,41 @@ constexpr DType promote_types(DType a, DType b) {
     return __VA_ARGS__();                            \
   }
 
+// The case groups the dispatch macros are built from.
+#define STRATA_FLOATING_CASES(...)                    \
+  STRATA_DTYPE_CASE(f32, float, __VA_ARGS__)          \
+  STRATA_DTYPE_CASE(f64, double, __VA_ARGS__)         \
+  STRATA_DTYPE_CASE(f16, ::strata::Half, __VA_ARGS__) \
+  STRATA_DTYPE_CASE(bf16, ::strata::BFloat16, __VA_ARGS__)
+#define STRATA_INTEGER_CASES(...)              \
+  STRATA_DTYPE_CASE(i32, int32_t, __VA_ARGS__) \
+  STRATA_DTYPE_CASE(i64, int64_t, __VA_ARGS__)
+
 #define STRATA_DISPATCH_FLOATING(dtype, op_name, ...)                                         \
   [&] {                                                                                       \
     switch (dtype) {                                                                          \
-      STRATA_DTYPE_CASE(f32, float, __VA_ARGS__)                                              \
-      STRATA_DTYPE_CASE(f64, double, __VA_ARGS__)                                             \
-      STRATA_DTYPE_CASE(f16, ::strata::Half, __VA_ARGS__)                                     \
-      STRATA_DTYPE_CASE(bf16, ::strata::BFloat16, __VA_ARGS__)                                \
+      STRATA_FLOATING_CASES(__VA_ARGS__)                                                      \
       default:                                                                                \
         ::strata::fail(op_name, ": dtype ", ::strata::dtype_name(dtype),                      \
                        " is not supported; expected a floating dtype (f32, f64, f16, bf16)"); \
     }                                                                                         \
   }()
 
-#define STRATA_DISPATCH_ALL(dtype, op_name, ...)               \
-  [&] {                                                        \
-    switch (dtype) {                                           \
-      STRATA_DTYPE_CASE(f32, float, __VA_ARGS__)               \
-      STRATA_DTYPE_CASE(f64, double, __VA_ARGS__)              \
-      STRATA_DTYPE_CASE(f16, ::strata::Half, __VA_ARGS__)      \
-      STRATA_DTYPE_CASE(bf16, ::strata::BFloat16, __VA_ARGS__) \
-      STRATA_DTYPE_CASE(i32, int32_t, __VA_ARGS__)             \
-      STRATA_DTYPE_CASE(i64, int64_t, __VA_ARGS__)             \
-      STRATA_DTYPE_CASE(boolean, bool, __VA_ARGS__)            \
-    }                                                          \
-    ::strata::fail(op_name, ": unknown dtype");                \
+#define STRATA_DISPATCH_ALL(dtype, op_name, ...)    \
+  [&] {                                             \
+    switch (dtype) {                                \
+      STRATA_FLOATING_CASES(__VA_ARGS__)            \
+      STRATA_INTEGER_CASES(__VA_ARGS__)             \
+      STRATA_DTYPE_CASE(boolean, bool, __VA_ARGS__) \
+    }                                               \
+    ::strata::fail(op_name, ": unknown dtype");     \
   }()
 
 #define STRATA_DISPATCH_NUMERIC(dtype, op_name, ...)                              \
   [&] {                                                                           \
     switch (dtype) {                                                              \
-      STRATA_DTYPE_CASE(f32, float, __VA_ARGS__)                                  \
-      STRATA_DTYPE_CASE(f64, double, __VA_ARGS__)                                 \
-      STRATA_DTYPE_CASE(f16, ::strata::Half, __VA_ARGS__)                         \
-      STRATA_DTYPE_CASE(bf16, ::strata::BFloat16, __VA_ARGS__)                    \
-      STRATA_DTYPE_CASE(i32, int32_t, __VA_ARGS__)                                \
-      STRATA_DTYPE_CASE(i64, int64_t, __VA_ARGS__)                                \
+      STRATA_FLOATING_CASES(__VA_ARGS__)                                          \
+      STRATA_INTEGER_CASES(__VA_ARGS__)                                           \
       default:                                                                    \
         ::strata::fail(op_name, ": dtype ", ::strata::dtype_name(dtype),          \
                        " is not supported; expected a numeric dtype (not bool)"); \

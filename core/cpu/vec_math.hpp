@@ -29,17 +29,14 @@ namespace strata::cpu::STRATA_ISA::vm {
 STRATA_VM_INLINE float from_bits(int32_t bits) { return std::bit_cast<float>(bits); }
 STRATA_VM_INLINE int32_t to_bits(float value) { return std::bit_cast<int32_t>(value); }
 
-// e^x. x = n ln2 + r with |r| <= ln2/2, e^r by Cephes' degree-7 polynomial, then 2^n applied as
-// two factors so that n in [-150, 128] neither overflows nor flushes to zero too early.
-STRATA_VM_INLINE float exp(float x) {
-  // Outside [-104, 89] the result is 0 or inf anyway. Two plain selects become max and min.
-  float clamped = x < -104.0f ? -104.0f : x;
-  clamped = clamped > 89.0f ? 89.0f : clamped;
+// The shared core of exp: x = n ln2 + r with |r| <= ln2/2 and e^r by Cephes' degree-7 polynomial.
+// Returns e^r and sets n; the caller applies 2^n. x must be clamped to where n fits an exponent.
+STRATA_VM_INLINE float exp_reduced(float x, int32_t& n_int) {
   constexpr float kShift = 0x1.8p23f;  // adding it rounds to an integer kept in the low bits
-  float shifted = std::fma(clamped, 1.44269504088896341f, kShift);
+  float shifted = std::fma(x, 1.44269504088896341f, kShift);
   float n = shifted - kShift;
-  int32_t n_int = to_bits(shifted) - to_bits(kShift);
-  float r = std::fma(n, -0.693359375f, clamped);  // ln2 split in two, the first part exact in n*
+  n_int = to_bits(shifted) - to_bits(kShift);
+  float r = std::fma(n, -0.693359375f, x);  // ln2 split in two, the first part exact in n*
   r = std::fma(n, 2.12194440e-4f, r);
   float p = 1.9875691500e-4f;
   p = std::fma(p, r, 1.3981999507e-3f);
@@ -47,7 +44,17 @@ STRATA_VM_INLINE float exp(float x) {
   p = std::fma(p, r, 4.1665795894e-2f);
   p = std::fma(p, r, 1.6666665459e-1f);
   p = std::fma(p, r, 5.0000001201e-1f);
-  float e_r = std::fma(p, r * r, r) + 1.0f;
+  return std::fma(p, r * r, r) + 1.0f;
+}
+
+// e^x, with 2^n applied as two factors so that n in [-150, 128] neither overflows nor flushes to
+// zero too early.
+STRATA_VM_INLINE float exp(float x) {
+  // Outside [-104, 89] the result is 0 or inf anyway. Two plain selects become max and min.
+  float clamped = x < -104.0f ? -104.0f : x;
+  clamped = clamped > 89.0f ? 89.0f : clamped;
+  int32_t n_int;
+  float e_r = exp_reduced(clamped, n_int);
   int32_t half_n = n_int >> 1;
   // A NaN x stays NaN through the arithmetic: no select needed.
   return e_r * from_bits((half_n + 127) << 23) * from_bits((n_int - half_n + 127) << 23);
@@ -55,23 +62,11 @@ STRATA_VM_INLINE float exp(float x) {
 
 // e^x for x <= 88 (softmax-style arguments x - max <= 0): one clamp and one 2^n factor instead of
 // exp's two of each. Results below 2^-126 (x < -87.33) flush to zero rather than going subnormal,
-// which no softmax or log-sum-exp can see; NaN stays NaN. Same polynomial as exp.
+// which no softmax or log-sum-exp can see; NaN stays NaN.
 STRATA_VM_INLINE float exp_bounded_above(float x) {
   constexpr float kLowest = -87.33654475f;  // ln(2^-126)
-  float clamped = x < kLowest ? kLowest : x;
-  constexpr float kShift = 0x1.8p23f;
-  float shifted = std::fma(clamped, 1.44269504088896341f, kShift);
-  float n = shifted - kShift;
-  int32_t n_int = to_bits(shifted) - to_bits(kShift);
-  float r = std::fma(n, -0.693359375f, clamped);
-  r = std::fma(n, 2.12194440e-4f, r);
-  float p = 1.9875691500e-4f;
-  p = std::fma(p, r, 1.3981999507e-3f);
-  p = std::fma(p, r, 8.3334519073e-3f);
-  p = std::fma(p, r, 4.1665795894e-2f);
-  p = std::fma(p, r, 1.6666665459e-1f);
-  p = std::fma(p, r, 5.0000001201e-1f);
-  float e_r = std::fma(p, r * r, r) + 1.0f;
+  int32_t n_int;
+  float e_r = exp_reduced(x < kLowest ? kLowest : x, n_int);
   float result = e_r * from_bits((n_int + 127) << 23);
   return x < kLowest ? 0.0f : result;
 }
