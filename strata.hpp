@@ -12,3 +12,9 @@
 #include "core/random.hpp"       // Generator, manual_seed
 #include "core/reduce.hpp"       // sum, mean, amax, var, norm, max, argmax
 #include "core/tensor.hpp"       // Tensor
+
+#include "autograd/checkpoint.hpp"  // activation checkpointing
+#include "autograd/engine.hpp"      // backward, tensor and gradient-ready hooks
+#include "autograd/function.hpp"    // user-defined differentiable functions
+#include "autograd/gradcheck.hpp"   // gradients against finite differences
+#include "core/autograd_record.hpp"  // NoGradGuard, EnableGradGuard, the autograd vocabulary

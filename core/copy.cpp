@@ -1,6 +1,7 @@
 // Tensor::copy_ and Tensor::fill_: broadcasting, cross-device staging, then the device kernel.
 #include "core/copy.hpp"
 
+#include "core/autograd_record.hpp"
 #include "core/dispatch.hpp"
 
 namespace strata {
@@ -9,6 +10,8 @@ Tensor& Tensor::copy_(const Tensor& src) {
   static const KernelTable<void(const Tensor&, const Tensor&)> kernels{
       "copy_", STRATA_CPU_KERNEL(copy_kernel), STRATA_CUDA_KERNEL(copy_kernel)};
   STRATA_CHECK(src.defined(), "copy_: source tensor is undefined");
+  autograd::check_inplace(*this, "copy_");
+  autograd::NoGradGuard not_recorded;  // copy_ writes in place; its broadcast is no graph edge
   Tensor source = src.expand(shape());
   if (source.device() == device()) {
     kernels(device())(*this, source);
@@ -33,6 +36,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
 Tensor& Tensor::fill_(double value) {
   static const KernelTable<void(const Tensor&, double)> kernels{
       "fill_", STRATA_CPU_KERNEL(fill_kernel), STRATA_CUDA_KERNEL(fill_kernel)};
+  autograd::check_inplace(*this, "fill_");
   kernels(device())(*this, value);
   return *this;
 }

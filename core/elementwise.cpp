@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/autograd_record.hpp"
 #include "core/dispatch.hpp"
 #include "core/elementwise_functors.hpp"
 #include "core/elementwise_kernels.hpp"
@@ -178,6 +179,14 @@ Tensor unary(UnaryOp op, const Tensor& x) {
   }
   Tensor out = empty(x.shape(), x.options());
   kernels().unary(x.device())(op, out, x);
+  if (autograd::should_record(x)) {
+    // Keep only the operand the derivative reads (neg's reads neither).
+    bool reads_y = ew::unary_backward_reads_output(op);
+    Tensor kept = op == UnaryOp::neg ? Tensor() : autograd::saved(reads_y ? out : x);
+    autograd::record(name, {x}, {&out}, [op, kept](const autograd::Grads& grad, auto&) {
+      return autograd::Grads{unary_backward(op, grad[0], kept, kept)};
+    });
+  }
   return out;
 }
 
@@ -207,8 +216,20 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   Device device = common_device(name, {&a, &b});
   Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
   DType dtype = arithmetic_dtype(op, promote_types(a.dtype(), b.dtype()));
+  const bool recording = autograd::should_record(a, b);
+  autograd::NoGradGuard forward_only;  // prepare's casts and views are not part of the graph
   Tensor out = empty(shape, {dtype, device});
   kernels().binary(device)(op, out, prepare(a, dtype, shape), prepare(b, dtype, shape));
+  if (recording) {
+    Tensor y = op == BinaryOp::pow ? autograd::saved(out) : Tensor();  // pow's db reads y
+    autograd::record(
+        name, {a, b}, {&out},
+        [op, a = autograd::saved(a), b = autograd::saved(b), y](const autograd::Grads& grad,
+                                                                const autograd::NeedsGrad& needs) {
+          auto [grad_a, grad_b] = binary_backward(op, grad[0], a, b, y);
+          return autograd::Grads{needs[0] ? grad_a : Tensor(), needs[1] ? grad_b : Tensor()};
+        });
+  }
   return out;
 }
 
@@ -218,8 +239,16 @@ Tensor binary(BinaryOp op, const Tensor& a, double b) {
   DType dtype = arithmetic_dtype(op, scalar_op_dtype(name, a.dtype(), b));
   // x^2 (squared errors, norms) as x * x: exact, and a vector multiply instead of a pow call.
   if (op == BinaryOp::pow && b == 2.0) return binary(BinaryOp::mul, a, a);
+  const bool recording = autograd::should_record(a);
+  autograd::NoGradGuard forward_only;
   Tensor out = empty(a.shape(), {dtype, a.device()});
   kernels().binary_scalar(a.device())(op, out, prepare(a, dtype, a.shape()), b);
+  if (recording) {
+    autograd::record(name, {a}, {&out},
+                     [op, a = autograd::saved(a), b](const autograd::Grads& grad, auto&) {
+                       return autograd::Grads{binary_scalar_backward(op, grad[0], a, b, Tensor())};
+                     });
+  }
   return out;
 }
 
@@ -253,6 +282,35 @@ std::pair<Tensor, Tensor> binary_backward(BinaryOp op, const Tensor& grad, const
                                     prepare(b, dtype, shape), y_full);
   return {want_a ? gradient_for(reduce_to(grad_a, a.shape()), a) : Tensor(),
           want_b ? gradient_for(reduce_to(grad_b, b.shape()), b) : Tensor()};
+}
+
+Tensor binary_(BinaryOp op, const Tensor& a, const Tensor& b) {
+  std::string name = std::string(op_name(op)) + "_";
+  check_defined(name, a, "a");
+  check_defined(name, b, "b");
+  autograd::check_inplace(a, name.c_str());
+  Device device = common_device(name.c_str(), {&a, &b});
+  STRATA_CHECK(broadcast_shapes(a.shape(), b.shape(), name.c_str()) == a.shape(), name, ": b of ",
+               "shape ", shape_str(b.shape()), " does not broadcast to a's shape ",
+               shape_str(a.shape()), "; an in-place op keeps a's shape");
+  DType dtype = arithmetic_dtype(op, a.dtype());
+  STRATA_CHECK(dtype == a.dtype(), name, ": the result dtype ", dtype_name(dtype),
+               " differs from a's dtype ", dtype_name(a.dtype()), "; use the out-of-place op");
+  // Element-wise kernels read each element before writing it, so the output may be a itself.
+  autograd::NoGradGuard forward_only;
+  kernels().binary(device)(op, a, a, prepare(b, dtype, a.shape()));
+  return a;
+}
+
+Tensor binary_(BinaryOp op, const Tensor& a, double b) {
+  std::string name = std::string(op_name(op)) + "_";
+  check_defined(name, a, "a");
+  autograd::check_inplace(a, name.c_str());
+  DType dtype = arithmetic_dtype(op, scalar_op_dtype(name.c_str(), a.dtype(), b));
+  STRATA_CHECK(dtype == a.dtype(), name, ": the result dtype ", dtype_name(dtype),
+               " differs from a's dtype ", dtype_name(a.dtype()), "; use the out-of-place op");
+  kernels().binary_scalar(a.device())(op, a, a, b);
+  return a;
 }
 
 // Every scalar op's derivative comes from a and the scalar, so y is not read.
@@ -305,9 +363,20 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Shape shape =
       broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   DType dtype = promote_types(a.dtype(), b.dtype());
+  const bool recording = autograd::should_record(a, b);
+  autograd::NoGradGuard forward_only;
   Tensor out = empty(shape, {dtype, device});
   kernels().where(device)(out, cond.expand(shape), prepare(a, dtype, shape),
                           prepare(b, dtype, shape));
+  if (recording) {
+    autograd::record(
+        "where", {a, b}, {&out},
+        [cond = autograd::saved(cond), a_shape = a.shape(), b_shape = b.shape(),
+         a_dtype = a.dtype(), b_dtype = b.dtype()](const autograd::Grads& grad, auto&) {
+          auto [grad_a, grad_b] = where_backward(grad[0], cond, a_shape, b_shape);
+          return autograd::Grads{grad_a.to(a_dtype), grad_b.to(b_dtype)};
+        });
+  }
   return out;
 }
 
@@ -332,6 +401,12 @@ Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> m
   auto [low, high] = clamp_bounds(x.dtype(), min, max);
   Tensor out = empty(x.shape(), x.options());
   kernels().clamp(x.device())(out, x, low, high);
+  if (autograd::should_record(x)) {
+    autograd::record("clamp", {x}, {&out},
+                     [x = autograd::saved(x), min, max](const autograd::Grads& grad, auto&) {
+                       return autograd::Grads{clamp_backward(grad[0], x, min, max)};
+                     });
+  }
   return out;
 }
 

@@ -65,6 +65,17 @@ inline Tensor mul(const Tensor& a, double b) { return binary(BinaryOp::mul, a, b
 inline Tensor div(const Tensor& a, double b) { return binary(BinaryOp::div, a, b); }
 inline Tensor pow(const Tensor& a, double b) { return binary(BinaryOp::pow, a, b); }
 
+// In place, a = op(a, b): b broadcasts to a's shape and converts to a's dtype. Returns a. Not
+// recorded by autograd (an error on a tensor that requires grad while grad mode is on).
+Tensor binary_(BinaryOp op, const Tensor& a, const Tensor& b);
+Tensor binary_(BinaryOp op, const Tensor& a, double b);
+inline Tensor add_(const Tensor& a, const Tensor& b) { return binary_(BinaryOp::add, a, b); }
+inline Tensor sub_(const Tensor& a, const Tensor& b) { return binary_(BinaryOp::sub, a, b); }
+inline Tensor mul_(const Tensor& a, const Tensor& b) { return binary_(BinaryOp::mul, a, b); }
+inline Tensor div_(const Tensor& a, const Tensor& b) { return binary_(BinaryOp::div, a, b); }
+inline Tensor add_(const Tensor& a, double b) { return binary_(BinaryOp::add, a, b); }
+inline Tensor mul_(const Tensor& a, double b) { return binary_(BinaryOp::mul, a, b); }
+
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "core/autograd_record.hpp"
 #include "core/dispatch.hpp"
 #include "core/factories.hpp"
 #include "core/gemm.hpp"
@@ -241,18 +242,32 @@ Tensor as_rows(const Tensor& x) {
   return x.reshape({shape_numel(leading), x.size(-1)});
 }
 
+// Records c = a @ b (matmul and bmm share the derivative).
+void record_product(const char* name, const Tensor& a, const Tensor& b, Tensor& c) {
+  autograd::record(
+      name, {a, b}, {&c},
+      [a = autograd::saved(a), b = autograd::saved(b)](const autograd::Grads& grad,
+                                                       const autograd::NeedsGrad& needs) {
+        auto [grad_a, grad_b] = matmul_backward(grad[0], a, b);
+        return autograd::Grads{needs[0] ? grad_a : Tensor(), needs[1] ? grad_b : Tensor()};
+      });
+}
+
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   check_operands("matmul", a, b);
   STRATA_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: ", operands_str(a, b),
                ": both operands need at least 1 dim; use mul for scalars");
+  const bool recording = autograd::should_record(a, b);
+  autograd::NoGradGuard forward_only;
   Tensor a2 = promote_left(a), b2 = promote_right(b);
   check_product("matmul", a, b, a2, b2);
   Tensor c = batched_gemm("matmul", a2, b2, Tensor());
   // Remove the dims that the promotion of 1-D operands added.
   if (a.dim() == 1) c = c.squeeze(-2);
   if (b.dim() == 1) c = c.squeeze(-1);
+  if (recording) record_product("matmul", a, b, c);
   return c;
 }
 
@@ -263,7 +278,11 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
   STRATA_CHECK(a.size(0) == b.size(0), "bmm: ", operands_str(a, b), ": batch sizes ", a.size(0),
                " and ", b.size(0), " differ (bmm does not broadcast; use matmul)");
   check_product("bmm", a, b, a, b);
-  return batched_gemm("bmm", a, b, Tensor());
+  const bool recording = autograd::should_record(a, b);
+  autograd::NoGradGuard forward_only;
+  Tensor c = batched_gemm("bmm", a, b, Tensor());
+  if (recording) record_product("bmm", a, b, c);
+  return c;
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
@@ -275,11 +294,24 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                ": the input's last dim must equal in_features ", weight.size(1));
   STRATA_CHECK(!bias.defined() || bias.shape() == Shape{weight.size(0)}, "linear: bias ",
                shape_str(bias.shape()), ": expected [", weight.size(0), "] (out_features)");
+  const bool recording = autograd::should_record(x, weight, bias);
+  autograd::NoGradGuard forward_only;
   // x [..., in] as rows [R, in]; y [R, out] = rows @ weight^T + bias.
   Tensor rows = as_rows(x);
   Shape out_shape = x.shape();
   out_shape.back() = weight.size(0);
-  return batched_gemm("linear", rows, weight.t(), bias).view(out_shape);
+  Tensor y = batched_gemm("linear", rows, weight.t(), bias).view(out_shape);
+  if (recording) {
+    autograd::record(
+        "linear", {x, weight, bias}, {&y},
+        [x = autograd::saved(x), weight = autograd::saved(weight), has_bias = bias.defined()](
+            const autograd::Grads& grad, const autograd::NeedsGrad& needs) {
+          LinearGrads g = linear_backward(grad[0], x, weight, has_bias);
+          return autograd::Grads{needs[0] ? g.input : Tensor(), needs[1] ? g.weight : Tensor(),
+                                 needs[2] ? g.bias : Tensor()};
+        });
+  }
+  return y;
 }
 
 std::pair<Tensor, Tensor> matmul_backward(const Tensor& grad, const Tensor& a, const Tensor& b) {

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <optional>
 
+#include "core/autograd_record.hpp"
 #include "core/dispatch.hpp"
 #include "core/factories.hpp"
 #include "core/reduce_dims.hpp"
@@ -157,6 +159,7 @@ Results run_reduction(ReduceOp op, double param, const Tensor& x, const std::vec
       }
     }
   }
+  autograd::NoGradGuard forward_only;  // the packing copy is not part of the graph
   Tensor packed = x.permute(order).contiguous();
   make_geometry(packed, permuted_mask, g);
   kernels(x.device())(g, op, param, packed, r.values, r.indices);
@@ -185,40 +188,74 @@ Results extreme_along(const char* op, ReduceOp kind, const Tensor& x, int64_t di
                        with_values ? std::optional<DType>(x.dtype()) : std::nullopt, true);
 }
 
+// Returns `result`, a reduction of x, recorded as `name` when x requires grad; `backward` maps the
+// result's gradient to x's.
+Tensor recorded(const char* name, const Tensor& x, Tensor result,
+                std::function<Tensor(const Tensor& grad)> backward) {
+  if (autograd::should_record(x)) {
+    autograd::record(name, {x}, {&result},
+                     [backward = std::move(backward)](const autograd::Grads& grad, auto&) {
+                       return autograd::Grads{backward(grad[0])};
+                     });
+  }
+  return result;
+}
+
 }  // namespace
 
 Tensor sum(const Tensor& x, const Dims& dims, bool keepdim) {
   DType out = is_floating(x.dtype()) ? x.dtype() : DType::i64;
-  return run_reduction(ReduceOp::sum, 0, x, reduced_mask("sum", x.shape(), dims), keepdim, out,
-                       false)
-      .values;
+  Tensor result =
+      run_reduction(ReduceOp::sum, 0, x, reduced_mask("sum", x.shape(), dims), keepdim, out, false)
+          .values;
+  return recorded("sum", x, result, [shape = x.shape(), dims, keepdim](const Tensor& grad) {
+    return sum_backward(grad, shape, dims, keepdim);
+  });
 }
 
 Tensor mean(const Tensor& x, const Dims& dims, bool keepdim) {
   check_floating("mean", x);
-  return run_reduction(ReduceOp::mean, 0, x, reduced_mask("mean", x.shape(), dims), keepdim,
-                       x.dtype(), false)
-      .values;
+  Tensor result = run_reduction(ReduceOp::mean, 0, x, reduced_mask("mean", x.shape(), dims),
+                                keepdim, x.dtype(), false)
+                      .values;
+  return recorded("mean", x, result, [shape = x.shape(), dims, keepdim](const Tensor& grad) {
+    return mean_backward(grad, shape, dims, keepdim);
+  });
 }
 
+namespace {
+
+// amax and amin share their backward: the gradient is split among the elements equal to result.
+Tensor extreme_over(const char* name, ReduceOp op, const Tensor& x, const Dims& dims,
+                    bool keepdim) {
+  std::vector<bool> mask = reduced_mask(name, x.shape(), dims);
+  check_nonempty(name, x, mask, dims);
+  Tensor result = run_reduction(op, 0, x, mask, keepdim, x.dtype(), false).values;
+  return recorded(name, x, result,
+                  [x = autograd::saved(x), y = autograd::saved(result), dims, keepdim](
+                      const Tensor& grad) { return amax_backward(grad, x, y, dims, keepdim); });
+}
+
+}  // namespace
+
 Tensor amax(const Tensor& x, const Dims& dims, bool keepdim) {
-  std::vector<bool> mask = reduced_mask("amax", x.shape(), dims);
-  check_nonempty("amax", x, mask, dims);
-  return run_reduction(ReduceOp::amax, 0, x, mask, keepdim, x.dtype(), false).values;
+  return extreme_over("amax", ReduceOp::amax, x, dims, keepdim);
 }
 
 Tensor amin(const Tensor& x, const Dims& dims, bool keepdim) {
-  std::vector<bool> mask = reduced_mask("amin", x.shape(), dims);
-  check_nonempty("amin", x, mask, dims);
-  return run_reduction(ReduceOp::amin, 0, x, mask, keepdim, x.dtype(), false).values;
+  return extreme_over("amin", ReduceOp::amin, x, dims, keepdim);
 }
 
 Tensor var(const Tensor& x, const Dims& dims, int64_t correction, bool keepdim) {
   check_floating("var", x);
   STRATA_CHECK(correction >= 0, "var: correction must be non-negative, got ", correction);
-  return run_reduction(ReduceOp::var, static_cast<double>(correction), x,
-                       reduced_mask("var", x.shape(), dims), keepdim, x.dtype(), false)
-      .values;
+  Tensor result = run_reduction(ReduceOp::var, static_cast<double>(correction), x,
+                                reduced_mask("var", x.shape(), dims), keepdim, x.dtype(), false)
+                      .values;
+  return recorded("var", x, result,
+                  [x = autograd::saved(x), dims, correction, keepdim](const Tensor& grad) {
+                    return var_backward(grad, x, dims, correction, keepdim);
+                  });
 }
 
 Tensor norm(const Tensor& x, double p, const Dims& dims, bool keepdim) {
@@ -229,18 +266,36 @@ Tensor norm(const Tensor& x, double p, const Dims& dims, bool keepdim) {
                 : p == 2        ? ReduceOp::norm2
                 : std::isinf(p) ? ReduceOp::norm_inf
                                 : ReduceOp::norm_p;
-  return run_reduction(op, p, x, reduced_mask("norm", x.shape(), dims), keepdim, x.dtype(), false)
-      .values;
+  Tensor result =
+      run_reduction(op, p, x, reduced_mask("norm", x.shape(), dims), keepdim, x.dtype(), false)
+          .values;
+  return recorded("norm", x, result,
+                  [x = autograd::saved(x), y = autograd::saved(result), p, dims, keepdim](
+                      const Tensor& grad) { return norm_backward(grad, x, y, p, dims, keepdim); });
 }
 
+namespace {
+
+// max and min along a dim: the gradient goes to the element each index picked.
+ValuesIndices extreme_along_recorded(const char* name, ReduceOp op, const Tensor& x, int64_t dim,
+                                     bool keepdim) {
+  Results r = extreme_along(name, op, x, dim, keepdim, true);
+  Tensor values =
+      recorded(name, x, r.values,
+               [indices = r.indices, shape = x.shape(), dim, keepdim](const Tensor& grad) {
+                 return max_backward(grad, indices, shape, dim, keepdim);
+               });
+  return {values, r.indices};
+}
+
+}  // namespace
+
 ValuesIndices max(const Tensor& x, int64_t dim, bool keepdim) {
-  Results r = extreme_along("max", ReduceOp::argmax, x, dim, keepdim, true);
-  return {r.values, r.indices};
+  return extreme_along_recorded("max", ReduceOp::argmax, x, dim, keepdim);
 }
 
 ValuesIndices min(const Tensor& x, int64_t dim, bool keepdim) {
-  Results r = extreme_along("min", ReduceOp::argmin, x, dim, keepdim, true);
-  return {r.values, r.indices};
+  return extreme_along_recorded("min", ReduceOp::argmin, x, dim, keepdim);
 }
 
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {

@@ -19,6 +19,8 @@ class Storage {
   Device device() const { return block_ ? block_->device : Device::cpu(); }
   bool defined() const { return block_ != nullptr; }
   bool is_same(const Storage& other) const { return block_ == other.block_; }
+  // How many handles share this block (tensors and views each hold one).
+  long use_count() const { return block_.use_count(); }
 
  private:
   struct Block {

@@ -2,10 +2,15 @@
 #include "core/tensor.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <iomanip>
 #include <numeric>
 #include <optional>
 #include <sstream>
+
+#include "core/autograd_record.hpp"
+#include "core/factories.hpp"
+#include "core/reduce.hpp"
 
 namespace strata {
 
@@ -131,6 +136,28 @@ std::optional<Shape> view_strides(const Shape& shape, const Shape& strides,
   return result;
 }
 
+// Returns `output`, a view or copy of `input`, recorded as op `name` when input requires grad:
+// the gradient of output maps back to input's through `to_input`.
+Tensor recorded(const char* name, const Tensor& input, Tensor output,
+                std::function<Tensor(const Tensor& grad)> to_input) {
+  if (autograd::should_record(input)) {
+    autograd::record(name, {input}, {&output},
+                     [to_input = std::move(to_input)](const autograd::Grads& grad, auto&) {
+                       return autograd::Grads{to_input(grad[0])};
+                     });
+  }
+  return output;
+}
+
+// The gradient of a slice or select of a tensor of `shape`: zeros, with grad written where the
+// view was taken.
+template <class TakeView>
+Tensor scatter_into_zeros(const Tensor& grad, const Shape& shape, TakeView take_view) {
+  Tensor result = zeros(shape, grad.options());
+  take_view(result).copy_(grad);
+  return result;
+}
+
 }  // namespace
 
 Tensor Tensor::view(Shape new_shape) const {
@@ -139,13 +166,18 @@ Tensor Tensor::view(Shape new_shape) const {
   STRATA_CHECK(strides_for_view, "view: a tensor of shape ", shape_str(shape()), " and strides ",
                shape_str(strides()), " cannot be viewed as ", shape_str(new_shape),
                " without a copy; use reshape() (which copies) or call contiguous() first");
-  return with_geometry(std::move(new_shape), std::move(*strides_for_view), offset());
+  return recorded(
+      "view", *this, with_geometry(std::move(new_shape), std::move(*strides_for_view), offset()),
+      [input_shape = shape()](const Tensor& grad) { return grad.reshape(input_shape); });
 }
 
 Tensor Tensor::reshape(Shape new_shape) const {
   new_shape = infer_shape(std::move(new_shape), numel(), "reshape", shape());
   if (auto strides_for_view = view_strides(shape(), strides(), new_shape)) {
-    return with_geometry(std::move(new_shape), std::move(*strides_for_view), offset());
+    return recorded(
+        "reshape", *this,
+        with_geometry(std::move(new_shape), std::move(*strides_for_view), offset()),
+        [input_shape = shape()](const Tensor& grad) { return grad.reshape(input_shape); });
   }
   return contiguous().view(std::move(new_shape));
 }
@@ -163,7 +195,11 @@ Tensor Tensor::permute(const std::vector<int64_t>& dims) const {
     new_shape[i] = shape()[d];
     new_strides[i] = strides()[d];
   }
-  return with_geometry(std::move(new_shape), std::move(new_strides), offset());
+  std::vector<int64_t> inverse(dims.size());
+  for (size_t i = 0; i < dims.size(); ++i) inverse[wrap_dim(dims[i], dim(), "permute")] = i;
+  return recorded("permute", *this,
+                  with_geometry(std::move(new_shape), std::move(new_strides), offset()),
+                  [inverse](const Tensor& grad) { return grad.permute(inverse); });
 }
 
 Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {
@@ -172,7 +208,9 @@ Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {
   Shape new_shape = shape(), new_strides = strides();
   std::swap(new_shape[dim0], new_shape[dim1]);
   std::swap(new_strides[dim0], new_strides[dim1]);
-  return with_geometry(std::move(new_shape), std::move(new_strides), offset());
+  return recorded("transpose", *this,
+                  with_geometry(std::move(new_shape), std::move(new_strides), offset()),
+                  [dim0, dim1](const Tensor& grad) { return grad.transpose(dim0, dim1); });
 }
 
 Tensor Tensor::t() const {
@@ -194,8 +232,13 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
   Shape new_shape = shape(), new_strides = strides();
   new_shape[d] = (end - start + step - 1) / step;
   new_strides[d] = strides()[d] * step;
-  return with_geometry(std::move(new_shape), std::move(new_strides),
-                       offset() + start * strides()[d]);
+  return recorded(
+      "slice", *this,
+      with_geometry(std::move(new_shape), std::move(new_strides), offset() + start * strides()[d]),
+      [input_shape = shape(), d, start, end, step](const Tensor& grad) {
+        return scatter_into_zeros(
+            grad, input_shape, [&](const Tensor& full) { return full.slice(d, start, end, step); });
+      });
 }
 
 Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
@@ -219,8 +262,13 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   Shape new_shape = shape(), new_strides = strides();
   new_shape.erase(new_shape.begin() + d);
   new_strides.erase(new_strides.begin() + d);
-  return with_geometry(std::move(new_shape), std::move(new_strides),
-                       offset() + index * strides()[d]);
+  return recorded(
+      "select", *this,
+      with_geometry(std::move(new_shape), std::move(new_strides), offset() + index * strides()[d]),
+      [input_shape = shape(), d, index](const Tensor& grad) {
+        return scatter_into_zeros(grad, input_shape,
+                                  [&](const Tensor& full) { return full.select(d, index); });
+      });
 }
 
 Tensor Tensor::expand(Shape target) const {
@@ -241,7 +289,9 @@ Tensor Tensor::expand(Shape target) const {
                  " is neither 1 nor ", target[i], ")");
     new_strides[i] = have == target[i] ? strides()[i - lead] : 0;
   }
-  return with_geometry(std::move(target), std::move(new_strides), offset());
+  return recorded(
+      "expand", *this, with_geometry(std::move(target), std::move(new_strides), offset()),
+      [input_shape = shape()](const Tensor& grad) { return sum_to(grad, input_shape); });
 }
 
 Tensor Tensor::squeeze() const {
@@ -251,7 +301,9 @@ Tensor Tensor::squeeze() const {
     new_shape.push_back(shape()[i]);
     new_strides.push_back(strides()[i]);
   }
-  return with_geometry(std::move(new_shape), std::move(new_strides), offset());
+  return recorded(
+      "squeeze", *this, with_geometry(std::move(new_shape), std::move(new_strides), offset()),
+      [input_shape = shape()](const Tensor& grad) { return grad.reshape(input_shape); });
 }
 
 Tensor Tensor::squeeze(int64_t d) const {
@@ -260,7 +312,9 @@ Tensor Tensor::squeeze(int64_t d) const {
   Shape new_shape = shape(), new_strides = strides();
   new_shape.erase(new_shape.begin() + d);
   new_strides.erase(new_strides.begin() + d);
-  return with_geometry(std::move(new_shape), std::move(new_strides), offset());
+  return recorded(
+      "squeeze", *this, with_geometry(std::move(new_shape), std::move(new_strides), offset()),
+      [input_shape = shape()](const Tensor& grad) { return grad.reshape(input_shape); });
 }
 
 Tensor Tensor::unsqueeze(int64_t d) const {
@@ -269,7 +323,9 @@ Tensor Tensor::unsqueeze(int64_t d) const {
   int64_t stride = d < dim() ? strides()[d] * shape()[d] : 1;
   new_shape.insert(new_shape.begin() + d, 1);
   new_strides.insert(new_strides.begin() + d, stride);
-  return with_geometry(std::move(new_shape), std::move(new_strides), offset());
+  return recorded(
+      "unsqueeze", *this, with_geometry(std::move(new_shape), std::move(new_strides), offset()),
+      [input_shape = shape()](const Tensor& grad) { return grad.reshape(input_shape); });
 }
 
 Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
@@ -300,13 +356,15 @@ Tensor Tensor::to(TensorOptions options) const {
       Storage(static_cast<size_t>(numel()) * strata::element_size(options.dtype), options.device),
       shape(), contiguous_strides(shape()), 0, options.dtype);
   result.copy_(*this);
-  return result;
+  return recorded(
+      "to", *this, std::move(result),
+      [input_options = this->options()](const Tensor& grad) { return grad.to(input_options); });
 }
 
 Tensor Tensor::clone() const {
   Tensor result(Storage(nbytes(), device()), shape(), contiguous_strides(shape()), 0, dtype());
   result.copy_(*this);
-  return result;
+  return recorded("clone", *this, std::move(result), [](const Tensor& grad) { return grad; });
 }
 
 namespace {

@@ -19,9 +19,19 @@
 
 namespace strata {
 
+namespace autograd {
+struct Meta;
+class Node;
+}  // namespace autograd
+
 using Shape = std::vector<int64_t>;
 
+// What a new tensor is made of. Converts from a DType or a Device alone, so factories read
+// zeros({2, 3}, DType::f64) or zeros({2, 3}, Device::cuda(0)).
 struct TensorOptions {
+  TensorOptions() = default;
+  TensorOptions(DType dtype, Device device = Device::cpu()) : dtype(dtype), device(device) {}
+  TensorOptions(Device device) : device(device) {}
   DType dtype = DType::f32;
   Device device = Device::cpu();
 };
@@ -52,6 +62,8 @@ class Tensor {
   bool is_contiguous() const;
   // True when both handles view the same storage with the same geometry.
   bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
+  // True when no other handle or view shares this tensor's storage.
+  bool has_unique_data() const { return impl_.use_count() == 1 && storage().use_count() == 1; }
 
   // Address of element [0, ..., 0].
   void* data_ptr() const;
@@ -97,6 +109,26 @@ class Tensor {
   // "Tensor(f32, cpu, [2, 3])" followed by the (abbreviated) values.
   std::string str() const;
 
+  // Autograd. The record and its vocabulary are in core/autograd_record.hpp; every handle to the
+  // same tensor (not to a view of it) shares one record.
+  bool requires_grad() const;
+  // Marks a leaf (floating dtype, no grad_fn) as wanting a gradient.
+  Tensor& requires_grad_(bool requires_grad = true);
+  bool is_leaf() const;  // true unless a recorded op produced this tensor
+  // The accumulated gradient of a leaf: undefined until a backward reaches it.
+  Tensor grad() const;
+  // Replaces .grad: e.g. a view into a flat gradient buffer, or undefined to free it.
+  void set_grad(const Tensor& grad) const;
+  std::shared_ptr<autograd::Node> grad_fn() const;
+  // The same data without the autograd record: a new leaf that does not require grad.
+  Tensor detach() const;
+  // Runs reverse mode from this tensor; `gradient` (dL/dthis) may be omitted for one element.
+  // Defined by the engine in autograd/engine.cpp (link Strata::autograd or Strata::strata).
+  void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;
+  // The record, null when the tensor never took part in autograd.
+  const std::shared_ptr<autograd::Meta>& autograd_meta() const { return impl().autograd; }
+  autograd::Meta& ensure_autograd_meta() const;
+
  private:
   struct Impl {
     Storage storage;
@@ -105,6 +137,7 @@ class Tensor {
     int64_t offset = 0;
     int64_t numel = 0;
     DType dtype = DType::f32;
+    std::shared_ptr<autograd::Meta> autograd;
   };
   const Impl& impl() const {
     STRATA_CHECK(impl_, "use of an undefined Tensor (default-constructed or moved-from)");
