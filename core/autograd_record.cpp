@@ -52,6 +52,19 @@ std::shared_ptr<autograd::Node> Tensor::grad_fn() const {
 
 Tensor Tensor::detach() const { return with_geometry(shape(), strides(), offset()); }
 
+void Tensor::set_data(const Tensor& data) const {
+  STRATA_CHECK(data.defined(), "set_data: the new data is an undefined Tensor");
+  STRATA_CHECK(!requires_grad() || is_floating(data.dtype()), "set_data: a tensor that requires ",
+               "grad cannot take data of dtype ", dtype_name(data.dtype()));
+  const Impl& source = data.impl();
+  impl_->storage = source.storage;
+  impl_->shape = source.shape;
+  impl_->strides = source.strides;
+  impl_->offset = source.offset;
+  impl_->numel = source.numel;
+  impl_->dtype = source.dtype;
+}
+
 Meta& Tensor::ensure_autograd_meta() const {
   if (!impl().autograd) impl_->autograd = std::make_shared<Meta>();
   return *impl_->autograd;

@@ -122,6 +122,10 @@ class Tensor {
   std::shared_ptr<autograd::Node> grad_fn() const;
   // The same data without the autograd record: a new leaf that does not require grad.
   Tensor detach() const;
+  // Points this tensor (every handle to it) at `data`'s storage, geometry and dtype, keeping its
+  // autograd record and .grad: how a module moves its parameters to another device or dtype, and
+  // how the engine turns parameters into views of one flat buffer.
+  void set_data(const Tensor& data) const;
   // Runs reverse mode from this tensor; `gradient` (dL/dthis) may be omitted for one element.
   // Defined by the engine in autograd/engine.cpp (link Strata::autograd or Strata::strata).
   void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;

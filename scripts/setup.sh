@@ -12,6 +12,7 @@ packages=(
   libopenmpi-dev openmpi-bin                  # process groups (parallel/)
   libyaml-cpp-dev                             # DeepSpeed-style configs (io/)
   zlib1g-dev                                  # gzip-compressed datasets (io/)
+  dataset-fashion-mnist fortunes              # the samples' data: Fashion-MNIST, fortune quotations
 )
 
 missing=()

@@ -1,5 +1,7 @@
-// The consumer's program: makes tensors, copies between layouts and dtypes, prints the result,
-// and exits non-zero unless the values are right.
+// The consumer's program: makes tensors, copies between layouts and dtypes, reads an IDX file
+// (io/, which links zlib), prints the results, and exits non-zero unless the values are right.
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <vector>
 
@@ -14,8 +16,16 @@ int main() {
   z.copy_(y.select(0, 1));                                        // broadcast row [1, 4]
   std::cout << y << '\n' << z << '\n';
 
+  // An IDX file of three u8 values: magic {0, 0, 8 (u8), rank 1}, size 3 (big-endian), values.
+  auto idx_path = std::filesystem::temp_directory_path() / "strata_consumer.idx";
+  std::ofstream(idx_path, std::ios::binary).write("\0\0\x08\x01\0\0\0\x03\x07\x08\xff", 11);
+  Tensor idx = io::read_idx(idx_path);
+  std::filesystem::remove(idx_path);
+  std::cout << idx << '\n';
+
   bool ok = y.to_vector<float>() == std::vector<float>{0, 3, 1, 4, 2, 5} &&
-            z.to_vector<double>() == std::vector<double>{1, 4, 1, 4};
+            z.to_vector<double>() == std::vector<double>{1, 4, 1, 4} &&
+            idx.to_vector<int32_t>() == std::vector<int32_t>{7, 8, 255};
   std::cout << (ok ? "consumer: ok" : "consumer: WRONG VALUES") << '\n';
   return ok ? 0 : 1;
 }
