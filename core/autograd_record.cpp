@@ -63,6 +63,13 @@ void Tensor::set_data(const Tensor& data) const {
   impl_->offset = source.offset;
   impl_->numel = source.numel;
   impl_->dtype = source.dtype;
+  if (const auto& meta = impl_->autograd) {
+    const Tensor& grad = meta->grad;
+    bool grad_fits = grad.defined() && grad.shape() == shape() && grad.dtype() == dtype() &&
+                     grad.device() == device();
+    if (!grad_fits) meta->grad = Tensor();  // a gradient of the old shape/dtype/device is stale
+    if (meta->accumulator) meta->accumulator->retarget(*this);
+  }
 }
 
 Meta& Tensor::ensure_autograd_meta() const {
@@ -131,6 +138,11 @@ GradAccumulator::GradAccumulator(const Tensor& leaf)
       leaf_(leaf.autograd_meta()),
       shape_(leaf.shape()),
       dtype_(leaf.dtype()) {}
+
+void GradAccumulator::retarget(const Tensor& leaf) {
+  shape_ = leaf.shape();
+  dtype_ = leaf.dtype();
+}
 
 Grads GradAccumulator::apply(Grads grad_outputs) {
   std::shared_ptr<Meta> leaf = leaf_.lock();

@@ -88,6 +88,8 @@ class GradAccumulator final : public Node {
   explicit GradAccumulator(const Tensor& leaf);
   Grads apply(Grads grad_outputs) override;
   void add_ready_hook(GradReadyHook hook) { ready_hooks_.push_back(std::move(hook)); }
+  // The leaf's data changed shape or dtype (Tensor::set_data): accumulate in the new one.
+  void retarget(const Tensor& leaf);
 
  private:
   std::weak_ptr<Meta> leaf_;  // weak: the leaf's Meta owns this node
