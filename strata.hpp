@@ -23,6 +23,7 @@
 #include "io/fashion_mnist.hpp"  // load_fashion_mnist
 #include "io/idx.hpp"            // read_idx
 #include "io/text_dataset.hpp"   // read_text_directory, read_fortunes, split_documents, bytes
+#include "io/safetensors.hpp"    // save_safetensors, load_safetensors
 #include "io/token_file.hpp"     // read_token_file, write_token_file (llm.c .bin)
 #include "io/unigram_entropy.hpp"  // unigram_entropy
 #include "io/window_sampler.hpp"   // sample_token_windows
