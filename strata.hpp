@@ -20,6 +20,7 @@
 #include "core/autograd_record.hpp"  // NoGradGuard, EnableGradGuard, the autograd vocabulary
 
 #include "io/batch_sampler.hpp"  // ShuffledBatchSampler: shuffled index batches per epoch
+#include "io/command_line.hpp"   // CommandLine: program flags with --help
 #include "io/fashion_mnist.hpp"  // load_fashion_mnist
 #include "io/idx.hpp"            // read_idx
 #include "io/text_dataset.hpp"   // read_text_directory, read_fortunes, split_documents, bytes
