@@ -52,7 +52,8 @@ std::string tick_label(double value, double step) {
 
 void add_linear_ticks(Axis& axis, double lo, double hi, int count, bool log) {
   double step = nice_step(hi - lo, count);
-  for (double t = std::ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) {
+  for (double k = std::ceil(lo / step); k * step <= hi + step * 1e-9; ++k) {  // k * step: no drift
+    double t = k * step;
     if (log && t <= 0) continue;
     axis.ticks.push_back(log ? std::log10(t) : t);
     axis.labels.push_back(tick_label(t, step));
@@ -80,12 +81,13 @@ Axis log_axis(double lo, double hi) {
   Axis axis{a - margin, b + margin, true, {}, {}};
   static const std::vector<std::vector<int>> multiples = {
       {1}, {1, 2, 5}, {1, 2, 3, 4, 5, 6, 7, 8, 9}};
+  int stride = std::max(1, int(std::ceil((axis.hi - axis.lo) / 8)));  // at most ~8 decades labelled
   for (const auto& set : multiples) {
     axis.ticks.clear(), axis.labels.clear();
     for (int e = int(std::floor(axis.lo)); e <= int(std::ceil(axis.hi)); ++e)
       for (int m : set) {
         double t = std::log10(m) + e;
-        if (t < axis.lo || t > axis.hi) continue;
+        if (t < axis.lo || t > axis.hi || (e % stride + stride) % stride != 0) continue;
         axis.ticks.push_back(t);
         axis.labels.push_back(format("%.*g", 6, m * std::pow(10.0, e)));
       }
@@ -123,7 +125,7 @@ Image render_line_plot(const std::vector<PlotSeries>& series, const PlotOptions&
     }
   }
   if (x_lo > x_hi) x_lo = 0, x_hi = 1, y_lo = 1, y_hi = 10;  // nothing to draw: empty axes
-  Axis x_axis = linear_axis(x_lo, x_hi, 0);
+  Axis x_axis = linear_axis(x_lo, x_hi, 0.02);               // end points clear of the frame
   Axis y_axis = options.log_y ? log_axis(y_lo, y_hi) : linear_axis(y_lo, y_hi, 0.05);
 
   // Margins: room for the title, the tick labels and the axis labels.

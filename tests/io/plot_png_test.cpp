@@ -167,3 +167,33 @@ TEST_CASE("plot_metrics_png plots train and validation loss from a metrics log")
   CHECK(contains(message, "its fields are: step, split, loss"));
   CHECK(!std::filesystem::exists(dir / "x.png"));
 }
+
+TEST_CASE("degenerate plots: one point, gaps, nothing drawable, and bad input") {
+  auto pixels_of = [](const io::Image& image, io::Rgb colour) {
+    int count = 0;
+    for (int y = 0; y < image.height(); ++y)
+      for (int x = 0; x < image.width(); ++x) count += image.pixel(x, y) == colour;
+    return count;
+  };
+  io::Rgb colour = io::series_colour(0);
+  // No legend (empty name), so the series' colour can only come from its points.
+  io::Image one = io::render_line_plot({{"", {3}, {7}}});
+  CHECK(pixels_of(one, colour) == 4);  // a 2x2 dot
+  double nan = std::nan("");
+  io::Image gap = io::render_line_plot({{"", {0, 1, 2, 3, 4}, {1, nan, 5, nan, 1}}});
+  CHECK(pixels_of(gap, colour) == 12);  // three lone points: nothing joins across a gap
+  io::Image nothing = io::render_line_plot({{"", {0, 1}, {nan, INFINITY}}});
+  CHECK(pixels_of(nothing, colour) == 0);
+  io::PlotOptions log;
+  log.log_y = true;
+  io::Image wide = io::render_line_plot({{"", {0, 1}, {1e-300, 1e300}}}, log);
+  CHECK(pixels_of(wide, colour) > 0);
+
+  CHECK(contains(error_of([] {
+                   io::render_line_plot({{"s", {1, 2}, {1}}});
+                 }),
+                 "series 's' has 2 x values but 1 y values"));
+  io::PlotOptions tiny;
+  tiny.width = 10;
+  CHECK(contains(error_of([&] { io::render_line_plot({}, tiny); }), "at least 200x150"));
+}
