@@ -3,7 +3,6 @@
 // its RGB bytes), IEND.
 #include "io/png.hpp"
 
-#include <unistd.h>
 #include <zlib.h>
 
 #include "core/error.hpp"
