@@ -28,7 +28,11 @@ Tensor fill_from(Tensor tensor, const Tensor& values) {
 }  // namespace
 
 Tensor normal_(Tensor tensor, double mean, double std, Generator& gen) {
-  return fill_from(tensor, randn(tensor.shape(), draw_options(tensor), gen) * std + mean);
+  Tensor values = randn(tensor.shape(), draw_options(tensor), gen);
+  // Large embeddings make each pass count: skip the ones that change nothing.
+  if (std != 1) values = values * std;
+  if (mean != 0) values = values + mean;
+  return fill_from(tensor, values);
 }
 
 Tensor uniform_(Tensor tensor, double low, double high, Generator& gen) {
