@@ -119,26 +119,24 @@ void Module::visit_tensors(bool parameters, bool buffers, bool recurse, const st
   }
 }
 
-OrderedDict<Tensor> Module::named_parameters(bool recurse) const {
+OrderedDict<Tensor> Module::named_tensors(bool parameters, bool recurse) const {
   OrderedDict<Tensor> named;
   std::vector<Tensor> seen;
-  visit_tensors(true, false, recurse, "", [&](const std::string& name, const Tensor& tensor) {
-    if (contains_tensor(seen, tensor)) return;
-    seen.push_back(tensor);
-    named.insert(name, tensor);
-  });
+  visit_tensors(parameters, !parameters, recurse, "",
+                [&](const std::string& name, const Tensor& tensor) {
+                  if (contains_tensor(seen, tensor)) return;
+                  seen.push_back(tensor);
+                  named.insert(name, tensor);
+                });
   return named;
 }
 
+OrderedDict<Tensor> Module::named_parameters(bool recurse) const {
+  return named_tensors(/*parameters=*/true, recurse);
+}
+
 OrderedDict<Tensor> Module::named_buffers(bool recurse) const {
-  OrderedDict<Tensor> named;
-  std::vector<Tensor> seen;
-  visit_tensors(false, true, recurse, "", [&](const std::string& name, const Tensor& tensor) {
-    if (contains_tensor(seen, tensor)) return;
-    seen.push_back(tensor);
-    named.insert(name, tensor);
-  });
-  return named;
+  return named_tensors(/*parameters=*/false, recurse);
 }
 
 std::vector<Tensor> Module::parameters(bool recurse) const {

@@ -130,6 +130,8 @@ class Module {
   // Calls fn(dotted name, tensor) for every parameter and/or buffer, module by module.
   void visit_tensors(bool parameters, bool buffers, bool recurse, const std::string& prefix,
                      const std::function<void(const std::string&, const Tensor&)>& fn) const;
+  // The parameters (or the buffers), each tensor once under its first name.
+  OrderedDict<Tensor> named_tensors(bool parameters, bool recurse) const;
   // Every parameter and buffer once, for in-place conversions.
   std::vector<Tensor> unique_tensors() const;
 
