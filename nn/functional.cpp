@@ -104,9 +104,10 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                          k.transpose(-2, -1));  // [..., T, S]
   if (is_causal) {
     // Key j is hidden from query i when j > i.
-    Tensor key_index = arange(keys, DType::i64).view({1, keys});
-    Tensor query_index = arange(queries, DType::i64).view({queries, 1});
-    Tensor future = gt(key_index, query_index).to(q.device());  // [T, S]
+    const TensorOptions index_options{DType::i64, q.device()};
+    Tensor key_index = arange(keys, index_options).view({1, keys});
+    Tensor query_index = arange(queries, index_options).view({queries, 1});
+    Tensor future = gt(key_index, query_index);  // [T, S]
     scores = masked_fill(scores, future, -std::numeric_limits<double>::infinity());
   }
   Tensor weights = dropout(softmax(scores, -1), dropout_p, dropout_p > 0, gen);
