@@ -1,5 +1,5 @@
-// Parameter initialisation: random values are drawn in f32 (f64 for f64 tensors) and copied in,
-// so a 16-bit tensor gets the rounded f32 draw.
+// Parameter initialisation: random values are drawn in f32 (f64 for f64 tensors; trunc_normal_
+// redraws on the host in f64) and copied in, so a 16-bit tensor gets the rounded f32 draw.
 #include "nn/init.hpp"
 
 #include <cmath>
@@ -46,7 +46,7 @@ Tensor trunc_normal_(Tensor tensor, double mean, double std, double low, double 
   STRATA_CHECK((high - mean) / std > -4 && (low - mean) / std < 4, "nn::init::trunc_normal_: [",
                low, ", ", high, "] is more than 4 std from the mean ", mean,
                "; redrawing would take too long");
-  draw_options(tensor);
+  draw_options(tensor);  // rejects a non-floating tensor
   std::vector<double> values(static_cast<size_t>(tensor.numel()));
   std::vector<size_t> pending(values.size());
   for (size_t i = 0; i < pending.size(); ++i) pending[i] = i;
