@@ -31,3 +31,19 @@
 #include "io/token_file.hpp"     // read_token_file, write_token_file (llm.c .bin)
 #include "io/unigram_entropy.hpp"  // unigram_entropy
 #include "io/window_sampler.hpp"   // sample_token_windows
+
+#include "nn/activation.hpp"                // GELU, ReLU, SiLU, Tanh
+#include "nn/container.hpp"                 // Sequential, ModuleList, ModuleDict
+#include "nn/conv.hpp"                      // Conv2d, MaxPool2d, AvgPool2d
+#include "nn/dropout.hpp"                   // Dropout
+#include "nn/embedding.hpp"                 // Embedding
+#include "nn/flatten.hpp"                   // Flatten
+#include "nn/functional.hpp"                // nn::functional: losses, norms, attention, dropout
+#include "nn/init.hpp"                      // nn::init: normal_, uniform_, kaiming_uniform_, ...
+#include "nn/linear.hpp"                    // Linear
+#include "nn/models/attention.hpp"          // CausalSelfAttention (fused QKV)
+#include "nn/models/classifiers.hpp"        // MLPClassifier, CNNClassifier
+#include "nn/models/gpt.hpp"                // GPT, GPTConfig
+#include "nn/models/transformer_block.hpp"  // TransformerBlock, FeedForward
+#include "nn/module.hpp"                    // Module, hooks, state_dict
+#include "nn/normalization.hpp"             // LayerNorm, RMSNorm, BatchNorm2d

@@ -9,6 +9,7 @@
 // GEMM rather than one small GEMM per sample.
 #include "core/conv.hpp"
 
+#include "core/autograd_record.hpp"
 #include "core/conv_kernels.hpp"
 #include "core/dispatch.hpp"
 #include "core/factories.hpp"
@@ -120,12 +121,10 @@ void check_pool_grad(const char* op, const Tensor& grad, const Shape& expected) 
                " but the pooling output has shape ", shape_str(expected));
 }
 
-}  // namespace
-
 // Bias rides in the GEMM: one more weight column holding the bias, against a row of ones in the
 // columns, so the output is rounded once and needs no second pass.
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
-              const Conv2dParams& params) {
+Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                      const Conv2dParams& params) {
   static const KernelTable<Im2colFn> im2col{"conv2d", STRATA_CPU_KERNEL(im2col_kernel), nullptr};
   check_conv_operands("conv2d", x, weight, bias);
   Im2colFn* kernel = im2col(x.device());
@@ -150,8 +149,29 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
   return matmul(w, columns).view(out_shape);
 }
 
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
+              const Conv2dParams& params) {
+  const bool recording = autograd::should_record(x, weight, bias);
+  autograd::NoGradGuard forward_only;  // the im2col product's reshape, cat and matmul
+  Tensor out = conv2d_forward(x, weight, bias, params);
+  if (recording) {
+    autograd::record(
+        "conv2d", {x, weight, bias}, {&out},
+        [x = autograd::saved(x), weight = autograd::saved(weight), has_bias = bias.defined(),
+         params](const autograd::Grads& grad, const autograd::NeedsGrad& needs) {
+          Conv2dGrads g =
+              conv2d_backward(grad[0], x, weight, has_bias, params,
+                              {.input = needs[0], .weight = needs[1], .bias = needs[2]});
+          return autograd::Grads{g.input, g.weight, g.bias};
+        });
+  }
+  return out;
+}
+
 Conv2dGrads conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
-                            bool has_bias, const Conv2dParams& params) {
+                            bool has_bias, const Conv2dParams& params, WantedGrads wanted) {
   static const KernelTable<Im2colFn> im2col{"conv2d_backward", STRATA_CPU_KERNEL(im2col_kernel),
                                             nullptr};
   static const KernelTable<Im2colFn> col2im{"conv2d_backward", STRATA_CPU_KERNEL(col2im_kernel),
@@ -168,30 +188,34 @@ Conv2dGrads conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& w
   const int64_t positions = s.window.out_height * s.window.out_width;
   Tensor g = grad.reshape({s.batch, groups, group_out, positions});  // [N, G, O / G, L]
   Tensor w = weight.reshape({groups, group_out, ck});                // [G, O / G, CK]
+  const bool want_bias = has_bias && wanted.bias;
   Conv2dGrads grads;
   if (s.batch == 0) {  // an empty batch: no gradient flows
-    grads.input = empty(x.shape(), x.options());
-    grads.weight = zeros(weight.shape(), weight.options());
-    if (has_bias) grads.bias = zeros({s.out_channels}, weight.options());
+    if (wanted.input) grads.input = empty(x.shape(), x.options());
+    if (wanted.weight) grads.weight = zeros(weight.shape(), weight.options());
+    if (want_bias) grads.bias = zeros({s.out_channels}, weight.options());
     return grads;
   }
 
-  // Input: the columns' gradient [N, G, CK, L] = w^T @ g, summed back onto the input windows.
-  Tensor column_grads = matmul(w.transpose(1, 2), g);
-  grads.input = empty(x.shape(), x.options());
-  col2im(x.device())(grads.input, column_grads, s.window);
+  if (wanted.input) {
+    // The columns' gradient [N, G, CK, L] = w^T @ g, summed back onto the input windows.
+    Tensor column_grads = matmul(w.transpose(1, 2), g);
+    grads.input = empty(x.shape(), x.options());
+    col2im(x.device())(grads.input, column_grads, s.window);
+  }
+  if (!wanted.weight && !want_bias) return grads;
 
   // Weight (and bias): one GEMM contracting over every (n, position) of the batch, so the columns
   // are laid out [G, CK (+1), N, L] and the gradient is permuted to [G, O / G, N, L] to match.
-  const int64_t rows = ck + (has_bias ? 1 : 0);
+  const int64_t rows = ck + (want_bias ? 1 : 0);
   Tensor columns = empty({groups, rows, s.batch, positions}, x.options());
   im2col(x.device())(columns.permute({2, 0, 1, 3}), x, s.window);
-  if (has_bias) columns.narrow(1, ck, 1).fill_(1.0);
+  if (want_bias) columns.narrow(1, ck, 1).fill_(1.0);
   Tensor g_by_group = g.permute({1, 2, 0, 3}).contiguous().view({groups, group_out, -1});
   // [G, O / G, N * L] @ [G, N * L, CK (+1)] -> [G, O / G, CK (+1)]
   Tensor w_grad = matmul(g_by_group, columns.view({groups, rows, -1}).transpose(1, 2));
-  grads.weight = w_grad.narrow(2, 0, ck).reshape(weight.shape());
-  if (has_bias) grads.bias = w_grad.select(2, ck).reshape({s.out_channels});
+  if (wanted.weight) grads.weight = w_grad.narrow(2, 0, ck).reshape(weight.shape());
+  if (want_bias) grads.bias = w_grad.select(2, ck).reshape({s.out_channels});
   return grads;
 }
 
@@ -202,8 +226,17 @@ MaxPoolResult max_pool2d(const Tensor& x, const Pool2dParams& params) {
   auto* kernel = kernels(x.device());
   Window2d window = pool_window("max_pool2d", x.shape(), params);
   Shape shape = pool_output_shape(x.shape(), window);
+  const bool recording = autograd::should_record(x);
+  autograd::NoGradGuard forward_only;
   MaxPoolResult result{empty(shape, x.options()), empty(shape, {DType::i64, x.device()})};
   kernel(result.output, result.indices, x, window);
+  if (recording) {
+    autograd::record("max_pool2d", {x}, {&result.output},
+                     [indices = autograd::saved(result.indices), shape = x.shape()](
+                         const autograd::Grads& grad, auto&) {
+                       return autograd::Grads{max_pool2d_backward(grad[0], indices, shape)};
+                     });
+  }
   return result;
 }
 
@@ -229,8 +262,16 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params) {
   STRATA_CHECK(x.defined(), "avg_pool2d: input is undefined");
   auto* kernel = kernels(x.device());
   Window2d window = pool_window("avg_pool2d", x.shape(), params);
+  const bool recording = autograd::should_record(x);
+  autograd::NoGradGuard forward_only;
   Tensor out = empty(pool_output_shape(x.shape(), window), x.options());
   kernel(out, x, window, params.count_include_pad);
+  if (recording) {
+    autograd::record("avg_pool2d", {x}, {&out},
+                     [shape = x.shape(), params](const autograd::Grads& grad, auto&) {
+                       return autograd::Grads{avg_pool2d_backward(grad[0], shape, params)};
+                     });
+  }
   return out;
 }
 

@@ -4,6 +4,7 @@
 
 #include <array>
 
+#include "core/linalg.hpp"
 #include "core/tensor.hpp"
 
 namespace strata {
@@ -19,10 +20,11 @@ struct Conv2dParams {
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
               const Conv2dParams& params = {});
 struct Conv2dGrads {
-  Tensor input, weight, bias;
+  Tensor input, weight, bias;  // each defined when wanted (bias: and has_bias)
 };
 Conv2dGrads conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
-                            bool has_bias, const Conv2dParams& params = {});
+                            bool has_bias, const Conv2dParams& params = {},
+                            WantedGrads wanted = {});
 
 struct Pool2dParams {
   std::array<int64_t, 2> kernel = {2, 2};

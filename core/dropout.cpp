@@ -1,6 +1,7 @@
 // dropout and its backward: both apply the mask that PhiloxState defines (element i, in row-major
 // order, keeps when slot state.offset + i passes core/random_values.hpp's dropout_keep) and the
 // scale 1 / (1 - p), so the backward regenerates the mask instead of storing it.
+#include "core/autograd_record.hpp"
 #include "core/dispatch.hpp"
 #include "core/factories.hpp"
 #include "core/nn_ops.hpp"
@@ -24,7 +25,15 @@ Tensor apply_dropout_mask(const char* op, const Tensor& x, double p, PhiloxState
 }  // namespace
 
 Tensor dropout(const Tensor& x, double p, PhiloxState state) {
-  return apply_dropout_mask("dropout", x, p, state);
+  const bool recording = autograd::should_record(x);
+  autograd::NoGradGuard forward_only;
+  Tensor out = apply_dropout_mask("dropout", x, p, state);
+  if (recording) {
+    autograd::record("dropout", {x}, {&out}, [p, state](const autograd::Grads& grad, auto&) {
+      return autograd::Grads{dropout_backward(grad[0], p, state)};
+    });
+  }
+  return out;
 }
 
 Tensor dropout_backward(const Tensor& grad, double p, PhiloxState state) {

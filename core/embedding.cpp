@@ -3,6 +3,7 @@
 // output row's gradients in the same, fixed order.
 #include <vector>
 
+#include "core/autograd_record.hpp"
 #include "core/dispatch.hpp"
 #include "core/embedding_kernels.hpp"
 #include "core/factories.hpp"
@@ -33,10 +34,19 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
                shape_str(weight.shape()));
   auto kernel = kernels(common_device("embedding", {&weight, &ids}));
   checked_ids("embedding", ids, weight.size(0));
+  const bool recording = autograd::should_record(weight);
+  autograd::NoGradGuard forward_only;
   Shape out_shape = ids.shape();
   out_shape.push_back(weight.size(1));
   Tensor out = empty(out_shape, weight.options());
   if (out.numel()) kernel(out, weight, ids.contiguous());
+  if (recording) {
+    autograd::record(
+        "embedding", {weight, ids}, {&out},
+        [ids = autograd::saved(ids), rows = weight.size(0)](const autograd::Grads& grad, auto&) {
+          return autograd::Grads{embedding_backward(grad[0], ids, rows), Tensor()};
+        });
+  }
   return out;
 }
 

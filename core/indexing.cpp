@@ -3,6 +3,7 @@
 // core/indexing_kernels.hpp. Scatter-adds of 16-bit floats accumulate in f32 and round once.
 #include "core/indexing.hpp"
 
+#include "core/autograd_record.hpp"
 #include "core/dispatch.hpp"
 #include "core/factories.hpp"
 #include "core/indexing_kernels.hpp"
@@ -69,6 +70,15 @@ void check_fits(const char* op, const Tensor& index, const char* name, const Ten
   }
 }
 
+// The gradient of scatter's or scatter_add's src [src_shape]: grad [x's shape] gathered at
+// index along dim into src's leading box (the part of src that index reads), zero elsewhere.
+Tensor scatter_src_grad(const Tensor& grad, int64_t dim, const Tensor& index,
+                        const Shape& src_shape) {
+  Tensor src_grad = zeros(src_shape, grad.options());
+  leading_box(src_grad, index.shape()).copy_(gather(grad, dim, index));
+  return src_grad;
+}
+
 Tensor scatter_into_copy(const char* op, const KernelTable<ScatterFn>& kernels, const Tensor& x,
                          int64_t dim, const Tensor& index, const Tensor& src, bool accumulate) {
   check_defined(op, {&x, &index, &src});
@@ -83,6 +93,8 @@ Tensor scatter_into_copy(const char* op, const KernelTable<ScatterFn>& kernels, 
   check_fits(op, index, "src", src, dim, true);
   check_index_range(op, index, x.size(dim), dim);
 
+  const bool recording = autograd::should_record(x, src);
+  autograd::NoGradGuard forward_only;
   DType dtype = accumulate ? accumulate_dtype(x.dtype()) : x.dtype();
   Tensor out = empty(x.shape(), {dtype, device});
   out.copy_(x);
@@ -90,7 +102,26 @@ Tensor scatter_into_copy(const char* op, const KernelTable<ScatterFn>& kernels, 
   out_box[dim] = x.size(dim);
   kernel(leading_box(out, out_box), dim, index, leading_box(src, index.shape()).to(dtype),
          accumulate);
-  return out.to(x.dtype());
+  out = out.to(x.dtype());
+  if (recording) {
+    // scatter: the written positions take their gradient from src, so x's is zero there. With
+    // repeated indices only the last write reaches the output, but every src element that wrote
+    // gets the gradient (as torch does); scatter_add has no such ambiguity.
+    autograd::record(
+        op, {x, index, src}, {&out},
+        [index = autograd::saved(index), src_shape = src.shape(), dim, accumulate](
+            const autograd::Grads& grad, const autograd::NeedsGrad& needs) {
+          Tensor x_grad;
+          if (needs[0]) {
+            x_grad = accumulate
+                         ? grad[0]
+                         : scatter(grad[0], dim, index, zeros(index.shape(), grad[0].options()));
+          }
+          Tensor src_grad = needs[2] ? scatter_src_grad(grad[0], dim, index, src_shape) : Tensor();
+          return autograd::Grads{x_grad, Tensor(), src_grad};
+        });
+  }
+  return out;
 }
 
 }  // namespace
@@ -116,11 +147,29 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
                  shape_str(first.shape()), "; shapes must match except in dim ", dim);
     shape[dim] += t.size(dim);
   }
+  const bool recording = autograd::should_record(tensors);
+  autograd::NoGradGuard forward_only;
   Tensor out = empty(shape, first.options());
   int64_t offset = 0;
   for (const Tensor& t : tensors) {
     if (t.numel() > 0) out.narrow(dim, offset, t.size(dim)).copy_(t);
     offset += t.size(dim);
+  }
+  if (recording) {
+    // Each input's gradient is its slice of grad (a view).
+    std::vector<int64_t> sizes;
+    for (const Tensor& t : tensors) sizes.push_back(t.size(dim));
+    autograd::record("cat", tensors, {&out},
+                     [sizes = std::move(sizes), dim](const autograd::Grads& grad,
+                                                     const autograd::NeedsGrad& needs) {
+                       autograd::Grads grads(sizes.size());
+                       int64_t start = 0;
+                       for (size_t i = 0; i < sizes.size(); ++i) {
+                         if (needs[i]) grads[i] = grad[0].narrow(dim, start, sizes[i]);
+                         start += sizes[i];
+                       }
+                       return grads;
+                     });
   }
   return out;
 }
@@ -129,15 +178,29 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
   STRATA_CHECK(!tensors.empty(), "stack: expected at least one tensor");
   STRATA_CHECK(tensors[0].defined(), "stack: tensor 0 is undefined");
   dim = wrap_dim(dim, tensors[0].dim() + 1, "stack");
-  std::vector<Tensor> unsqueezed;
   for (size_t i = 0; i < tensors.size(); ++i) {
     STRATA_CHECK(tensors[i].defined(), "stack: tensor ", i, " is undefined");
     STRATA_CHECK(tensors[i].shape() == tensors[0].shape(), "stack: tensor ", i, " has shape ",
                  shape_str(tensors[i].shape()), " but tensor 0 has ", shape_str(tensors[0].shape()),
                  "; stacked tensors must have equal shapes");
-    unsqueezed.push_back(tensors[i].unsqueeze(dim));
   }
-  return cat(unsqueezed, dim);
+  const bool recording = autograd::should_record(tensors);
+  autograd::NoGradGuard forward_only;
+  std::vector<Tensor> unsqueezed;
+  for (const Tensor& t : tensors) unsqueezed.push_back(t.unsqueeze(dim));
+  Tensor out = cat(unsqueezed, dim);
+  if (recording) {
+    // Input i's gradient is grad's slice i along dim (a view).
+    autograd::record("stack", tensors, {&out},
+                     [dim](const autograd::Grads& grad, const autograd::NeedsGrad& needs) {
+                       autograd::Grads grads(needs.size());
+                       for (size_t i = 0; i < needs.size(); ++i) {
+                         if (needs[i]) grads[i] = grad[0].select(dim, static_cast<int64_t>(i));
+                       }
+                       return grads;
+                     });
+  }
+  return out;
 }
 
 std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
@@ -174,8 +237,18 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   check_index_range("index_select", index, x.size(dim), dim);
   Shape shape = x.shape();
   shape[dim] = index.numel();
+  const bool recording = autograd::should_record(x);
+  autograd::NoGradGuard forward_only;
   Tensor out = empty(shape, x.options());
   kernel(out, x, dim, spread_index(index, shape, dim));
+  if (recording) {
+    autograd::record(
+        "index_select", {x, index}, {&out},
+        [index = autograd::saved(index), shape = x.shape(), dim](const autograd::Grads& grad,
+                                                                 auto&) {
+          return autograd::Grads{index_select_backward(grad[0], shape, dim, index), Tensor()};
+        });
+  }
   return out;
 }
 
@@ -214,8 +287,19 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   check_index_range("gather", index, x.size(dim), dim);
   Shape box = index.shape();
   box[dim] = x.size(dim);
+  const bool recording = autograd::should_record(x);
+  autograd::NoGradGuard forward_only;
   Tensor out = empty(index.shape(), x.options());
   kernel(out, leading_box(x, box), dim, index);
+  if (recording) {
+    // Each gathered element's gradient goes back to where it was read; repeats add up.
+    autograd::record("gather", {x, index}, {&out},
+                     [index = autograd::saved(index), shape = x.shape(), dim](
+                         const autograd::Grads& grad, auto&) {
+                       Tensor zero = zeros(shape, grad[0].options());
+                       return autograd::Grads{scatter_add(zero, dim, index, grad[0]), Tensor()};
+                     });
+  }
   return out;
 }
 
@@ -245,8 +329,17 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
   }
   STRATA_CHECK(broadcasts, "masked_fill: mask of shape ", shape_str(mask.shape()),
                " does not broadcast to x of shape ", shape_str(x.shape()));
+  const bool recording = autograd::should_record(x);
+  autograd::NoGradGuard forward_only;
   Tensor out = empty_like(x);
   kernel(out, x, mask.expand(x.shape()), value);
+  if (recording) {
+    // Filled positions are constants: no gradient reaches x there.
+    autograd::record("masked_fill", {x, mask}, {&out},
+                     [mask = autograd::saved(mask)](const autograd::Grads& grad, auto&) {
+                       return autograd::Grads{masked_fill(grad[0], mask, 0.0), Tensor()};
+                     });
+  }
   return out;
 }
 
@@ -262,8 +355,19 @@ ValuesIndices topk(const Tensor& x, int64_t k, int64_t dim, bool largest, bool s
                " (expected 0 <= k <= ", n, ")");
   Shape shape = x.shape();
   shape[dim] = k;
+  const bool recording = autograd::should_record(x);
+  autograd::NoGradGuard forward_only;
   ValuesIndices result{empty(shape, x.options()), empty(shape, {DType::i64, x.device()})};
   kernel(result.values, result.indices, x, dim, largest, sorted);
+  if (recording) {
+    // Each value's gradient goes back to the position it was taken from (indices are distinct).
+    autograd::record("topk", {x}, {&result.values},
+                     [indices = autograd::saved(result.indices), shape = x.shape(), dim](
+                         const autograd::Grads& grad, auto&) {
+                       Tensor zero = zeros(shape, grad[0].options());
+                       return autograd::Grads{scatter(zero, dim, indices, grad[0])};
+                     });
+  }
   return result;
 }
 

@@ -244,13 +244,12 @@ Tensor as_rows(const Tensor& x) {
 
 // Records c = a @ b (matmul and bmm share the derivative).
 void record_product(const char* name, const Tensor& a, const Tensor& b, Tensor& c) {
-  autograd::record(
-      name, {a, b}, {&c},
-      [a = autograd::saved(a), b = autograd::saved(b)](const autograd::Grads& grad,
-                                                       const autograd::NeedsGrad& needs) {
-        auto [grad_a, grad_b] = matmul_backward(grad[0], a, b);
-        return autograd::Grads{needs[0] ? grad_a : Tensor(), needs[1] ? grad_b : Tensor()};
-      });
+  autograd::record(name, {a, b}, {&c},
+                   [a = autograd::saved(a), b = autograd::saved(b)](
+                       const autograd::Grads& grad, const autograd::NeedsGrad& needs) {
+                     auto [grad_a, grad_b] = matmul_backward(grad[0], a, b, needs[0], needs[1]);
+                     return autograd::Grads{grad_a, grad_b};
+                   });
 }
 
 }  // namespace
@@ -306,15 +305,17 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
         "linear", {x, weight, bias}, {&y},
         [x = autograd::saved(x), weight = autograd::saved(weight), has_bias = bias.defined()](
             const autograd::Grads& grad, const autograd::NeedsGrad& needs) {
-          LinearGrads g = linear_backward(grad[0], x, weight, has_bias);
-          return autograd::Grads{needs[0] ? g.input : Tensor(), needs[1] ? g.weight : Tensor(),
-                                 needs[2] ? g.bias : Tensor()};
+          LinearGrads g =
+              linear_backward(grad[0], x, weight, has_bias,
+                              {.input = needs[0], .weight = needs[1], .bias = needs[2]});
+          return autograd::Grads{g.input, g.weight, g.bias};
         });
   }
   return y;
 }
 
-std::pair<Tensor, Tensor> matmul_backward(const Tensor& grad, const Tensor& a, const Tensor& b) {
+std::pair<Tensor, Tensor> matmul_backward(const Tensor& grad, const Tensor& a, const Tensor& b,
+                                          bool want_a, bool want_b) {
   check_operands("matmul_backward", a, b, grad);
   Tensor a2 = promote_left(a), b2 = promote_right(b);
   check_product("matmul_backward", a, b, a2, b2);
@@ -328,13 +329,20 @@ std::pair<Tensor, Tensor> matmul_backward(const Tensor& grad, const Tensor& a, c
   if (a.dim() == 1) g2 = g2.unsqueeze(g2.dim() - (b.dim() == 1 ? 0 : 1));
   if (b.dim() == 1) g2 = g2.unsqueeze(g2.dim());
   // grad_a = grad @ b^T and grad_b = a^T @ grad, each summed over the batch dims it broadcast.
-  Tensor grad_a = product_summed_to("matmul_backward", g2, b2.transpose(-1, -2), batch_shape(a2));
-  Tensor grad_b = product_summed_to("matmul_backward", a2.transpose(-1, -2), g2, batch_shape(b2));
-  return {grad_a.view(a.shape()), grad_b.view(b.shape())};
+  Tensor grad_a, grad_b;
+  if (want_a) {
+    grad_a = product_summed_to("matmul_backward", g2, b2.transpose(-1, -2), batch_shape(a2))
+                 .view(a.shape());
+  }
+  if (want_b) {
+    grad_b = product_summed_to("matmul_backward", a2.transpose(-1, -2), g2, batch_shape(b2))
+                 .view(b.shape());
+  }
+  return {grad_a, grad_b};
 }
 
 LinearGrads linear_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
-                            bool has_bias) {
+                            bool has_bias, WantedGrads wanted) {
   check_operands("linear_backward", x, weight, grad);
   STRATA_CHECK(weight.dim() == 2 && x.dim() >= 1 && x.size(-1) == weight.size(1),
                "linear_backward: input ", shape_str(x.shape()), " and weight ",
@@ -344,11 +352,15 @@ LinearGrads linear_backward(const Tensor& grad, const Tensor& x, const Tensor& w
   STRATA_CHECK(grad.shape() == out_shape, "linear_backward: grad ", shape_str(grad.shape()),
                ", expected ", shape_str(out_shape), " (the output of linear)");
   Tensor grad_rows = as_rows(grad);  // [R, out]
-  Tensor rows = as_rows(x);          // [R, in]
   LinearGrads grads;
-  grads.input = batched_gemm("linear_backward", grad_rows, weight, Tensor()).view(x.shape());
-  grads.weight = batched_gemm("linear_backward", grad_rows.t(), rows, Tensor());
-  if (has_bias) grads.bias = sum(grad_rows, {0});
+  if (wanted.input) {
+    grads.input = batched_gemm("linear_backward", grad_rows, weight, Tensor()).view(x.shape());
+  }
+  if (wanted.weight) {
+    grads.weight =
+        batched_gemm("linear_backward", grad_rows.t(), as_rows(x), Tensor());  // [out, in]
+  }
+  if (has_bias && wanted.bias) grads.bias = sum(grad_rows, {0});
   return grads;
 }
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "core/autograd_record.hpp"
 #include "core/cpu/nn_kernels.hpp"
 #include "core/dispatch.hpp"
 #include "core/factories.hpp"
@@ -42,21 +43,6 @@ Shape row_shape(const Tensor& x) { return Shape(x.shape().begin(), x.shape().end
 using SoftmaxKernel = void(const Tensor&, const Tensor&, int64_t, bool);
 using SoftmaxBackwardKernel = void(const Tensor&, const Tensor&, const Tensor&, int64_t, bool);
 
-Tensor softmax_forward(const Tensor& x, int64_t dim, bool log) {
-  static const KernelTable<SoftmaxKernel> softmax_kernels{
-      "softmax", STRATA_CPU_KERNEL(softmax_kernel), nullptr};
-  static const KernelTable<SoftmaxKernel> log_softmax_kernels{
-      "log_softmax", STRATA_CPU_KERNEL(softmax_kernel), nullptr};
-  const char* op = log ? "log_softmax" : "softmax";
-  check_floating(op, "input", x);
-  // A scalar is a row of one (dim 0 or -1).
-  int64_t d = wrap_dim(dim, std::max<int64_t>(x.dim(), 1), op);
-  auto* kernel = (log ? log_softmax_kernels : softmax_kernels)(x.device());
-  Tensor y = empty(x.shape(), x.options());
-  kernel(y, x, d, log);
-  return y;
-}
-
 Tensor softmax_backward_impl(const Tensor& grad, const Tensor& y, int64_t dim, bool log) {
   static const KernelTable<SoftmaxBackwardKernel> softmax_kernels{
       "softmax_backward", STRATA_CPU_KERNEL(softmax_backward_kernel), nullptr};
@@ -72,6 +58,30 @@ Tensor softmax_backward_impl(const Tensor& grad, const Tensor& y, int64_t dim, b
   Tensor dx = empty(y.shape(), y.options());
   kernel(dx, grad, y, d, log);
   return dx;
+}
+
+Tensor softmax_forward(const Tensor& x, int64_t dim, bool log) {
+  static const KernelTable<SoftmaxKernel> softmax_kernels{
+      "softmax", STRATA_CPU_KERNEL(softmax_kernel), nullptr};
+  static const KernelTable<SoftmaxKernel> log_softmax_kernels{
+      "log_softmax", STRATA_CPU_KERNEL(softmax_kernel), nullptr};
+  const char* op = log ? "log_softmax" : "softmax";
+  check_floating(op, "input", x);
+  // A scalar is a row of one (dim 0 or -1).
+  int64_t d = wrap_dim(dim, std::max<int64_t>(x.dim(), 1), op);
+  auto* kernel = (log ? log_softmax_kernels : softmax_kernels)(x.device());
+  const bool recording = autograd::should_record(x);
+  autograd::NoGradGuard forward_only;
+  Tensor y = empty(x.shape(), x.options());
+  kernel(y, x, d, log);
+  if (recording) {
+    // Both derivatives read only the output.
+    autograd::record(op, {x}, {&y},
+                     [y = autograd::saved(y), d, log](const autograd::Grads& grad, auto&) {
+                       return autograd::Grads{softmax_backward_impl(grad[0], y, d, log)};
+                     });
+  }
+  return y;
 }
 
 // ---- layer norm and RMS norm ----------------------------------------------------------------
@@ -164,11 +174,24 @@ LayerNormResult layer_norm(const Tensor& x, const Tensor& weight, const Tensor& 
   static const KernelTable<NormKernel> kernels{"layer_norm", STRATA_CPU_KERNEL(norm_kernel),
                                                nullptr};
   check_norm_inputs("layer_norm", x, weight, bias);
+  const bool recording = autograd::should_record(x, weight, bias);
+  autograd::NoGradGuard forward_only;
   TensorOptions stats{stats_dtype(x.dtype()), x.device()};
   LayerNormResult result;
   result.mean = empty(row_shape(x), stats);
   result.rstd = empty(row_shape(x), stats);
   result.output = norm_forward(kernels, x, result.mean, result.rstd, weight, bias, eps);
+  if (recording) {
+    autograd::record("layer_norm", {x, weight, bias}, {&result.output},
+                     [x = autograd::saved(x), mean = autograd::saved(result.mean),
+                      rstd = autograd::saved(result.rstd), weight = autograd::saved(weight)](
+                         const autograd::Grads& grad, const autograd::NeedsGrad& needs) {
+                       // needs[2]: the bias exists and wants a gradient.
+                       NormGrads g = layer_norm_backward(grad[0], x, mean, rstd, weight, needs[2]);
+                       return autograd::Grads{needs[0] ? g.input : Tensor(),
+                                              needs[1] ? g.weight : Tensor(), g.bias};
+                     });
+  }
   return result;
 }
 
@@ -184,9 +207,21 @@ NormGrads layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor&
 RmsNormResult rms_norm(const Tensor& x, const Tensor& weight, double eps) {
   static const KernelTable<NormKernel> kernels{"rms_norm", STRATA_CPU_KERNEL(norm_kernel), nullptr};
   check_norm_inputs("rms_norm", x, weight, Tensor());
+  const bool recording = autograd::should_record(x, weight);
+  autograd::NoGradGuard forward_only;
   RmsNormResult result;
   result.rstd = empty(row_shape(x), {stats_dtype(x.dtype()), x.device()});
   result.output = norm_forward(kernels, x, Tensor(), result.rstd, weight, Tensor(), eps);
+  if (recording) {
+    autograd::record(
+        "rms_norm", {x, weight}, {&result.output},
+        [x = autograd::saved(x), rstd = autograd::saved(result.rstd),
+         weight = autograd::saved(weight)](const autograd::Grads& grad,
+                                           const autograd::NeedsGrad& needs) {
+          NormGrads g = rms_norm_backward(grad[0], x, rstd, weight);
+          return autograd::Grads{needs[0] ? g.input : Tensor(), needs[1] ? g.weight : Tensor()};
+        });
+  }
   return result;
 }
 
@@ -206,12 +241,26 @@ CrossEntropyResult cross_entropy(const Tensor& logits, const Tensor& targets, in
   const char* op = "cross_entropy";
   const int64_t rows = check_cross_entropy_inputs(op, logits, targets, label_smoothing);
   auto* kernel = kernels(common_device(op, {&logits, &targets}));
+  const bool recording = autograd::should_record(logits);
+  autograd::NoGradGuard forward_only;
   TensorOptions stats{stats_dtype(logits.dtype()), logits.device()};
   CrossEntropyResult result;
   result.loss = empty(reduction == Reduction::none ? Shape{rows} : Shape{}, stats);
   result.log_sum_exp = empty({rows}, stats);
   kernel(result.loss, result.log_sum_exp, logits, targets.contiguous(), ignore_index, reduction,
          label_smoothing);
+  if (recording) {
+    // The loss's dtype is the statistics' (f32 for 16-bit logits); the gradient is the logits'.
+    autograd::record("cross_entropy", {logits, targets}, {&result.loss},
+                     [logits = autograd::saved(logits), targets = autograd::saved(targets),
+                      log_sum_exp = autograd::saved(result.log_sum_exp), ignore_index, reduction,
+                      label_smoothing](const autograd::Grads& grad, auto&) {
+                       return autograd::Grads{
+                           cross_entropy_backward(grad[0], logits, targets, log_sum_exp,
+                                                  ignore_index, reduction, label_smoothing),
+                           Tensor()};
+                     });
+  }
   return result;
 }
 

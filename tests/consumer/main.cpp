@@ -1,5 +1,6 @@
 // The consumer's program: makes tensors, copies between layouts and dtypes, reads an IDX file
-// (io/, which links zlib), prints the results, and exits non-zero unless the values are right.
+// (io/, which links zlib), runs an nn/ layer, prints the results, and exits non-zero unless the
+// values are right.
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -23,9 +24,18 @@ int main() {
   std::filesystem::remove(idx_path);
   std::cout << idx << '\n';
 
+  // nn/ (its own library): a Linear layer loaded from a state dict, [1, 2] x [[1, 1], [0, 2]]^T.
+  nn::Linear linear(2, 2, /*bias=*/false);
+  nn::OrderedDict<Tensor> weights;
+  weights.insert("weight", from_vector<float>({1, 1, 0, 2}, {2, 2}));
+  linear.load_state_dict(weights);
+  Tensor out = linear(from_vector<float>({1, 2}, {1, 2}));
+  std::cout << out << '\n';
+
   bool ok = y.to_vector<float>() == std::vector<float>{0, 3, 1, 4, 2, 5} &&
             z.to_vector<double>() == std::vector<double>{1, 4, 1, 4} &&
-            idx.to_vector<int32_t>() == std::vector<int32_t>{7, 8, 255};
+            idx.to_vector<int32_t>() == std::vector<int32_t>{7, 8, 255} &&
+            out.to_vector<float>() == std::vector<float>{3, 4};
   std::cout << (ok ? "consumer: ok" : "consumer: WRONG VALUES") << '\n';
   return ok ? 0 : 1;
 }
