@@ -86,6 +86,7 @@ struct OneCycleOptions {
 class OneCycle final : public LRScheduler {
  public:
   OneCycle(Optimizer& optimizer, OneCycleOptions options);
+  using LRScheduler::step;
   void step(int64_t batch_iteration) override;
   std::vector<double> get_lr() const override;
   // betas[0] of each group at last_batch_iteration.
