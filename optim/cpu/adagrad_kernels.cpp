@@ -1,4 +1,5 @@
-// Adagrad with lr decay and weight decay (optim/adagrad.hpp) on the CPU.
+// Adagrad with lr decay and weight decay (optim/adagrad.hpp) on the CPU. Weight decay is added
+// unconditionally: with weight_decay 0 it adds 0 p, which leaves a finite gradient as it is.
 #include <cmath>
 
 #include "optim/cpu/update_loop.hpp"
@@ -12,8 +13,7 @@ void adagrad_kernel(const optim::UpdateRange& range, const optim::AdagradStep& s
     const C eps = static_cast<C>(step.eps);
     C* sum = state_data<C>(range, 0) + i;
     _Pragma("omp simd") for (int64_t j = 0; j < n; ++j) {
-      C d = g[j];
-      if (weight_decay != 0) d = d + weight_decay * p[j];
+      C d = g[j] + weight_decay * p[j];
       C s = sum[j] + d * d;
       sum[j] = s;
       p[j] = p[j] - clr * (d / (std::sqrt(s) + eps));

@@ -60,18 +60,18 @@ void lamb_kernel(const optim::UpdateRange& range, const optim::LambStep& step) {
           const C* g = ptrs.gradient(i, n, buffer);
           C* m = exp_avg + i;
           C* v = exp_avg_sq + i;
-          // Chunks start at multiples of 16 from the block start, so lane j % 16 is fixed.
+          // Element k adds into lane k % 16: chunks start at multiples of 16 from the block start.
           for (int64_t j = 0; j < n; j += kLanes) {
-            int lanes = static_cast<int>(std::min<int64_t>(kLanes, n - j));
-            for (int l = 0; l < lanes; ++l) {
-              int64_t k = j + l;
+            const int lanes = static_cast<int>(std::min<int64_t>(kLanes, n - j));
+            _Pragma("omp simd") for (int lane = 0; lane < lanes; ++lane) {
+              const int64_t k = j + lane;
               C mk = beta1 * m[k] + one_minus_beta1 * g[k];
               C vk = beta2 * v[k] + one_minus_beta2 * g[k] * g[k];
               m[k] = mk;
               v[k] = vk;
               C u = mk / (std::sqrt(vk) + eps) + weight_decay * p[k];
-              p_lanes[l] += p[k] * p[k];
-              u_lanes[l] += u * u;
+              p_lanes[lane] += p[k] * p[k];
+              u_lanes[lane] += u * u;
             }
           }
         }

@@ -74,6 +74,16 @@ void dispatch_range(const optim::UpdateRange& range, const char* op, Fn&& fn) {
   }
 }
 
+// Calls fn(std::true_type) or fn(std::false_type): a run-time switch made a compile-time one, so
+// that loops keep no branches (which would stop them from vectorising).
+template <class Fn>
+void with_flag(bool flag, Fn&& fn) {
+  if (flag)
+    fn(std::true_type{});
+  else
+    fn(std::false_type{});
+}
+
 // Runs body(p, g, i, n) over the whole range split across the thread pool: p and g are the
 // compute-precision values and gradient of elements [i, i + n) (p is updated in place; states are
 // indexed from i).
