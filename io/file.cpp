@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "core/error.hpp"
+#include "io/atomic_file.hpp"
 
 namespace strata::io {
 
@@ -26,11 +27,9 @@ std::string read_file(const std::filesystem::path& path, std::string_view op) {
 }
 
 void write_file(const std::filesystem::path& path, std::string_view bytes, std::string_view op) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  STRATA_CHECK(out, op, ": cannot open ", path, " for writing");
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  STRATA_CHECK(out, op, ": writing ", bytes.size(), " bytes to ", path, " failed");
+  AtomicFile file(path, op);
+  file.write(bytes);
+  file.commit();
 }
 
 }  // namespace strata::io

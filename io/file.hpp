@@ -14,7 +14,7 @@ void require_regular_file(const std::filesystem::path& path, std::string_view op
 // missing, is not a regular file, or cannot be read.
 std::string read_file(const std::filesystem::path& path, std::string_view op);
 
-// Replaces the file at path with bytes.
+// Replaces the file at path with bytes, atomically (io/atomic_file.hpp).
 void write_file(const std::filesystem::path& path, std::string_view bytes, std::string_view op);
 
 }  // namespace strata::io

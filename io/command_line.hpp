@@ -1,0 +1,52 @@
+// Command-line flags for Strata's programs (samples, tools, benchmarks): each flag is bound to a
+// variable that holds its default, `--help` lists them all with their defaults, and a mistyped
+// flag is an error that names the closest valid one.
+//
+//   Options options;                        // defaults live in the struct
+//   io::CommandLine cli("train_gpt", "Trains a byte-level GPT on the fortunes corpus.");
+//   cli.flag("steps", options.steps, "optimizer steps");
+//   cli.flag("device", options.device, "cpu or cuda");
+//   cli.parse(argc, argv);                  // exits 0 after --help, 2 after a bad flag
+//
+// Flags read `--name value` or `--name=value`; a bool flag may be given alone (`--plot`).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace strata::io {
+
+class CommandLine {
+ public:
+  CommandLine(std::string program, std::string description);
+
+  void flag(const std::string& name, int64_t& value, const std::string& help);
+  void flag(const std::string& name, int& value, const std::string& help);
+  void flag(const std::string& name, double& value, const std::string& help);
+  void flag(const std::string& name, std::string& value, const std::string& help);
+  void flag(const std::string& name, bool& value, const std::string& help);
+
+  // Parses argv into the bound variables. On --help prints usage() and exits 0; on an error
+  // prints the message and a pointer to --help, and exits 2.
+  void parse(int argc, const char* const* argv) const;
+  // The same, throwing strata::Error instead of exiting (for tests). Returns false after --help.
+  bool try_parse(int argc, const char* const* argv) const;
+
+  std::string usage() const;
+
+ private:
+  struct Flag {
+    std::string name, help, default_text;
+    bool is_bool = false;
+    std::function<void(const std::string& text)> set;  // throws on a malformed value
+  };
+  void add(Flag flag);
+  const Flag* find(const std::string& name) const;
+
+  std::string program_, description_;
+  std::vector<Flag> flags_;
+};
+
+}  // namespace strata::io
