@@ -47,3 +47,11 @@
 #include "nn/models/transformer_block.hpp"  // TransformerBlock, FeedForward
 #include "nn/module.hpp"                    // Module, hooks, state_dict
 #include "nn/normalization.hpp"             // LayerNorm, RMSNorm, BatchNorm2d
+
+#include "optim/adagrad.hpp"       // Adagrad
+#include "optim/adam.hpp"          // Adam, AdamW
+#include "optim/clip_grad.hpp"     // clip_grad_norm_
+#include "optim/lamb.hpp"          // LAMB (DeepSpeed's FusedLamb)
+#include "optim/lr_schedules.hpp"  // LRRangeTest, OneCycle, WarmupLR, WarmupDecayLR, WarmupCosineLR
+#include "optim/optimizer.hpp"     // Optimizer, ParamGroup, GroupOptions, StateDict
+#include "optim/sgd.hpp"           // SGD

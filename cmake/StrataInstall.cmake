@@ -3,8 +3,9 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-set(STRATA_LIBRARY_FOLDERS core io autograd nn)
-install(TARGETS strata strata_core strata_io strata_autograd strata_nn EXPORT StrataTargets
+set(STRATA_LIBRARY_FOLDERS core io autograd nn optim)
+install(TARGETS strata strata_core strata_io strata_autograd strata_nn strata_optim
+        EXPORT StrataTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
