@@ -125,6 +125,25 @@ TEST_CASE("max_pool2d propagates NaN and keeps the first of equal maxima") {
   CHECK(std::isnan(r.output.to_vector<float>()[1]));
 }
 
+TEST_CASE("conv2d_backward computes only the gradients asked for, unchanged") {
+  Tensor x = wavy({2, 4, 7, 6});
+  Tensor weight = wavy({6, 2, 3, 3});
+  Tensor bias = wavy({6});
+  Conv2dParams p = conv_params({1, 1}, {1, 1}, 2);
+  Tensor grad = conv2d(x, weight, bias, p);
+  auto same = [](const Tensor& a, const Tensor& b) {
+    return a.to_vector<float>() == b.to_vector<float>();
+  };
+  Conv2dGrads all = conv2d_backward(grad, x, weight, true, p);
+  Conv2dGrads first = conv2d_backward(grad, x, weight, true, p, {.input = false});
+  CHECK(!first.input.defined());
+  CHECK((same(first.weight, all.weight) && same(first.bias, all.bias)));
+  Conv2dGrads input_only =
+      conv2d_backward(grad, x, weight, true, p, {.weight = false, .bias = false});
+  CHECK((!input_only.weight.defined() && !input_only.bias.defined()));
+  CHECK(same(input_only.input, all.input));
+}
+
 TEST_CASE("conv2d and pooling give the same bits on one thread and on all") {
   // Big enough that planes and GEMMs are split across the pool.
   Tensor x = wavy({4, 6, 33, 31});

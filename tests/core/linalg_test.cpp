@@ -78,6 +78,30 @@ TEST_CASE("transposed views and batched operands reach the GEMM without copies")
   CHECK(allocations_during([&] { linear_backward(grad, x, w, false); }) == 2);
 }
 
+TEST_CASE("the product backwards compute only the gradients asked for, unchanged") {
+  Tensor x = random_tensor({3, 5, 6}, DType::f32, 1);  // [B, T, in]
+  Tensor w = random_tensor({4, 6}, DType::f32, 2);     // [out, in]
+  Tensor grad = random_tensor({3, 5, 4}, DType::f32, 3);
+  auto same = [](const Tensor& a, const Tensor& b) {
+    return a.to_vector<float>() == b.to_vector<float>();
+  };
+  LinearGrads all = linear_backward(grad, x, w, true);
+  // A first layer: no input gradient, and nothing allocated for it.
+  LinearGrads first = linear_backward(grad, x, w, true, {.input = false});
+  CHECK(!first.input.defined());
+  CHECK((same(first.weight, all.weight) && same(first.bias, all.bias)));
+  CHECK(allocations_during([&] { linear_backward(grad, x, w, false, {.input = false}); }) == 1);
+  LinearGrads frozen = linear_backward(grad, x, w, true, {.weight = false, .bias = false});
+  CHECK((!frozen.weight.defined() && !frozen.bias.defined() && same(frozen.input, all.input)));
+
+  Tensor b = random_tensor({6, 4}, DType::f32, 4);
+  auto [grad_a, grad_b] = matmul_backward(grad, x, b);
+  auto [only_a, no_b] = matmul_backward(grad, x, b, true, false);
+  auto [no_a, only_b] = matmul_backward(grad, x, b, false, true);
+  CHECK((!no_a.defined() && !no_b.defined()));
+  CHECK((same(only_a, grad_a) && same(only_b, grad_b)));
+}
+
 TEST_CASE("matmul results do not depend on the thread count") {
   const int threads = get_num_threads();
   struct Product {
