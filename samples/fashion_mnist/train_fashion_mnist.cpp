@@ -65,8 +65,8 @@ double train(const std::string& name, nn::Module& model, int64_t epochs, const O
   std::printf("%s: %lld parameters\n", name.c_str(),
               static_cast<long long>(model.num_parameters()));
   optim::Adam optimizer(model.parameters(), {.lr = o.lr, .weight_decay = o.weight_decay});
-  io::ShuffledBatchSampler sampler(train_set.images.size(0), o.batch,
-                                   static_cast<uint64_t>(o.seed), /*drop_last=*/true);
+  io::ShuffledBatchSampler sampler(train_set.images.size(0), o.batch, static_cast<uint64_t>(o.seed),
+                                   /*drop_last=*/true);
   const int64_t steps = epochs * sampler.num_batches();
   io::Progress progress(steps, {.every_seconds = 2.0, .unit = "samples"});
   int64_t step = 0;
@@ -92,7 +92,9 @@ double train(const std::string& name, nn::Module& model, int64_t epochs, const O
     accuracy = test_accuracy(model, test_set, device);
     std::printf("%s epoch %lld: train loss %.4f, test accuracy %.2f%%\n", name.c_str(),
                 static_cast<long long>(epoch + 1), train_loss, 100 * accuracy);
-    metrics.write({{"model", name}, {"epoch", epoch + 1}, {"train_loss", train_loss},
+    metrics.write({{"model", name},
+                   {"epoch", epoch + 1},
+                   {"train_loss", train_loss},
                    {"test_accuracy", accuracy}});
   }
   samples::save_weights(model, std::filesystem::path(o.out) / (name + ".safetensors"));

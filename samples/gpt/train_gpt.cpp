@@ -102,15 +102,20 @@ int main(int argc, char** argv) {
     Tensor train_tokens = io::encode_bytes(split.train);
     Tensor val_tokens = io::encode_bytes(split.validation);
     io::Entropy entropy = io::unigram_entropy(train_tokens);
-    std::printf("corpus: %zu quotations, %lld train / %lld validation bytes; unigram entropy %.3f "
-                "nats (%.3f bits) per byte\n",
-                quotes.documents.size(), static_cast<long long>(train_tokens.numel()),
-                static_cast<long long>(val_tokens.numel()), entropy.nats, entropy.bits);
+    std::printf(
+        "corpus: %zu quotations, %lld train / %lld validation bytes; unigram entropy %.3f "
+        "nats (%.3f bits) per byte\n",
+        quotes.documents.size(), static_cast<long long>(train_tokens.numel()),
+        static_cast<long long>(val_tokens.numel()), entropy.nats, entropy.bits);
 
     // Model and optimizer.
     manual_seed(static_cast<uint64_t>(o.seed));
-    nn::GPTConfig config{.vocab_size = 256, .block_size = o.context, .n_layer = o.layers,
-                         .n_head = o.heads, .n_embd = o.width, .dropout = o.dropout};
+    nn::GPTConfig config{.vocab_size = 256,
+                         .block_size = o.context,
+                         .n_layer = o.layers,
+                         .n_head = o.heads,
+                         .n_embd = o.width,
+                         .dropout = o.dropout};
     auto model = std::make_shared<nn::GPT>(config);
     if (!o.load.empty()) samples::load_weights(*model, o.load);
     model->to(device);
@@ -143,22 +148,25 @@ int main(int argc, char** argv) {
       optimizer.step();
       schedule.step();
       double train_loss = loss.item<double>();
-      metrics.write({{"step", step}, {"split", "train"}, {"loss", train_loss}, {"lr", lr},
+      metrics.write({{"step", step},
+                     {"split", "train"},
+                     {"loss", train_loss},
+                     {"lr", lr},
                      {"grad_norm", grad_norm}});
       if (step % o.eval_every == 0 || step == o.steps) {
         val_loss = evaluate(*model, val_tokens, o, device);
         metrics.write({{"step", step}, {"split", "val"}, {"loss", val_loss}});
       }
-      progress.update(step, {{"loss", train_loss}, {"val", val_loss}, {"lr", lr}},
-                      tokens_per_step);
+      progress.update(step, {{"loss", train_loss}, {"val", val_loss}, {"lr", lr}}, tokens_per_step);
     }
     progress.finish();
 
     if (o.steps == 0) val_loss = evaluate(*model, val_tokens, o, device);
-    std::printf("validation loss %.4f nats per byte (%.4f bits); unigram entropy %.4f nats "
-                "(%.4f bits): %.1f%% below it\n",
-                val_loss, val_loss / std::log(2.0), entropy.nats, entropy.bits,
-                100.0 * (1.0 - val_loss / entropy.nats));
+    std::printf(
+        "validation loss %.4f nats per byte (%.4f bits); unigram entropy %.4f nats "
+        "(%.4f bits): %.1f%% below it\n",
+        val_loss, val_loss / std::log(2.0), entropy.nats, entropy.bits,
+        100.0 * (1.0 - val_loss / entropy.nats));
     if (o.steps > 0) {
       auto weights = std::filesystem::path(o.out) / "model.safetensors";
       samples::save_weights(*model, weights,
