@@ -119,6 +119,24 @@ Node::Node(std::string name, std::vector<Edge> next_edges, int num_outputs)
       num_outputs_(num_outputs),
       sequence_nr_(next_sequence_nr++) {}
 
+Node::~Node() {
+  // Nodes whose last owner is being destroyed are parked on one stack per thread and released by
+  // the outermost destructor, so each release runs at constant stack depth.
+  thread_local std::vector<std::shared_ptr<Node>> pending;
+  thread_local bool draining = false;
+  for (Edge& edge : next_edges_) {
+    if (edge.node) pending.push_back(std::move(edge.node));
+  }
+  if (draining) return;
+  draining = true;
+  while (!pending.empty()) {
+    std::shared_ptr<Node> next = std::move(pending.back());
+    pending.pop_back();
+    next.reset();  // may run ~Node of `next`, which parks its own edges
+  }
+  draining = false;
+}
+
 void Node::add_tensor_hook(int output, TensorHook hook) {
   STRATA_CHECK(output >= 0 && output < num_outputs_, "add_tensor_hook: ", name_, " has ",
                num_outputs_, " outputs, got output ", output);

@@ -46,7 +46,9 @@ using GradReadyHook = std::function<void(const Tensor& grad)>;
 class Node {
  public:
   Node(std::string name, std::vector<Edge> next_edges, int num_outputs);
-  virtual ~Node() = default;
+  // Frees the graph behind this node iteratively: a chain of any length is released without
+  // recursing once per node on the C++ stack.
+  virtual ~Node();
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
 
