@@ -157,7 +157,9 @@ int main(int argc, char** argv) {
         val_loss = evaluate(*model, val_tokens, o, device);
         metrics.write({{"step", step}, {"split", "val"}, {"loss", val_loss}});
       }
-      progress.update(step, {{"loss", train_loss}, {"val", val_loss}, {"lr", lr}}, tokens_per_step);
+      std::vector<io::ProgressMetric> shown = {{"loss", train_loss}, {"lr", lr}};
+      if (!std::isnan(val_loss)) shown.insert(shown.begin() + 1, {"val", val_loss});
+      progress.update(step, shown, tokens_per_step);
     }
     progress.finish();
 
