@@ -228,6 +228,17 @@ void record(std::string name, const std::vector<Tensor>& inputs,
   }
 }
 
+Tensor record_unary(std::string name, const Tensor& input, Tensor output,
+                    std::function<Tensor(const Tensor& grad)> backward) {
+  if (should_record(input)) {
+    record(std::move(name), {input}, {&output},
+           [backward = std::move(backward)](const Grads& grad, const NeedsGrad&) {
+             return Grads{backward(grad[0])};
+           });
+  }
+  return output;
+}
+
 void check_inplace(const Tensor& tensor, const char* op) {
   STRATA_CHECK(!(GradMode::enabled() && tensor.requires_grad()), op, ": in-place update of a ",
                "tensor that requires grad (", shape_str(tensor.shape()),

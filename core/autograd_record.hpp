@@ -164,6 +164,11 @@ using BackwardFn = std::function<Grads(const Grads& grad_outputs, const NeedsGra
 void record(std::string name, const std::vector<Tensor>& inputs,
             const std::vector<Tensor*>& outputs, BackwardFn backward);
 
+// Records `output` of a one-input op (a view, a copy, a reduction) when `input` requires grad and
+// grad mode is on, with backward(output's gradient) as the input's gradient. Returns output.
+Tensor record_unary(std::string name, const Tensor& input, Tensor output,
+                    std::function<Tensor(const Tensor& grad)> backward);
+
 // A tensor to keep for backward: the same data without the autograd record.
 inline Tensor saved(const Tensor& tensor) { return tensor.defined() ? tensor.detach() : tensor; }
 

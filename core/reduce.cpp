@@ -188,19 +188,6 @@ Results extreme_along(const char* op, ReduceOp kind, const Tensor& x, int64_t di
                        with_values ? std::optional<DType>(x.dtype()) : std::nullopt, true);
 }
 
-// Returns `result`, a reduction of x, recorded as `name` when x requires grad; `backward` maps the
-// result's gradient to x's.
-Tensor recorded(const char* name, const Tensor& x, Tensor result,
-                std::function<Tensor(const Tensor& grad)> backward) {
-  if (autograd::should_record(x)) {
-    autograd::record(name, {x}, {&result},
-                     [backward = std::move(backward)](const autograd::Grads& grad, auto&) {
-                       return autograd::Grads{backward(grad[0])};
-                     });
-  }
-  return result;
-}
-
 }  // namespace
 
 Tensor sum(const Tensor& x, const Dims& dims, bool keepdim) {
@@ -208,9 +195,10 @@ Tensor sum(const Tensor& x, const Dims& dims, bool keepdim) {
   Tensor result =
       run_reduction(ReduceOp::sum, 0, x, reduced_mask("sum", x.shape(), dims), keepdim, out, false)
           .values;
-  return recorded("sum", x, result, [shape = x.shape(), dims, keepdim](const Tensor& grad) {
-    return sum_backward(grad, shape, dims, keepdim);
-  });
+  return autograd::record_unary("sum", x, result,
+                                [shape = x.shape(), dims, keepdim](const Tensor& grad) {
+                                  return sum_backward(grad, shape, dims, keepdim);
+                                });
 }
 
 Tensor mean(const Tensor& x, const Dims& dims, bool keepdim) {
@@ -218,9 +206,10 @@ Tensor mean(const Tensor& x, const Dims& dims, bool keepdim) {
   Tensor result = run_reduction(ReduceOp::mean, 0, x, reduced_mask("mean", x.shape(), dims),
                                 keepdim, x.dtype(), false)
                       .values;
-  return recorded("mean", x, result, [shape = x.shape(), dims, keepdim](const Tensor& grad) {
-    return mean_backward(grad, shape, dims, keepdim);
-  });
+  return autograd::record_unary("mean", x, result,
+                                [shape = x.shape(), dims, keepdim](const Tensor& grad) {
+                                  return mean_backward(grad, shape, dims, keepdim);
+                                });
 }
 
 namespace {
@@ -231,9 +220,11 @@ Tensor extreme_over(const char* name, ReduceOp op, const Tensor& x, const Dims& 
   std::vector<bool> mask = reduced_mask(name, x.shape(), dims);
   check_nonempty(name, x, mask, dims);
   Tensor result = run_reduction(op, 0, x, mask, keepdim, x.dtype(), false).values;
-  return recorded(name, x, result,
-                  [x = autograd::saved(x), y = autograd::saved(result), dims, keepdim](
-                      const Tensor& grad) { return amax_backward(grad, x, y, dims, keepdim); });
+  return autograd::record_unary(
+      name, x, result,
+      [x = autograd::saved(x), y = autograd::saved(result), dims, keepdim](const Tensor& grad) {
+        return amax_backward(grad, x, y, dims, keepdim);
+      });
 }
 
 }  // namespace
@@ -252,10 +243,10 @@ Tensor var(const Tensor& x, const Dims& dims, int64_t correction, bool keepdim) 
   Tensor result = run_reduction(ReduceOp::var, static_cast<double>(correction), x,
                                 reduced_mask("var", x.shape(), dims), keepdim, x.dtype(), false)
                       .values;
-  return recorded("var", x, result,
-                  [x = autograd::saved(x), dims, correction, keepdim](const Tensor& grad) {
-                    return var_backward(grad, x, dims, correction, keepdim);
-                  });
+  return autograd::record_unary(
+      "var", x, result, [x = autograd::saved(x), dims, correction, keepdim](const Tensor& grad) {
+        return var_backward(grad, x, dims, correction, keepdim);
+      });
 }
 
 Tensor norm(const Tensor& x, double p, const Dims& dims, bool keepdim) {
@@ -269,9 +260,11 @@ Tensor norm(const Tensor& x, double p, const Dims& dims, bool keepdim) {
   Tensor result =
       run_reduction(op, p, x, reduced_mask("norm", x.shape(), dims), keepdim, x.dtype(), false)
           .values;
-  return recorded("norm", x, result,
-                  [x = autograd::saved(x), y = autograd::saved(result), p, dims, keepdim](
-                      const Tensor& grad) { return norm_backward(grad, x, y, p, dims, keepdim); });
+  return autograd::record_unary(
+      "norm", x, result,
+      [x = autograd::saved(x), y = autograd::saved(result), p, dims, keepdim](const Tensor& grad) {
+        return norm_backward(grad, x, y, p, dims, keepdim);
+      });
 }
 
 namespace {
@@ -280,11 +273,11 @@ namespace {
 ValuesIndices extreme_along_recorded(const char* name, ReduceOp op, const Tensor& x, int64_t dim,
                                      bool keepdim) {
   Results r = extreme_along(name, op, x, dim, keepdim, true);
-  Tensor values =
-      recorded(name, x, r.values,
-               [indices = r.indices, shape = x.shape(), dim, keepdim](const Tensor& grad) {
-                 return max_backward(grad, indices, shape, dim, keepdim);
-               });
+  Tensor values = autograd::record_unary(
+      name, x, r.values,
+      [indices = r.indices, shape = x.shape(), dim, keepdim](const Tensor& grad) {
+        return max_backward(grad, indices, shape, dim, keepdim);
+      });
   return {values, r.indices};
 }
 

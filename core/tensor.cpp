@@ -136,19 +136,6 @@ std::optional<Shape> view_strides(const Shape& shape, const Shape& strides,
   return result;
 }
 
-// Returns `output`, a view or copy of `input`, recorded as op `name` when input requires grad:
-// the gradient of output maps back to input's through `to_input`.
-Tensor recorded(const char* name, const Tensor& input, Tensor output,
-                std::function<Tensor(const Tensor& grad)> to_input) {
-  if (autograd::should_record(input)) {
-    autograd::record(name, {input}, {&output},
-                     [to_input = std::move(to_input)](const autograd::Grads& grad, auto&) {
-                       return autograd::Grads{to_input(grad[0])};
-                     });
-  }
-  return output;
-}
-
 // The gradient of a slice or select of a tensor of `shape`: zeros, with grad written where the
 // view was taken.
 template <class TakeView>
@@ -166,7 +153,7 @@ Tensor Tensor::view(Shape new_shape) const {
   STRATA_CHECK(strides_for_view, "view: a tensor of shape ", shape_str(shape()), " and strides ",
                shape_str(strides()), " cannot be viewed as ", shape_str(new_shape),
                " without a copy; use reshape() (which copies) or call contiguous() first");
-  return recorded(
+  return autograd::record_unary(
       "view", *this, with_geometry(std::move(new_shape), std::move(*strides_for_view), offset()),
       [input_shape = shape()](const Tensor& grad) { return grad.reshape(input_shape); });
 }
@@ -174,7 +161,7 @@ Tensor Tensor::view(Shape new_shape) const {
 Tensor Tensor::reshape(Shape new_shape) const {
   new_shape = infer_shape(std::move(new_shape), numel(), "reshape", shape());
   if (auto strides_for_view = view_strides(shape(), strides(), new_shape)) {
-    return recorded(
+    return autograd::record_unary(
         "reshape", *this,
         with_geometry(std::move(new_shape), std::move(*strides_for_view), offset()),
         [input_shape = shape()](const Tensor& grad) { return grad.reshape(input_shape); });
@@ -197,9 +184,9 @@ Tensor Tensor::permute(const std::vector<int64_t>& dims) const {
   }
   std::vector<int64_t> inverse(dims.size());
   for (size_t i = 0; i < dims.size(); ++i) inverse[wrap_dim(dims[i], dim(), "permute")] = i;
-  return recorded("permute", *this,
-                  with_geometry(std::move(new_shape), std::move(new_strides), offset()),
-                  [inverse](const Tensor& grad) { return grad.permute(inverse); });
+  return autograd::record_unary(
+      "permute", *this, with_geometry(std::move(new_shape), std::move(new_strides), offset()),
+      [inverse](const Tensor& grad) { return grad.permute(inverse); });
 }
 
 Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {
@@ -208,9 +195,9 @@ Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {
   Shape new_shape = shape(), new_strides = strides();
   std::swap(new_shape[dim0], new_shape[dim1]);
   std::swap(new_strides[dim0], new_strides[dim1]);
-  return recorded("transpose", *this,
-                  with_geometry(std::move(new_shape), std::move(new_strides), offset()),
-                  [dim0, dim1](const Tensor& grad) { return grad.transpose(dim0, dim1); });
+  return autograd::record_unary(
+      "transpose", *this, with_geometry(std::move(new_shape), std::move(new_strides), offset()),
+      [dim0, dim1](const Tensor& grad) { return grad.transpose(dim0, dim1); });
 }
 
 Tensor Tensor::t() const {
@@ -232,7 +219,7 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
   Shape new_shape = shape(), new_strides = strides();
   new_shape[d] = (end - start + step - 1) / step;
   new_strides[d] = strides()[d] * step;
-  return recorded(
+  return autograd::record_unary(
       "slice", *this,
       with_geometry(std::move(new_shape), std::move(new_strides), offset() + start * strides()[d]),
       [input_shape = shape(), d, start, end, step](const Tensor& grad) {
@@ -262,7 +249,7 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   Shape new_shape = shape(), new_strides = strides();
   new_shape.erase(new_shape.begin() + d);
   new_strides.erase(new_strides.begin() + d);
-  return recorded(
+  return autograd::record_unary(
       "select", *this,
       with_geometry(std::move(new_shape), std::move(new_strides), offset() + index * strides()[d]),
       [input_shape = shape(), d, index](const Tensor& grad) {
@@ -289,7 +276,7 @@ Tensor Tensor::expand(Shape target) const {
                  " is neither 1 nor ", target[i], ")");
     new_strides[i] = have == target[i] ? strides()[i - lead] : 0;
   }
-  return recorded(
+  return autograd::record_unary(
       "expand", *this, with_geometry(std::move(target), std::move(new_strides), offset()),
       [input_shape = shape()](const Tensor& grad) { return sum_to(grad, input_shape); });
 }
@@ -301,7 +288,7 @@ Tensor Tensor::squeeze() const {
     new_shape.push_back(shape()[i]);
     new_strides.push_back(strides()[i]);
   }
-  return recorded(
+  return autograd::record_unary(
       "squeeze", *this, with_geometry(std::move(new_shape), std::move(new_strides), offset()),
       [input_shape = shape()](const Tensor& grad) { return grad.reshape(input_shape); });
 }
@@ -312,7 +299,7 @@ Tensor Tensor::squeeze(int64_t d) const {
   Shape new_shape = shape(), new_strides = strides();
   new_shape.erase(new_shape.begin() + d);
   new_strides.erase(new_strides.begin() + d);
-  return recorded(
+  return autograd::record_unary(
       "squeeze", *this, with_geometry(std::move(new_shape), std::move(new_strides), offset()),
       [input_shape = shape()](const Tensor& grad) { return grad.reshape(input_shape); });
 }
@@ -323,7 +310,7 @@ Tensor Tensor::unsqueeze(int64_t d) const {
   int64_t stride = d < dim() ? strides()[d] * shape()[d] : 1;
   new_shape.insert(new_shape.begin() + d, 1);
   new_strides.insert(new_strides.begin() + d, stride);
-  return recorded(
+  return autograd::record_unary(
       "unsqueeze", *this, with_geometry(std::move(new_shape), std::move(new_strides), offset()),
       [input_shape = shape()](const Tensor& grad) { return grad.reshape(input_shape); });
 }
@@ -356,7 +343,7 @@ Tensor Tensor::to(TensorOptions options) const {
       Storage(static_cast<size_t>(numel()) * strata::element_size(options.dtype), options.device),
       shape(), contiguous_strides(shape()), 0, options.dtype);
   result.copy_(*this);
-  return recorded(
+  return autograd::record_unary(
       "to", *this, std::move(result),
       [input_options = this->options()](const Tensor& grad) { return grad.to(input_options); });
 }
@@ -364,7 +351,8 @@ Tensor Tensor::to(TensorOptions options) const {
 Tensor Tensor::clone() const {
   Tensor result(Storage(nbytes(), device()), shape(), contiguous_strides(shape()), 0, dtype());
   result.copy_(*this);
-  return recorded("clone", *this, std::move(result), [](const Tensor& grad) { return grad; });
+  return autograd::record_unary("clone", *this, std::move(result),
+                                [](const Tensor& grad) { return grad; });
 }
 
 namespace {

@@ -13,6 +13,7 @@
 
 #include "core/error.hpp"
 #include "io/file.hpp"
+#include "io/json_string.hpp"
 
 namespace strata::io {
 
@@ -29,23 +30,6 @@ std::string number_text(double value) {
           ? std::to_chars(buffer, buffer + sizeof buffer, static_cast<int64_t>(value)).ptr
           : std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::general).ptr;
   return std::string(buffer, end);
-}
-
-std::string json_string(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char escape[8];
-      std::snprintf(escape, sizeof escape, "\\u%04x", c);
-      out += escape;
-    } else {
-      out += c;  // UTF-8 passes through
-    }
-  }
-  return out + '"';
 }
 
 std::string csv_cell(const MetricField::Value& value) {

@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "io/atomic_file.hpp"
 #include "io/file.hpp"
+#include "io/json_string.hpp"
 
 static_assert(std::endian::native == std::endian::little, "safetensors data is little-endian");
 
@@ -39,24 +40,6 @@ DType dtype_from_name(const std::string& name, const std::filesystem::path& path
        "\" is not supported (expected F64, F32, F16, BF16, I64, I32 or BOOL)");
 }
 
-// A JSON string literal.
-std::string quoted(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-      out += escaped;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
 }  // namespace
 
 void save_safetensors(const std::filesystem::path& path, const NamedTensors& tensors,
@@ -69,7 +52,7 @@ void save_safetensors(const std::filesystem::path& path, const NamedTensors& ten
     header << "\"__metadata__\":{";
     bool first = true;
     for (const auto& [key, value] : metadata) {
-      header << (first ? "" : ",") << quoted(key) << ':' << quoted(value);
+      header << (first ? "" : ",") << json_string(key) << ':' << json_string(value);
       first = false;
     }
     header << "},";
@@ -84,7 +67,7 @@ void save_safetensors(const std::filesystem::path& path, const NamedTensors& ten
     STRATA_CHECK(tensor.defined(), "save_safetensors: tensor \"", name, "\" is undefined");
     host.push_back(tensor.detach().to(Device::cpu()).contiguous());
     uint64_t nbytes = host.back().nbytes();
-    header << (i ? "," : "") << quoted(name) << ":{\"dtype\":\""
+    header << (i ? "," : "") << json_string(name) << ":{\"dtype\":\""
            << safetensors_dtype(tensor.dtype()) << "\",\"shape\":[";
     for (int64_t d = 0; d < tensor.dim(); ++d) header << (d ? "," : "") << tensor.size(d);
     header << "],\"data_offsets\":[" << offset << ',' << offset + nbytes << "]}";

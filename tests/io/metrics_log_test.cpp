@@ -8,6 +8,7 @@
 #include <iterator>
 #include <limits>
 
+#include "io/file.hpp"
 #include "io/metrics_log.hpp"
 #include "io_files.hpp"
 #include "test_support.hpp"
@@ -17,11 +18,6 @@ using strata::test::contains;
 using strata::test::error_of;
 
 namespace {
-
-std::string read_all(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 double number(const io::MetricsRow& row, const std::string& name) {
   auto value = io::number_field(row, name);
@@ -50,7 +46,7 @@ TEST_CASE("JSON Lines round-trip any fields, text, exact doubles, and NaN/inf as
     log.write({{"note", "tab\there, \"quoted\", é"}, {"flag", true}});
     log.write({});
   }
-  std::string text = read_all(dir / "metrics.jsonl");
+  std::string text = io::read_file(dir / "metrics.jsonl", "test");
   CHECK(text.find("{\"step\": 1, \"split\": \"train\", \"loss\": 2.5, \"lr\": 0.0003, ") == 0);
   CHECK(contains(text, "\"loss\": null, \"odd \\\"name\\\"\\u0009\": null"));
   CHECK(text.back() == '\n');
@@ -111,7 +107,7 @@ TEST_CASE("a row cut short by a crash is skipped when reading and dropped when a
   auto rows = io::read_metrics(path);
   REQUIRE(rows.size() == 3);
   CHECK(number(rows[2], "loss") == 1.0);
-  std::string text = read_all(path);
+  std::string text = io::read_file(path, "test");
   CHECK(std::count(text.begin(), text.end(), '\n') == 3);
 
   { io::MetricsLog fresh(path); }  // without append the file starts over
@@ -129,7 +125,7 @@ TEST_CASE("CSV logs have declared columns and round-trip text, nan and inf") {
     log.write({{"step", 3}, {"loss", INFINITY}});
     CHECK(contains(error_of([&] { log.write({{"step", 4}, {"acc", 0.9}}); }), "'acc'"));
   }
-  CHECK(read_all(dir / "metrics.csv") ==
+  CHECK(io::read_file(dir / "metrics.csv", "test") ==
         "step,split,loss,lr\n1,\"train\",2.25,0.001\n2,\"va,l \"\"x\"\"\",nan,\n3,,inf,\n");
   auto rows = io::read_metrics(dir / "metrics.csv");
   REQUIRE(rows.size() == 3);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/factories.hpp"
+#include "io/file.hpp"
 #include "io/token_file.hpp"
 #include "io_files.hpp"
 #include "test_support.hpp"
@@ -16,11 +17,6 @@ using strata::test::contains;
 using strata::test::error_of;
 
 namespace {
-
-std::string read_all(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 void store_le32(std::string& bytes, size_t at, uint32_t value) {
   for (int i = 0; i < 4; ++i) bytes[at + i] = static_cast<char>(value >> (8 * i));
@@ -33,7 +29,7 @@ TEST_CASE("token files round-trip and have llm.c's layout") {
   std::vector<int64_t> values = {0, 1, 255, 256, 50256, 65535, 7};
   io::write_token_file(dir / "tokens.bin", from_vector(values));
 
-  std::string bytes = read_all(dir / "tokens.bin");
+  std::string bytes = io::read_file(dir / "tokens.bin", "test");
   REQUIRE(bytes.size() == 1024 + 2 * values.size());
   auto le32 = [&](size_t at) {
     uint32_t v = 0;
@@ -69,7 +65,7 @@ TEST_CASE("write_token_file rejects tokens that do not fit uint16") {
 TEST_CASE("read_token_file rejects a wrong magic, version or length, naming the file") {
   test::TempDir dir;
   io::write_token_file(dir / "good.bin", from_vector(std::vector<int32_t>{1, 2, 3}));
-  std::string good = read_all(dir / "good.bin");
+  std::string good = io::read_file(dir / "good.bin", "test");
   auto error = [&](const std::string& bytes) {
     test::write_bytes(dir / "bad.bin", bytes);
     return error_of([&] { io::read_token_file(dir / "bad.bin"); });
