@@ -221,30 +221,64 @@ A sum_exp(const A* x, A shift, int64_t n) {
   return s;
 }
 
+// sum_i e^(x_i - shift) over [0, n), the exponentials kept in e unless it is null; next_max is set
+// to the max of next[0, n) (NaN entries skipped, as row_max does).
+template <class A>
+A exp_pass(const A* x, A* e, int64_t n, A shift, const A* next, A& next_max) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<A, float>) {
+    // Hand-vectorised for vm::exp_bounded_above16, whose table lookup scalar code cannot express:
+    // one vector of sums and one of maxima, reduced in a fixed order at the end.
+    __m512 sums = _mm512_setzero_ps(),
+           maxima = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    const __m512 shifts = _mm512_set1_ps(shift);
+    auto step = [&](int64_t i, __mmask16 m) {
+      __m512 value =
+          vm::exp_bounded_above16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), shifts));
+      if (e) _mm512_mask_storeu_ps(e + i, m, value);
+      sums = _mm512_mask_add_ps(sums, m, sums, value);
+      maxima = _mm512_mask_max_ps(maxima, m, _mm512_maskz_loadu_ps(m, next + i), maxima);
+    };
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) step(i, __mmask16(0xffff));
+    if (i < n) step(i, static_cast<__mmask16>((1u << (n - i)) - 1));
+    next_max = _mm512_reduce_max_ps(maxima);
+    return _mm512_reduce_add_ps(sums);
+  }
+#endif
+  A s = 0, m = -std::numeric_limits<A>::infinity();
+  if (e) {
+#pragma omp simd reduction(+ : s) reduction(max : m)
+    for (int64_t i = 0; i < n; ++i) {
+      e[i] = exp_acc(x[i] - shift);
+      s += e[i];
+      m = next[i] > m ? next[i] : m;
+    }
+  } else {
+#pragma omp simd reduction(+ : s) reduction(max : m)
+    for (int64_t i = 0; i < n; ++i) {
+      s += exp_acc(x[i] - shift);
+      m = next[i] > m ? next[i] : m;
+    }
+  }
+  next_max = m;
+  return s;
+}
+
 // y_i = softmax(x)_i, or log_softmax(x)_i, given shift = max(x). Returns max(next), the next
 // row's shift: reading the next row inside the exp loop keeps its memory loads in flight while
 // this row computes, instead of the two taking turns.
 template <class A>
 A softmax_row(const A* x, A* y, int64_t n, bool log, A shift, const A* next) {
-  A s = 0, next_max = -std::numeric_limits<A>::infinity();
+  A next_max;
   if (log) {
-#pragma omp simd reduction(+ : s) reduction(max : next_max)
-    for (int64_t i = 0; i < n; ++i) {
-      s += exp_acc(x[i] - shift);
-      next_max = next[i] > next_max ? next[i] : next_max;
-    }
-    A log_sum_exp = shift + std::log(s);
+    A log_sum_exp =
+        shift + std::log(exp_pass(x, static_cast<A*>(nullptr), n, shift, next, next_max));
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) y[i] = x[i] - log_sum_exp;
     return next_max;
   }
-#pragma omp simd reduction(+ : s) reduction(max : next_max)
-  for (int64_t i = 0; i < n; ++i) {
-    y[i] = exp_acc(x[i] - shift);
-    s += y[i];
-    next_max = next[i] > next_max ? next[i] : next_max;
-  }
-  A inverse = A(1) / s;
+  A inverse = A(1) / exp_pass(x, y, n, shift, next, next_max);
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] *= inverse;
   return next_max;
