@@ -167,8 +167,18 @@ template <class A>
 }
 
 // Sum of term(i) over [0, n) with kLanes independent accumulators (several vector registers), so
-// the loop is not held to one add latency per vector. The lanes combine in a fixed order.
+// the loop is not held to one add latency per vector. The lanes combine in a fixed order, halving
+// their number each step (vector adds; one add after another would cost 64 latencies a row).
 constexpr int64_t kLanes = 64;
+
+template <class A, class Combine>
+[[gnu::always_inline]] inline A combine_lanes(A* lanes, Combine combine) {
+  for (int64_t width = kLanes / 2; width > 0; width /= 2) {
+#pragma omp simd
+    for (int64_t j = 0; j < width; ++j) lanes[j] = combine(lanes[j], lanes[j + width]);
+  }
+  return lanes[0];
+}
 
 template <class A, class Term>
 [[gnu::always_inline]] inline A sum_of(int64_t n, Term term) {
@@ -179,9 +189,7 @@ template <class A, class Term>
     for (int64_t j = 0; j < kLanes; ++j) lanes[j] += term(i + j);
   }
   for (int64_t j = 0; i + j < n; ++j) lanes[j] += term(i + j);
-  A s = 0;
-  for (int64_t j = 0; j < kLanes; ++j) s += lanes[j];
-  return s;
+  return combine_lanes(lanes, [](A a, A b) { return a + b; });
 }
 
 template <class A>
@@ -194,9 +202,7 @@ A row_max(const A* x, int64_t n) {
     for (int64_t j = 0; j < kLanes; ++j) lanes[j] = x[i + j] > lanes[j] ? x[i + j] : lanes[j];
   }
   for (int64_t j = 0; i + j < n; ++j) lanes[j] = x[i + j] > lanes[j] ? x[i + j] : lanes[j];
-  A m = lanes[0];
-  for (int64_t j = 1; j < kLanes; ++j) m = lanes[j] > m ? lanes[j] : m;
-  return m;
+  return combine_lanes(lanes, [](A a, A b) { return b > a ? b : a; });
 }
 
 template <class A>
