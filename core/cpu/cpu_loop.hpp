@@ -1,8 +1,12 @@
 // Runs an inner loop over every row of a StridedLoop on the CPU, split across the thread pool.
 // inner(char* ptrs[N], const int64_t strides[N], int64_t count) handles `count` elements starting
 // at ptrs, stepping by strides (bytes); it sees the innermost dim, so contiguous rows run at full
-// speed.
+// speed. Each chunk of rows ends with end_streamed_stores().
 #pragma once
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "core/parallel.hpp"
 #include "core/strided_loop.hpp"
@@ -10,6 +14,15 @@
 namespace strata::cpu {
 
 inline constexpr int64_t kElementwiseGrain = 32768;
+
+// Ends a parallel chunk that may have written with streaming stores (core/cpu/stream_store.hpp):
+// those are weakly ordered, and must have reached memory before the pool's barrier hands the
+// results to other threads. Costs next to nothing when there are none.
+inline void end_streamed_stores() {
+#if defined(__x86_64__)
+  _mm_sfence();
+#endif
+}
 
 template <int N, class Inner>
 void for_each_row(const StridedLoop<N>& loop, const std::array<char*, N>& base, Inner&& inner,
@@ -41,6 +54,7 @@ void for_each_row(const StridedLoop<N>& loop, const std::array<char*, N>& base, 
         for (int i = 0; i < N; ++i) ptrs[i] += loop.strides[i][d + 1];
       }
     }
+    end_streamed_stores();
   });
 }
 

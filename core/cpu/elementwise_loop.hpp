@@ -6,8 +6,10 @@
 // `omp simd` loop straight over memory. Any other row goes in blocks of kBlock elements through
 // small stack buffers: f16/bf16 runs are widened to f32 in vector registers (half_vector.hpp),
 // broadcast operands (stride 0) splatted, strided ones gathered; the same vector loop runs over the
-// buffers, and the result is narrowed or scattered back. fn is a functor on compute values
-// (core/elementwise_functors.hpp): the op is fixed at compile time, never switched per element.
+// buffers, and the result is narrowed or scattered back. An op whose fast form scalar code cannot
+// express runs a hand-vectorised VectorLoop instead of the `omp simd` loop. fn is a functor on
+// compute values (core/elementwise_functors.hpp): the op is fixed at compile time, never switched
+// per element.
 //
 // Include only from files compiled per ISA (strata_add_isa_kernels).
 #pragma once
@@ -97,11 +99,24 @@ template <class... InC, class Fn, class OutLane, class... InLane>
   for (int64_t i = 0; i < n; ++i) out[i] = static_cast<OutLane>(fn(from_lane<InC>(in[i])...));
 }
 
+// A hand-vectorised loop for fn over contiguous runs, where fn's fast form needs instructions that
+// a scalar function under `omp simd` cannot express (a table lookup by permutation): specialise
+// VectorLoop<Fn, OutC, InC...> with `static void run(int64_t n, OutC* out, const InC*... in)`
+// beside the kernels, before map_elements is instantiated for fn.
+template <class Fn, class OutC, class... InC>
+struct VectorLoop {
+  static constexpr bool available = false;
+};
+
 template <class Fn, class OutC, class... InC>
 [[gnu::always_inline]] inline void apply_contiguous(int64_t n, const Fn& fn, OutC* out,
                                                     const InC*... in) {
-  apply_lanes<InC...>(n, fn, reinterpret_cast<Lane<OutC>*>(out),
-                      reinterpret_cast<const Lane<InC>*>(in)...);
+  if constexpr (VectorLoop<Fn, OutC, InC...>::available) {
+    VectorLoop<Fn, OutC, InC...>::run(n, out, in...);
+  } else {
+    apply_lanes<InC...>(n, fn, reinterpret_cast<Lane<OutC>*>(out),
+                        reinterpret_cast<const Lane<InC>*>(in)...);
+  }
 }
 
 template <class Out, class... In, class Fn, size_t... I>

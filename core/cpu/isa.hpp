@@ -4,6 +4,7 @@
 // run both paths on one machine).
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 
 namespace strata::cpu {
@@ -12,6 +13,15 @@ enum class Isa { generic, avx2, avx512 };
 
 Isa active_isa();
 std::string_view isa_name(Isa isa);
+
+// Size of the largest (last-level) data cache, from Linux's sysfs; 32 MiB where it cannot be read.
+int64_t last_level_cache_bytes();
+
+// Contiguous copy and cast outputs of at least this many bytes are written with streaming stores
+// (core/cpu/stream_store.hpp). Half the last-level cache unless set; tests set 0 (stream every
+// output) or INT64_MAX (none) to compare the two paths.
+int64_t stream_min_bytes();
+void set_stream_min_bytes(int64_t bytes);
 
 }  // namespace strata::cpu
 

@@ -109,6 +109,27 @@ void store_row(T* dst, int64_t step, int64_t n, const compute_t<T>* values) {
   for (int64_t i = 0; i < n; ++i) dst[i * step] = T(values[i]);
 }
 
+// Writes row values computed by values(out, i, count), which puts elements [i, i + count) as
+// accumulator values at out: straight into the row when it holds accumulator values contiguously,
+// else block by block through L1, converted or scattered.
+template <class T, class Values>
+void write_row_values(T* dst, int64_t step, int64_t n, Values&& values) {
+  using A = compute_t<T>;
+  if constexpr (std::is_same_v<T, A>) {
+    if (step == 1) {
+      values(dst, int64_t{0}, n);
+      return;
+    }
+  }
+  constexpr int64_t kRowBlock = 256;
+  for (int64_t i = 0; i < n; i += kRowBlock) {
+    A block[kRowBlock];
+    const int64_t count = std::min(kRowBlock, n - i);
+    values(block, i, count);
+    store_row(dst + i * step, step, count, block);
+  }
+}
+
 // Asks for row r of a contiguous-row layout to be brought into cache without waiting for it: the
 // row after next, so it arrives while the current one computes.
 template <class T>
@@ -146,8 +167,18 @@ template <class A>
 }
 
 // Sum of term(i) over [0, n) with kLanes independent accumulators (several vector registers), so
-// the loop is not held to one add latency per vector. The lanes combine in a fixed order.
+// the loop is not held to one add latency per vector. The lanes combine in a fixed order, halving
+// their number each step (vector adds; one add after another would cost 64 latencies a row).
 constexpr int64_t kLanes = 64;
+
+template <class A, class Combine>
+[[gnu::always_inline]] inline A combine_lanes(A* lanes, Combine combine) {
+  for (int64_t width = kLanes / 2; width > 0; width /= 2) {
+#pragma omp simd
+    for (int64_t j = 0; j < width; ++j) lanes[j] = combine(lanes[j], lanes[j + width]);
+  }
+  return lanes[0];
+}
 
 template <class A, class Term>
 [[gnu::always_inline]] inline A sum_of(int64_t n, Term term) {
@@ -158,9 +189,7 @@ template <class A, class Term>
     for (int64_t j = 0; j < kLanes; ++j) lanes[j] += term(i + j);
   }
   for (int64_t j = 0; i + j < n; ++j) lanes[j] += term(i + j);
-  A s = 0;
-  for (int64_t j = 0; j < kLanes; ++j) s += lanes[j];
-  return s;
+  return combine_lanes(lanes, [](A a, A b) { return a + b; });
 }
 
 template <class A>
@@ -173,9 +202,7 @@ A row_max(const A* x, int64_t n) {
     for (int64_t j = 0; j < kLanes; ++j) lanes[j] = x[i + j] > lanes[j] ? x[i + j] : lanes[j];
   }
   for (int64_t j = 0; i + j < n; ++j) lanes[j] = x[i + j] > lanes[j] ? x[i + j] : lanes[j];
-  A m = lanes[0];
-  for (int64_t j = 1; j < kLanes; ++j) m = lanes[j] > m ? lanes[j] : m;
-  return m;
+  return combine_lanes(lanes, [](A a, A b) { return b > a ? b : a; });
 }
 
 template <class A>
@@ -200,30 +227,64 @@ A sum_exp(const A* x, A shift, int64_t n) {
   return s;
 }
 
+// sum_i e^(x_i - shift) over [0, n), the exponentials kept in e unless it is null; next_max is set
+// to the max of next[0, n) (NaN entries skipped, as row_max does).
+template <class A>
+A exp_pass(const A* x, A* e, int64_t n, A shift, const A* next, A& next_max) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<A, float>) {
+    // Hand-vectorised for vm::exp_bounded_above16, whose table lookup scalar code cannot express:
+    // one vector of sums and one of maxima, reduced in a fixed order at the end.
+    __m512 sums = _mm512_setzero_ps(),
+           maxima = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    const __m512 shifts = _mm512_set1_ps(shift);
+    auto step = [&](int64_t i, __mmask16 m) {
+      __m512 value =
+          vm::exp_bounded_above16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), shifts));
+      if (e) _mm512_mask_storeu_ps(e + i, m, value);
+      sums = _mm512_mask_add_ps(sums, m, sums, value);
+      maxima = _mm512_mask_max_ps(maxima, m, _mm512_maskz_loadu_ps(m, next + i), maxima);
+    };
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) step(i, __mmask16(0xffff));
+    if (i < n) step(i, static_cast<__mmask16>((1u << (n - i)) - 1));
+    next_max = _mm512_reduce_max_ps(maxima);
+    return _mm512_reduce_add_ps(sums);
+  }
+#endif
+  A s = 0, m = -std::numeric_limits<A>::infinity();
+  if (e) {
+#pragma omp simd reduction(+ : s) reduction(max : m)
+    for (int64_t i = 0; i < n; ++i) {
+      e[i] = exp_acc(x[i] - shift);
+      s += e[i];
+      m = next[i] > m ? next[i] : m;
+    }
+  } else {
+#pragma omp simd reduction(+ : s) reduction(max : m)
+    for (int64_t i = 0; i < n; ++i) {
+      s += exp_acc(x[i] - shift);
+      m = next[i] > m ? next[i] : m;
+    }
+  }
+  next_max = m;
+  return s;
+}
+
 // y_i = softmax(x)_i, or log_softmax(x)_i, given shift = max(x). Returns max(next), the next
 // row's shift: reading the next row inside the exp loop keeps its memory loads in flight while
 // this row computes, instead of the two taking turns.
 template <class A>
 A softmax_row(const A* x, A* y, int64_t n, bool log, A shift, const A* next) {
-  A s = 0, next_max = -std::numeric_limits<A>::infinity();
+  A next_max;
   if (log) {
-#pragma omp simd reduction(+ : s) reduction(max : next_max)
-    for (int64_t i = 0; i < n; ++i) {
-      s += exp_acc(x[i] - shift);
-      next_max = next[i] > next_max ? next[i] : next_max;
-    }
-    A log_sum_exp = shift + std::log(s);
+    A log_sum_exp =
+        shift + std::log(exp_pass(x, static_cast<A*>(nullptr), n, shift, next, next_max));
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) y[i] = x[i] - log_sum_exp;
     return next_max;
   }
-#pragma omp simd reduction(+ : s) reduction(max : next_max)
-  for (int64_t i = 0; i < n; ++i) {
-    y[i] = exp_acc(x[i] - shift);
-    s += y[i];
-    next_max = next[i] > next_max ? next[i] : next_max;
-  }
-  A inverse = A(1) / s;
+  A inverse = A(1) / exp_pass(x, y, n, shift, next, next_max);
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] *= inverse;
   return next_max;
@@ -244,25 +305,15 @@ void softmax_backward_row(const A* g, const A* y, A* dx, int64_t n, bool log) {
   for (int64_t i = 0; i < n; ++i) dx[i] = y[i] * (g[i] - dot);
 }
 
-// Normalises one row, given sum = sum(x): mu = mean(x) when centring (layer norm), else 0 (RMS
-// norm); rstd = 1 / sqrt(mean((x - mu)^2) + eps); y = (x - mu) rstd w + b. Returns sum(next), the
-// next row's sum: reading the next row inside the output loop keeps its memory loads in flight
-// while this row computes, instead of the two taking turns.
+// The statistics of one row: mu = mean(x) when centring (layer norm), else 0 (RMS norm), and
+// rstd = 1 / sqrt(mean((x - mu)^2) + eps). The first pass reads x from memory, the hardware
+// prefetcher running ahead along the rows; the second finds it in L1, as does the pass that then
+// writes y = (x - mu) rstd w + b.
 template <class A>
-A norm_row(const A* x, const A* w, const A* b, A* y, int64_t n, bool center, double eps, A sum,
-           const A* next, A* mean_out, A* rstd_out) {
-  A mu = center ? sum / static_cast<A>(n) : A(0);
-  A squares = sum_of<A>(n, [&](int64_t i) { return (x[i] - mu) * (x[i] - mu); });
-  A rstd = A(1) / std::sqrt(squares / static_cast<A>(n) + static_cast<A>(eps));
-  A next_sum = 0;
-#pragma omp simd reduction(+ : next_sum)
-  for (int64_t i = 0; i < n; ++i) {
-    y[i] = (x[i] - mu) * rstd * w[i] + b[i];
-    next_sum += next[i];
-  }
-  *mean_out = mu;
-  *rstd_out = rstd;
-  return next_sum;
+std::pair<A, A> norm_stats(const A* x, int64_t n, bool center, double eps) {
+  const A mu = center ? row_sum(x, n) / static_cast<A>(n) : A(0);
+  const A squares = sum_of<A>(n, [&](int64_t i) { return (x[i] - mu) * (x[i] - mu); });
+  return {mu, A(1) / std::sqrt(squares / static_cast<A>(n) + static_cast<A>(eps))};
 }
 
 // With xhat = (x - mu) rstd and gw = g w:
@@ -402,26 +453,20 @@ void norm_kernel(const Tensor& y, const Tensor& mean, const Tensor& rstd, const 
     auto* y_data = static_cast<scalar_t*>(y.data_ptr());
     A* mean_data = center ? mean.data<A>() : nullptr;
     A* rstd_data = rstd.data<A>();
+    const A* w_data = w.data();
+    const A* b_data = b.data();
     parallel_for(0, in.count, row_grain(n), [&](int64_t begin, int64_t end) {
-      // Row r + 1 is loaded (into the other x buffer when staged) before row r is computed; the
-      // last row's `next` is the row itself, read again from cache.
-      std::vector<A> x_buffers[2] = {std::vector<A>(n), std::vector<A>(n)};
-      std::vector<A> y_buffer(n);
-      auto load = [&](int64_t r) {
-        return load_row(x_data + in.offset(r), in.step, n, x_buffers[r & 1].data());
-      };
-      A unused_mean;
-      const A* x_row = load(begin);
-      A sum = row_sum(x_row, n);
+      std::vector<A> x_buffer(n);
       for (int64_t r = begin; r < end; ++r) {
-        prefetch_row(x_data, in, r + 2);
-        const A* next_row = r + 1 < end ? load(r + 1) : x_row;
-        scalar_t* y_dst = y_data + out.offset(r);
-        A* y_row = output_row(y_dst, out.step, y_buffer.data());
-        sum = norm_row(x_row, w.data(), b.data(), y_row, n, center, eps, sum, next_row,
-                       center ? mean_data + r : &unused_mean, rstd_data + r);
-        store_row(y_dst, out.step, n, y_row);
-        x_row = next_row;
+        const A* x_row = load_row(x_data + in.offset(r), in.step, n, x_buffer.data());
+        const auto [mu, row_rstd] = norm_stats(x_row, n, center, eps);
+        write_row_values(y_data + out.offset(r), out.step, n, [&](A* values, int64_t i, int64_t m) {
+          _Pragma("omp simd") for (int64_t j = 0; j < m; ++j) {
+            values[j] = (x_row[i + j] - mu) * row_rstd * w_data[i + j] + b_data[i + j];
+          }
+        });
+        if (center) mean_data[r] = mu;
+        rstd_data[r] = row_rstd;
       }
     });
   });

@@ -7,6 +7,10 @@
 // inputs sampled densely (tests/core/elementwise_test.cpp checks it): exp 1.01 ulp, log 0.80 ulp,
 // tanh 1.33 ulp; normal_cdf below 1e-7 absolute.
 //
+// normal_cdf16 and exp_bounded_above16 are the exceptions: AVX-512 functions on 16 lanes, for
+// gelu's forward loop and softmax's exponentials, because their table lookups (a permutation across
+// lanes) are something a scalar function cannot express.
+//
 // Include only from files compiled per ISA (strata_add_isa_kernels): the functions live in
 // namespace strata::cpu::<isa>::vm so the AVX-512 and AVX2 copies never merge at link time, and
 // those files build with -fno-trapping-math, which lets GCC evaluate both sides of a select (with
@@ -19,6 +23,10 @@
 
 #include <bit>
 #include <cmath>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #include <cstdint>
 #include <limits>
 
@@ -134,5 +142,87 @@ STRATA_VM_INLINE float normal_cdf(float x) {
   float tail = x > 0.0f ? 1.0f : 0.0f;
   return s < kRange ? std::fma(0.5f * x, g, 0.5f) : tail;
 }
+
+#if defined(__AVX512F__)
+
+// Phi(x) on 16 lanes, from the upper tail Q(a) = 1 - Phi(a), a = |x|: Phi = Q(a) for x < 0 and
+// 1 - Q(a) for x > 0. Q is a degree-5 polynomial on each of 16 intervals of [0, 5.5] (Chebyshev
+// fits, 2.5e-9 absolute), its coefficients picked per lane by permutation; beyond 5.5, Q is 0.
+// About half the work of normal_cdf's degree-16 polynomial (6 permutes and 5 FMAs instead of 17
+// FMAs), and as accurate: below 8e-8 absolute, and since Q keeps its relative precision in the
+// negative tail, gelu = x Phi(x) within 2.2 ulp for x > 0 and 2.5 ulp on (-1, 0).
+inline __m512 normal_cdf16(__m512 x) {
+  constexpr float kRange = 5.5f;
+  constexpr int kIntervals = 16;
+  // kTail[j][k]: coefficient of t^j on interval k, t in [0, 1) across the interval.
+  alignas(64) static constexpr float kTail[6][kIntervals] = {
+      {5.000000000e-01f, 3.655171394e-01f, 2.458838522e-01f, 1.512117982e-01f, 8.456572145e-02f,
+       4.282995313e-02f, 1.958007924e-02f, 8.058615960e-03f, 2.979763318e-03f, 9.882196318e-04f,
+       2.935552329e-04f, 7.802135951e-05f, 1.853670256e-05f, 3.933888365e-06f, 7.452655382e-07f,
+       1.259712548e-07f},
+      {-1.371363401e-01f, -1.292686462e-01f, -1.082719937e-01f, -8.057892323e-02f,
+       -5.328550935e-02f, -3.130969778e-02f, -1.634671167e-02f, -7.583385799e-03f,
+       -3.125910182e-03f, -1.144905342e-03f, -3.725988790e-04f, -1.077435518e-04f,
+       -2.768328704e-05f, -6.320034572e-06f, -1.282021685e-06f, -2.310702456e-07f},
+      {-7.798616366e-07f, 7.635421585e-03f, 1.279199589e-02f, 1.428162120e-02f, 1.259333920e-02f,
+       9.250116535e-03f, 5.795483012e-03f, 3.136571730e-03f, 1.477461425e-03f, 6.086681387e-04f,
+       2.200319577e-04f, 6.996087905e-05f, 1.959943074e-05f, 4.844201158e-06f, 1.057389568e-06f,
+       2.040013811e-07f},
+      {2.703928389e-03f, 2.253650920e-03f, 1.132560777e-03f, -9.767375741e-05f, -9.366106242e-04f,
+       -1.208911650e-03f, -1.050654450e-03f, -7.166470168e-04f, -4.039312189e-04f,
+       -1.927236590e-04f, -7.888786786e-05f, -2.793447675e-05f, -8.604659342e-06f,
+       -2.314653557e-06f, -5.453098879e-07f, -1.127589542e-07f},
+      {-5.486933787e-06f, -2.331812575e-04f, -3.342634591e-04f, -2.787016274e-04f,
+       -1.340477611e-04f, 3.473273637e-06f, 7.769575313e-05f, 8.875382628e-05f, 6.632191798e-05f,
+       3.836203541e-05f, 1.816396980e-05f, 7.227852166e-06f, 2.453127536e-06f, 7.167608373e-07f,
+       1.814252073e-07f, 3.996093767e-08f},
+      {-4.416880620e-05f, -2.055291770e-05f, 9.648465493e-06f, 2.760013558e-05f, 2.705765473e-05f,
+       1.514761607e-05f, 2.724193791e-06f, -4.144852937e-06f, -5.485470865e-06f, -4.065554549e-06f,
+       -2.243101335e-06f, -9.953993185e-07f, -3.674444429e-07f, -1.149032940e-07f,
+       -3.077962063e-08f, -7.115603218e-09f},
+  };
+  const __m512 a = _mm512_min_ps(_mm512_abs_ps(x), _mm512_set1_ps(kRange));
+  const __m512 u = _mm512_mul_ps(a, _mm512_set1_ps(kIntervals / kRange));
+  const __m512i k = _mm512_min_epi32(_mm512_cvttps_epi32(u), _mm512_set1_epi32(kIntervals - 1));
+  const __m512 t = _mm512_sub_ps(u, _mm512_cvtepi32_ps(k));
+  __m512 q = _mm512_permutexvar_ps(k, _mm512_load_ps(kTail[5]));
+  for (int j = 4; j >= 0; --j)
+    q = _mm512_fmadd_ps(q, t, _mm512_permutexvar_ps(k, _mm512_load_ps(kTail[j])));
+  q = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(kRange), _CMP_LT_OQ), q);
+  // A NaN x gives some q; x Phi(x) is NaN all the same.
+  const __mmask16 positive = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ);
+  return _mm512_mask_sub_ps(q, positive, _mm512_set1_ps(1.0f), q);
+}
+
+// exp_bounded_above on 16 lanes, with its contract (x <= 88; results below 2^-126 flush to zero;
+// NaN stays NaN): x = (m / 16) ln2 + r with |r| <= ln2 / 32, 2^((m mod 16) / 16) from a 16-entry
+// table by permutation, e^r by a cubic (error r^4 / 24 < 1e-8), 2^floor(m / 16) by vscalefps.
+// Within 1.7 ulp (the scalar form: 1.01), in 15 vector operations where the scalar form takes 19.
+inline __m512 exp_bounded_above16(__m512 x) {
+  constexpr float kLowest = -87.33654475f;  // ln(2^-126)
+  alignas(64) static constexpr float kPow2[16] = {
+      1.000000000e+00f, 1.044273782e+00f, 1.090507733e+00f, 1.138788635e+00f,
+      1.189207115e+00f, 1.241857812e+00f, 1.296839555e+00f, 1.354255547e+00f,
+      1.414213562e+00f, 1.476826146e+00f, 1.542210825e+00f, 1.610490332e+00f,
+      1.681792831e+00f, 1.756252160e+00f, 1.834008086e+00f, 1.915206561e+00f};
+  const __m512 shift = _mm512_set1_ps(0x1.8p23f);  // adding it rounds to an integer in the low bits
+  // max returns its second operand when one is NaN, so a NaN x stays NaN.
+  const __m512 clamped = _mm512_max_ps(_mm512_set1_ps(kLowest), x);
+  const __m512 shifted = _mm512_fmadd_ps(clamped, _mm512_set1_ps(16 * 1.44269504088896341f), shift);
+  const __m512 m = _mm512_sub_ps(shifted, shift);
+  const __m512i m_int = _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_castps_si512(shift));
+  // ln2 / 16 split in two, the first part exact in m times it.
+  __m512 r = _mm512_fmadd_ps(m, _mm512_set1_ps(-0.693359375f / 16), clamped);
+  r = _mm512_fmadd_ps(m, _mm512_set1_ps(2.12194440e-4f / 16), r);
+  __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(1.0f / 6), r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  const __m512 fraction = _mm512_permutexvar_ps(m_int, _mm512_load_ps(kPow2));  // m mod 16
+  const __m512 exponent = _mm512_cvtepi32_ps(_mm512_srai_epi32(m_int, 4));
+  const __mmask16 in_range = _mm512_cmp_ps_mask(x, _mm512_set1_ps(kLowest), _CMP_NLT_UQ);
+  return _mm512_maskz_scalef_ps(in_range, _mm512_mul_ps(p, fraction), exponent);
+}
+
+#endif
 
 }  // namespace strata::cpu::STRATA_ISA::vm

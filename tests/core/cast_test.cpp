@@ -2,7 +2,8 @@
 // the vectorised contiguous paths bit-identical to core/half.hpp (every 16-bit pattern, and many
 // random and special f32 values); and every pair of dtypes on boundary values, against a
 // reference that rounds the exact source value once (in long double, which holds every i64 and
-// f64 value exactly).
+// f64 value exactly). Large outputs stream (core/cpu/stream_store.hpp): the streamed path equals
+// the plain one bit for bit.
 #include <doctest/doctest.h>
 
 #include <cfenv>
@@ -13,6 +14,7 @@
 #include <random>
 #include <vector>
 
+#include "core/cpu/isa.hpp"
 #include "core/factories.hpp"
 #include "core/half.hpp"
 
@@ -377,4 +379,44 @@ TEST_CASE("casts between all dtypes round boundary values once, contiguous and s
       }
     }
   }
+}
+
+TEST_CASE("streamed copies and casts equal plain ones, bit for bit") {
+  // Threshold 0 streams every contiguous output, INT64_MAX none. Offsets and odd lengths put the
+  // ends of runs inside cache lines (written with plain stores around the streamed lines).
+  std::vector<float> values(5000);
+  for (size_t i = 0; i < values.size(); ++i) {
+    values[i] = std::ldexp(static_cast<float>(i % 97) - 48.25f, static_cast<int>(i % 29) - 14);
+  }
+  const Tensor all = from_vector(values);
+  auto bytes = [](const Tensor& t) {
+    Tensor c = t.contiguous();
+    std::vector<uint8_t> out(c.nbytes());
+    std::memcpy(out.data(), c.data_ptr(), out.size());
+    return out;
+  };
+  auto results_with_stream_min_bytes = [&](int64_t min_bytes) {
+    cpu::set_stream_min_bytes(min_bytes);
+    std::vector<std::vector<uint8_t>> results;
+    for (int64_t offset : {0, 1, 7}) {
+      for (int64_t n : {1, 16, 37, 4099}) {
+        Tensor src = all.narrow(0, offset, n);
+        for (DType dtype : {DType::f32, DType::f64, DType::f16, DType::bf16}) {
+          Tensor converted = src.to(dtype);
+          Tensor shifted = empty({n + 3}, {dtype}).narrow(0, 3, n);
+          shifted.copy_(converted);
+          results.push_back(bytes(converted));
+          results.push_back(bytes(shifted));
+          results.push_back(bytes(shifted.to(DType::f32)));
+        }
+      }
+    }
+    return results;
+  };
+  const int64_t threshold = cpu::stream_min_bytes();
+  const auto streamed = results_with_stream_min_bytes(0);
+  const auto plain = results_with_stream_min_bytes(std::numeric_limits<int64_t>::max());
+  cpu::set_stream_min_bytes(threshold);
+  REQUIRE(streamed.size() == plain.size());
+  for (size_t i = 0; i < streamed.size(); ++i) CHECK_MESSAGE(streamed[i] == plain[i], "case ", i);
 }

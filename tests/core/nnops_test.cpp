@@ -168,6 +168,27 @@ TEST_CASE("softmax gives masked (-inf) logits zero probability") {
   }
 }
 
+TEST_CASE("softmax turns a row holding NaN into NaN and leaves the other rows alone") {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  // 19 columns: a whole vector of 16 lanes and a partial one.
+  std::vector<double> values(2 * 19);
+  for (int i = 0; i < 19; ++i) values[i] = values[19 + i] = 0.1 * i - 0.7;
+  values[17] = nan;
+  for (DType dtype : kFloatDTypes) {
+    CAPTURE(dtype_name(dtype));
+    Tensor logits = from_vector<double>(values, {2, 19}).to(dtype);
+    for (bool log : {false, true}) {
+      std::vector<double> p = (log ? log_softmax(logits) : softmax(logits)).to_vector<double>();
+      double total = 0;
+      for (int i = 0; i < 19; ++i) {
+        CHECK(std::isnan(p[i]));
+        total += log ? std::exp(p[19 + i]) : p[19 + i];
+      }
+      CHECK(total == doctest::Approx(1.0).epsilon(is_16bit_float(dtype) ? 1e-2 : 1e-6));
+    }
+  }
+}
+
 TEST_CASE("cross-entropy backward is softmax - onehot, scaled by the reduction") {
   const int64_t rows = 6, classes = 37;
   const int64_t ignore_index = -100;
