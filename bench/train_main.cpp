@@ -1,0 +1,280 @@
+// strata_bench_train: single-process CPU training throughput (tokens/s) of a tiny GPT and GPT-2
+// 124M, for Strata and for the same model in libtorch (as installed and in its best
+// configuration), on 1 and 2 threads, next to the GEMM-bound limit. One JSON line per measurement.
+//
+// Every measurement runs in a fresh process: this executable re-runs itself with --child under the
+// measurement's environment, because glibc reads GLIBC_TUNABLES and OpenBLAS reads
+// OPENBLAS_CORETYPE when the process starts. The GEMM-bound limit is measured in this process.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "bench/train.hpp"
+#include "core/error.hpp"
+
+namespace strata::bench {
+
+double TrainModel::flops_per_token() const {
+  const double c = static_cast<double>(width), v = static_cast<double>(vocab);
+  // Per block: QKV, output, MLP weights and biases (12 C^2 + 13 C) and two LayerNorms (4 C).
+  const double block = 12 * c * c + 13 * c + 4 * c;
+  const double params = static_cast<double>(layers) * block + v * c + 2 * c;  // + wte, ln_f
+  return 6 * params + 12.0 * static_cast<double>(layers) * c * static_cast<double>(context);
+}
+
+const std::vector<TrainModel>& train_models() {
+  static const std::vector<TrainModel> models = {
+      {.name = "tiny",
+       .vocab = 256,
+       .block = 256,
+       .layers = 4,
+       .heads = 4,
+       .width = 256,
+       .batch = 8,
+       .context = 256,
+       .warmup_steps = 3,
+       .timed_steps = 10},
+      {.name = "gpt2",
+       .vocab = 50257,
+       .block = 1024,
+       .layers = 12,
+       .heads = 12,
+       .width = 768,
+       .batch = 1,
+       .context = 256,
+       .warmup_steps = 2,
+       .timed_steps = 5},
+  };
+  return models;
+}
+
+const TrainModel& train_model(const std::string& name) {
+  for (const TrainModel& m : train_models()) {
+    if (m.name == name) return m;
+  }
+  fail("strata_bench_train: unknown model '", name, "' (expected tiny or gpt2)");
+}
+
+StepTiming time_steps(const TrainModel& m, const std::function<double()>& step) {
+  using clock = std::chrono::steady_clock;
+  StepTiming timing;
+  for (int i = 0; i < m.warmup_steps; ++i) timing.loss = step();
+  std::vector<double> samples;
+  for (int i = 0; i < m.timed_steps; ++i) {
+    auto start = clock::now();
+    timing.loss = step();
+    samples.push_back(std::chrono::duration<double>(clock::now() - start).count());
+  }
+  std::sort(samples.begin(), samples.end());
+  timing.median_seconds = samples[samples.size() / 2];
+  return timing;
+}
+
+}  // namespace strata::bench
+
+namespace {
+
+using namespace strata::bench;
+
+constexpr const char* kHelp =
+    R"(strata_bench_train [--models tiny,gpt2] [--threads 1,2] [--quick] [--gemms] [--help]
+
+Training throughput (tokens/s: forward, cross-entropy, backward and an AdamW step on random
+tokens; the median over timed steps after warm-up steps) of
+  tiny  vocab 256, context 256, 4 layers, 4 heads, width 256, batch 8 x 256 tokens
+  gpt2  GPT-2 124M: vocab 50257, 12 layers, 12 heads, width 768, batch 1 x 256 tokens
+for, at each thread count:
+  strata/default      Strata's nn::GPT and optim::AdamW
+  libtorch/installed  tools/torch_reference's GPT in Debian's libtorch 1.13, environment as is
+  libtorch/best       the same with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (malloc on huge pages),
+                      OPENBLAS_CORETYPE=SkylakeX (OpenBLAS's AVX-512 kernels; 0.3.21 runs its
+                      AVX2 Zen kernels on Zen 4) and OMP_WAIT_POLICY=PASSIVE
+Each runs in a fresh process: the bench re-runs itself (--child) with that environment, since
+glibc and OpenBLAS read it at start-up; OMP_NUM_THREADS and OPENBLAS_NUM_THREADS are set to the
+thread count. The libtorch rows exist when the bench was built with libtorch-dev installed;
+blas_core is the kernel set OpenBLAS reports (openblas_get_corename), showing the override works.
+
+Also, per model and thread count, the GEMM-bound limit: every GEMM of a training step (forward and
+both backward products, at the model's shapes and operand layouts) timed alone through Strata;
+tokens_per_s there is tokens per step over the summed GEMM time, flops_per_token is nanoGPT's
+6 N + 12 L C T, and each throughput row reports fraction_of_gemm_bound against it. train_ratio rows
+give Strata's throughput over each libtorch configuration's.
+
+  --models LIST   models to run, comma-separated (default tiny,gpt2)
+  --threads LIST  thread counts, comma-separated (default 1,2)
+  --quick         1 warm-up and 3 timed steps instead of the defaults (tiny 3 + 10, gpt2 2 + 5)
+  --gemms         also print one train_gemm line per GEMM of the step (shape, layout, GFLOP/s)
+  --help          this text
+)";
+
+struct Config {
+  std::string library, name;
+  std::vector<std::string> env;  // NAME=value; the rest of the environment is inherited
+};
+
+// libtorch/installed clears the variables of the best configuration in case the caller set them.
+const std::vector<Config>& configs() {
+  static const std::vector<Config> all = {
+      {"strata", "default", {}},
+#ifdef STRATA_BENCH_TORCH
+      {"libtorch", "installed", {}},
+      {"libtorch",
+       "best",
+       {"GLIBC_TUNABLES=glibc.malloc.hugetlb=1", "OPENBLAS_CORETYPE=SkylakeX",
+        "OMP_WAIT_POLICY=PASSIVE"}},
+#endif
+  };
+  return all;
+}
+
+std::vector<std::string> split(const std::string& list) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t end = list.find(',', start);
+    if (end == std::string::npos) end = list.size();
+    if (end > start) items.push_back(list.substr(start, end - start));
+    start = end + 1;
+  }
+  return items;
+}
+
+// The child: one measurement, printed as "seconds loss blas_core" for the parent.
+int run_child(const std::string& library, const std::string& model_name, int threads, bool quick) {
+  TrainModel model = train_model(model_name);
+  if (quick) {
+    model.warmup_steps = 1;
+    model.timed_steps = 3;
+  }
+  StepTiming timing;
+  std::string core;
+  if (library == "strata") {
+    timing = train_strata(model, threads);
+#ifdef STRATA_BENCH_TORCH
+  } else if (library == "libtorch") {
+    timing = train_torch(model, threads);
+    core = openblas_core();
+#endif
+  } else {
+    std::fprintf(stderr, "strata_bench_train: unknown library '%s'\n", library.c_str());
+    return 2;
+  }
+  std::printf("%.9g %.9g %s\n", timing.median_seconds, timing.loss,
+              core.empty() ? "-" : core.c_str());
+  return 0;
+}
+
+struct Measured {
+  double seconds = NAN, loss = NAN;
+  std::string core;
+};
+
+// Runs `self --child ...` under config's environment and reads its one result line.
+Measured run_in_child(const std::string& self, const Config& config, const TrainModel& model,
+                      int threads, bool quick) {
+  std::string command = "env -u GLIBC_TUNABLES -u OPENBLAS_CORETYPE -u OMP_WAIT_POLICY";
+  for (const std::string& var : config.env) command += " " + var;
+  command += " OMP_NUM_THREADS=" + std::to_string(threads) +
+             " OPENBLAS_NUM_THREADS=" + std::to_string(threads) + " '" + self + "' --child " +
+             config.library + " " + model.name + " " + std::to_string(threads) +
+             (quick ? " --quick" : "");
+  Measured measured;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return measured;
+  char core[256] = "";
+  if (std::fscanf(pipe, "%lf %lf %255s", &measured.seconds, &measured.loss, core) != 3) {
+    measured.seconds = NAN;
+  }
+  measured.core = std::strcmp(core, "-") ? core : "";
+  if (pclose(pipe) != 0) measured.seconds = NAN;
+  return measured;
+}
+
+std::string self_path() {
+  char path[4096];
+  ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+  STRATA_CHECK(n > 0, "strata_bench_train: cannot read /proc/self/exe");
+  return std::string(path, static_cast<size_t>(n));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string models = "tiny,gpt2", threads_list = "1,2";
+  bool quick = false, gemms = false;
+  for (int i = 1; i < argc; ++i) {
+    auto is = [&](const char* flag) { return !std::strcmp(argv[i], flag); };
+    if (is("--child") && i + 3 < argc) {
+      bool child_quick = i + 4 < argc && !std::strcmp(argv[i + 4], "--quick");
+      return run_child(argv[i + 1], argv[i + 2], std::atoi(argv[i + 3]), child_quick);
+    } else if (is("--models") && i + 1 < argc) {
+      models = argv[++i];
+    } else if (is("--threads") && i + 1 < argc) {
+      threads_list = argv[++i];
+    } else if (is("--quick")) {
+      quick = true;
+    } else if (is("--gemms")) {
+      gemms = true;
+    } else if (is("--help")) {
+      std::fputs(kHelp, stdout);
+      return 0;
+    } else {
+      std::fprintf(stderr, "strata_bench_train: unknown option '%s'\n\n%s", argv[i], kHelp);
+      return 2;
+    }
+  }
+  try {
+    const std::string self = self_path();
+    for (const std::string& name : split(models)) {
+      const TrainModel& model = train_model(name);
+      const double tokens = static_cast<double>(model.tokens_per_step());
+      for (const std::string& threads_text : split(threads_list)) {
+        const int threads = std::atoi(threads_text.c_str());
+        GemmBound bound = measure_gemm_bound(model, threads, gemms);
+        const double bound_tokens_per_s = tokens / bound.gemm_seconds_per_step;
+        std::printf(R"({"bench":"train_gemm_bound","name":"%s","threads":%d,)"
+                    R"("flops_per_token":%.4g,"gemm_flops_per_token":%.4g,"gemm_gflops":%.1f,)"
+                    R"("seconds":%.6g,"tokens_per_s":%.0f})"
+                    "\n",
+                    name.c_str(), threads, model.flops_per_token(),
+                    bound.gemm_flops_per_step / tokens, bound.gflops(), bound.gemm_seconds_per_step,
+                    bound_tokens_per_s);
+        std::fflush(stdout);
+        std::map<std::string, double> throughput;
+        for (const Config& config : configs()) {
+          Measured r = run_in_child(self, config, model, threads, quick);
+          const double tokens_per_s = tokens / r.seconds;
+          throughput[config.library + "/" + config.name] = tokens_per_s;
+          std::printf(R"({"bench":"train","name":"%s","library":"%s","config":"%s","threads":%d,)"
+                      R"("tokens_per_step":%.0f,"seconds":%.6g,"tokens_per_s":%.0f,)"
+                      R"("fraction_of_gemm_bound":%.3f,"loss":%.4f)",
+                      name.c_str(), config.library.c_str(), config.name.c_str(), threads, tokens,
+                      r.seconds, tokens_per_s, tokens_per_s / bound_tokens_per_s, r.loss);
+          if (!r.core.empty()) std::printf(R"(,"blas_core":"%s")", r.core.c_str());
+          std::printf("}\n");
+          std::fflush(stdout);
+        }
+        for (const auto& [key, value] : throughput) {
+          if (key == "strata/default") continue;
+          std::printf(R"({"bench":"train_ratio","name":"%s","threads":%d,"versus":"%s",)"
+                      R"("strata_over_it":%.3f})"
+                      "\n",
+                      name.c_str(), threads, key.c_str(), throughput["strata/default"] / value);
+        }
+        std::fflush(stdout);
+      }
+    }
+  } catch (const strata::Error& e) {
+    std::fprintf(stderr, "strata_bench_train: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
