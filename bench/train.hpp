@@ -27,7 +27,8 @@ const TrainModel& train_model(const std::string& name);
 // What one training step costs, in steady state.
 struct StepTiming {
   double median_seconds = 0;
-  double loss = 0;  // the last step's, to show the step did real work
+  double median_cpu_seconds = 0;  // process CPU time, all threads
+  double loss = 0;                // the last step's, to show the step did real work
 };
 
 // Runs warmup_steps untimed steps, then timed_steps timed ones; the median of the timed.

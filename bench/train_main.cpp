@@ -5,6 +5,7 @@
 // Every measurement runs in a fresh process: this executable re-runs itself with --child under the
 // measurement's environment, because glibc reads GLIBC_TUNABLES and OpenBLAS reads
 // OPENBLAS_CORETYPE when the process starts. The GEMM-bound limit is measured in this process.
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -65,16 +66,27 @@ const TrainModel& train_model(const std::string& name) {
 
 StepTiming time_steps(const TrainModel& m, const std::function<double()>& step) {
   using clock = std::chrono::steady_clock;
+  auto cpu_now = [] {
+    timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+  };
   StepTiming timing;
   for (int i = 0; i < m.warmup_steps; ++i) timing.loss = step();
-  std::vector<double> samples;
+  std::vector<double> wall, cpu;
   for (int i = 0; i < m.timed_steps; ++i) {
     auto start = clock::now();
+    const double cpu_start = cpu_now();
     timing.loss = step();
-    samples.push_back(std::chrono::duration<double>(clock::now() - start).count());
+    cpu.push_back(cpu_now() - cpu_start);
+    wall.push_back(std::chrono::duration<double>(clock::now() - start).count());
   }
-  std::sort(samples.begin(), samples.end());
-  timing.median_seconds = samples[samples.size() / 2];
+  auto median = [](std::vector<double>& v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  timing.median_seconds = median(wall);
+  timing.median_cpu_seconds = median(cpu);
   return timing;
 }
 
@@ -92,11 +104,13 @@ tokens; the median over timed steps after warm-up steps) of
   tiny  vocab 256, context 256, 4 layers, 4 heads, width 256, batch 8 x 256 tokens
   gpt2  GPT-2 124M: vocab 50257, 12 layers, 12 heads, width 768, batch 1 x 256 tokens
 for, at each thread count:
-  strata/default      Strata's nn::GPT and optim::AdamW
+  strata/default      Strata's nn::GPT and optim::AdamW, environment as is
+  strata/best         the same under libtorch/best's environment
   libtorch/installed  tools/torch_reference's GPT in Debian's libtorch 1.13, environment as is
   libtorch/best       the same with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (malloc on huge pages),
-                      OPENBLAS_CORETYPE=SkylakeX (OpenBLAS's AVX-512 kernels; 0.3.21 runs its
-                      AVX2 Zen kernels on Zen 4) and OMP_WAIT_POLICY=PASSIVE
+                      OPENBLAS_CORETYPE=SkylakeX (OpenBLAS's AVX-512 SGEMM kernels, whatever
+                      core OpenBLAS detects) and OMP_WAIT_POLICY=PASSIVE (OpenMP threads sleep at
+                      once instead of spinning: on a loaded machine spinning threads lose the CPU)
 Each runs in a fresh process: the bench re-runs itself (--child) with that environment, since
 glibc and OpenBLAS read it at start-up; OMP_NUM_THREADS and OPENBLAS_NUM_THREADS are set to the
 thread count. The libtorch rows exist when the bench was built with libtorch-dev installed;
@@ -105,8 +119,9 @@ blas_core is the kernel set OpenBLAS reports (openblas_get_corename), showing th
 Also, per model and thread count, the GEMM-bound limit: every GEMM of a training step (forward and
 both backward products, at the model's shapes and operand layouts) timed alone through Strata;
 tokens_per_s there is tokens per step over the summed GEMM time, flops_per_token is nanoGPT's
-6 N + 12 L C T, and each throughput row reports fraction_of_gemm_bound against it. train_ratio rows
-give Strata's throughput over each libtorch configuration's.
+6 N + 12 L C T, and each throughput row reports fraction_of_gemm_bound against it. cpu_seconds is
+the step's process CPU time (all threads; a spinning thread counts). train_ratio rows give each
+Strata configuration's throughput over each libtorch configuration's.
 
   --models LIST   models to run, comma-separated (default tiny,gpt2)
   --threads LIST  thread counts, comma-separated (default 1,2)
@@ -120,16 +135,19 @@ struct Config {
   std::vector<std::string> env;  // NAME=value; the rest of the environment is inherited
 };
 
+// libtorch's best configuration (docs/BENCHMARKS.md), which Strata's rows are also measured under.
+constexpr const char* kHugePages = "GLIBC_TUNABLES=glibc.malloc.hugetlb=1";
+constexpr const char* kAvx512Blas = "OPENBLAS_CORETYPE=SkylakeX";
+constexpr const char* kPassiveWait = "OMP_WAIT_POLICY=PASSIVE";
+
 // libtorch/installed clears the variables of the best configuration in case the caller set them.
 const std::vector<Config>& configs() {
   static const std::vector<Config> all = {
       {"strata", "default", {}},
+      {"strata", "best", {kHugePages, kAvx512Blas, kPassiveWait}},
 #ifdef STRATA_BENCH_TORCH
       {"libtorch", "installed", {}},
-      {"libtorch",
-       "best",
-       {"GLIBC_TUNABLES=glibc.malloc.hugetlb=1", "OPENBLAS_CORETYPE=SkylakeX",
-        "OMP_WAIT_POLICY=PASSIVE"}},
+      {"libtorch", "best", {kHugePages, kAvx512Blas, kPassiveWait}},
 #endif
   };
   return all;
@@ -147,7 +165,7 @@ std::vector<std::string> split(const std::string& list) {
   return items;
 }
 
-// The child: one measurement, printed as "seconds loss blas_core" for the parent.
+// The child: one measurement, printed as "seconds cpu_seconds loss blas_core" for the parent.
 int run_child(const std::string& library, const std::string& model_name, int threads, bool quick) {
   TrainModel model = train_model(model_name);
   if (quick) {
@@ -167,13 +185,13 @@ int run_child(const std::string& library, const std::string& model_name, int thr
     std::fprintf(stderr, "strata_bench_train: unknown library '%s'\n", library.c_str());
     return 2;
   }
-  std::printf("%.9g %.9g %s\n", timing.median_seconds, timing.loss,
+  std::printf("%.9g %.9g %.9g %s\n", timing.median_seconds, timing.median_cpu_seconds, timing.loss,
               core.empty() ? "-" : core.c_str());
   return 0;
 }
 
 struct Measured {
-  double seconds = NAN, loss = NAN;
+  double seconds = NAN, cpu_seconds = NAN, loss = NAN;
   std::string core;
 };
 
@@ -190,7 +208,8 @@ Measured run_in_child(const std::string& self, const Config& config, const Train
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) return measured;
   char core[256] = "";
-  if (std::fscanf(pipe, "%lf %lf %255s", &measured.seconds, &measured.loss, core) != 3) {
+  if (std::fscanf(pipe, "%lf %lf %lf %255s", &measured.seconds, &measured.cpu_seconds,
+                  &measured.loss, core) != 4) {
     measured.seconds = NAN;
   }
   measured.core = std::strcmp(core, "-") ? core : "";
@@ -254,20 +273,24 @@ int main(int argc, char** argv) {
           const double tokens_per_s = tokens / r.seconds;
           throughput[config.library + "/" + config.name] = tokens_per_s;
           std::printf(R"({"bench":"train","name":"%s","library":"%s","config":"%s","threads":%d,)"
-                      R"("tokens_per_step":%.0f,"seconds":%.6g,"tokens_per_s":%.0f,)"
-                      R"("fraction_of_gemm_bound":%.3f,"loss":%.4f)",
+                      R"("tokens_per_step":%.0f,"seconds":%.6g,"cpu_seconds":%.6g,)"
+                      R"("tokens_per_s":%.0f,"fraction_of_gemm_bound":%.3f,"loss":%.4f)",
                       name.c_str(), config.library.c_str(), config.name.c_str(), threads, tokens,
-                      r.seconds, tokens_per_s, tokens_per_s / bound_tokens_per_s, r.loss);
+                      r.seconds, r.cpu_seconds, tokens_per_s, tokens_per_s / bound_tokens_per_s,
+                      r.loss);
           if (!r.core.empty()) std::printf(R"(,"blas_core":"%s")", r.core.c_str());
           std::printf("}\n");
           std::fflush(stdout);
         }
-        for (const auto& [key, value] : throughput) {
-          if (key == "strata/default") continue;
-          std::printf(R"({"bench":"train_ratio","name":"%s","threads":%d,"versus":"%s",)"
-                      R"("strata_over_it":%.3f})"
-                      "\n",
-                      name.c_str(), threads, key.c_str(), throughput["strata/default"] / value);
+        for (const char* strata : {"strata/default", "strata/best"}) {
+          for (const char* torch : {"libtorch/installed", "libtorch/best"}) {
+            if (!throughput.count(torch)) continue;
+            std::printf(R"({"bench":"train_ratio","name":"%s","threads":%d,"strata":"%s",)"
+                        R"("libtorch":"%s","ratio":%.3f})"
+                        "\n",
+                        name.c_str(), threads, strata, torch,
+                        throughput[strata] / throughput[torch]);
+          }
         }
         std::fflush(stdout);
       }
