@@ -4,7 +4,7 @@
 //
 // Every measurement runs in a fresh process: this executable re-runs itself with --child under the
 // measurement's environment, because glibc reads GLIBC_TUNABLES and OpenBLAS reads
-// OPENBLAS_CORETYPE when the process starts. The GEMM-bound limit is measured in this process.
+// OPENBLAS_CORETYPE when the process starts. The GEMM-bound limit is measured in a child too.
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -117,7 +118,8 @@ thread count. The libtorch rows exist when the bench was built with libtorch-dev
 blas_core is the kernel set OpenBLAS reports (openblas_get_corename), showing the override works.
 
 Also, per model and thread count, the GEMM-bound limit: every GEMM of a training step (forward and
-both backward products, at the model's shapes and operand layouts) timed alone through Strata;
+both backward products, at the model's shapes and operand layouts, attention as full T x T
+products) timed alone through Strata, in a child under OMP_WAIT_POLICY=PASSIVE;
 tokens_per_s there is tokens per step over the summed GEMM time, flops_per_token is nanoGPT's
 6 N + 12 L C T, and each throughput row reports fraction_of_gemm_bound against it. cpu_seconds is
 the step's process CPU time (all threads; a spinning thread counts). train_ratio rows give each
@@ -165,57 +167,71 @@ std::vector<std::string> split(const std::string& list) {
   return items;
 }
 
-// The child: one measurement, printed as "seconds cpu_seconds loss blas_core" for the parent.
-int run_child(const std::string& library, const std::string& model_name, int threads, bool quick) {
+// The child: one measurement. It prints any train_gemm JSON lines, then one line for the parent:
+// "result seconds cpu_seconds loss blas_core" for a library, "result seconds flops" for the GEMM
+// bound (per step).
+int run_child(const std::string& what, const std::string& model_name, int threads, bool quick,
+              bool gemms) {
   TrainModel model = train_model(model_name);
   if (quick) {
     model.warmup_steps = 1;
     model.timed_steps = 3;
   }
+  if (what == "gemm-bound") {
+    GemmBound bound = measure_gemm_bound(model, threads, gemms);
+    std::printf("result %.9g %.9g\n", bound.gemm_seconds_per_step, bound.gemm_flops_per_step);
+    return 0;
+  }
   StepTiming timing;
   std::string core;
-  if (library == "strata") {
+  if (what == "strata") {
     timing = train_strata(model, threads);
 #ifdef STRATA_BENCH_TORCH
-  } else if (library == "libtorch") {
+  } else if (what == "libtorch") {
     timing = train_torch(model, threads);
     core = openblas_core();
 #endif
   } else {
-    std::fprintf(stderr, "strata_bench_train: unknown library '%s'\n", library.c_str());
+    std::fprintf(stderr, "strata_bench_train: unknown child '%s'\n", what.c_str());
     return 2;
   }
-  std::printf("%.9g %.9g %.9g %s\n", timing.median_seconds, timing.median_cpu_seconds, timing.loss,
-              core.empty() ? "-" : core.c_str());
+  std::printf("result %.9g %.9g %.9g %s\n", timing.median_seconds, timing.median_cpu_seconds,
+              timing.loss, core.empty() ? "-" : core.c_str());
   return 0;
+}
+
+// Runs `self --child what model threads [flags]` under env (NAME=value; the rest of the
+// environment is inherited, less the variables of libtorch's best configuration), echoes the JSON
+// lines it prints and returns the numbers of its result line (empty if it failed).
+std::vector<std::string> run_in_child(const std::string& self, const std::vector<std::string>& env,
+                                      const std::string& what, const TrainModel& model, int threads,
+                                      const std::string& flags) {
+  std::string command = "env -u GLIBC_TUNABLES -u OPENBLAS_CORETYPE -u OMP_WAIT_POLICY";
+  for (const std::string& var : env) command += " " + var;
+  command += " OMP_NUM_THREADS=" + std::to_string(threads) +
+             " OPENBLAS_NUM_THREADS=" + std::to_string(threads) + " '" + self + "' --child " +
+             what + " " + model.name + " " + std::to_string(threads) + flags;
+  FILE* pipe = popen(command.c_str(), "r");
+  STRATA_CHECK(pipe, "strata_bench_train: cannot run ", command);
+  std::vector<std::string> result;
+  char line[4096];
+  while (std::fgets(line, sizeof(line), pipe)) {
+    if (line[0] == '{') {
+      std::fputs(line, stdout);
+      std::fflush(stdout);
+    } else if (!std::strncmp(line, "result ", 7)) {
+      std::istringstream words(line + 7);
+      for (std::string word; words >> word;) result.push_back(word);
+    }
+  }
+  if (pclose(pipe) != 0) result.clear();
+  return result;
 }
 
 struct Measured {
   double seconds = NAN, cpu_seconds = NAN, loss = NAN;
   std::string core;
 };
-
-// Runs `self --child ...` under config's environment and reads its one result line.
-Measured run_in_child(const std::string& self, const Config& config, const TrainModel& model,
-                      int threads, bool quick) {
-  std::string command = "env -u GLIBC_TUNABLES -u OPENBLAS_CORETYPE -u OMP_WAIT_POLICY";
-  for (const std::string& var : config.env) command += " " + var;
-  command += " OMP_NUM_THREADS=" + std::to_string(threads) +
-             " OPENBLAS_NUM_THREADS=" + std::to_string(threads) + " '" + self + "' --child " +
-             config.library + " " + model.name + " " + std::to_string(threads) +
-             (quick ? " --quick" : "");
-  Measured measured;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return measured;
-  char core[256] = "";
-  if (std::fscanf(pipe, "%lf %lf %lf %255s", &measured.seconds, &measured.cpu_seconds,
-                  &measured.loss, core) != 4) {
-    measured.seconds = NAN;
-  }
-  measured.core = std::strcmp(core, "-") ? core : "";
-  if (pclose(pipe) != 0) measured.seconds = NAN;
-  return measured;
-}
 
 std::string self_path() {
   char path[4096];
@@ -232,8 +248,12 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     auto is = [&](const char* flag) { return !std::strcmp(argv[i], flag); };
     if (is("--child") && i + 3 < argc) {
-      bool child_quick = i + 4 < argc && !std::strcmp(argv[i + 4], "--quick");
-      return run_child(argv[i + 1], argv[i + 2], std::atoi(argv[i + 3]), child_quick);
+      bool child_quick = false, child_gemms = false;
+      for (int j = i + 4; j < argc; ++j) {
+        child_quick |= !std::strcmp(argv[j], "--quick");
+        child_gemms |= !std::strcmp(argv[j], "--gemms");
+      }
+      return run_child(argv[i + 1], argv[i + 2], std::atoi(argv[i + 3]), child_quick, child_gemms);
     } else if (is("--models") && i + 1 < argc) {
       models = argv[++i];
     } else if (is("--threads") && i + 1 < argc) {
@@ -257,7 +277,10 @@ int main(int argc, char** argv) {
       const double tokens = static_cast<double>(model.tokens_per_step());
       for (const std::string& threads_text : split(threads_list)) {
         const int threads = std::atoi(threads_text.c_str());
-        GemmBound bound = measure_gemm_bound(model, threads, gemms);
+        std::vector<std::string> bound_result = run_in_child(
+            self, {kPassiveWait}, "gemm-bound", model, threads, gemms ? " --gemms" : "");
+        STRATA_CHECK(bound_result.size() == 2, "strata_bench_train: the GEMM-bound run failed");
+        GemmBound bound{std::stod(bound_result[0]), std::stod(bound_result[1])};
         const double bound_tokens_per_s = tokens / bound.gemm_seconds_per_step;
         std::printf(R"({"bench":"train_gemm_bound","name":"%s","threads":%d,)"
                     R"("flops_per_token":%.4g,"gemm_flops_per_token":%.4g,"gemm_gflops":%.1f,)"
@@ -269,7 +292,13 @@ int main(int argc, char** argv) {
         std::fflush(stdout);
         std::map<std::string, double> throughput;
         for (const Config& config : configs()) {
-          Measured r = run_in_child(self, config, model, threads, quick);
+          std::vector<std::string> result = run_in_child(self, config.env, config.library, model,
+                                                         threads, quick ? " --quick" : "");
+          Measured r;
+          if (result.size() == 4) {
+            r = {std::stod(result[0]), std::stod(result[1]), std::stod(result[2]),
+                 result[3] == "-" ? "" : result[3]};
+          }
           const double tokens_per_s = tokens / r.seconds;
           throughput[config.library + "/" + config.name] = tokens_per_s;
           std::printf(R"({"bench":"train","name":"%s","library":"%s","config":"%s","threads":%d,)"
