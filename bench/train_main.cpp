@@ -143,7 +143,8 @@ constexpr const char* kHugePages = "GLIBC_TUNABLES=glibc.malloc.hugetlb=1";
 constexpr const char* kAvx512Blas = "OPENBLAS_CORETYPE=SkylakeX";
 constexpr const char* kPassiveWait = "OMP_WAIT_POLICY=PASSIVE";
 
-// libtorch/installed clears the variables of the best configuration in case the caller set them.
+// Every child starts with the best configuration's variables removed (run_in_child), so "default"
+// and "installed" mean the system's defaults even when the caller had set them.
 const std::vector<Config>& configs() {
   static const std::vector<Config> all = {
       {"strata", "default", {}},
