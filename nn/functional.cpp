@@ -8,6 +8,7 @@
 #include "core/factories.hpp"
 #include "core/indexing.hpp"
 #include "core/reduce.hpp"
+#include "nn/causal_attention.hpp"
 
 namespace strata::nn::functional {
 
@@ -98,6 +99,9 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                "scaled_dot_product_attention: expected q [..., T, D], k [..., S, D], v [..., S, ",
                "Dv], got q ", shape_str(q.shape()), ", k ", shape_str(k.shape()), ", v ",
                shape_str(v.shape()));
+  if (is_causal && dropout_p == 0 && detail::causal_attention_applies(q, k, v)) {
+    return detail::causal_attention(q, k, v);
+  }
   const int64_t queries = q.size(-2), keys = k.size(-2);
   // Scaling q ([T, D]) is cheaper than scaling the scores ([T, S]).
   Tensor scores = matmul(q * (1.0 / std::sqrt(static_cast<double>(q.size(-1)))),

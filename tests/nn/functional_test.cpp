@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "nn/causal_attention.hpp"
 #include "nn_test_support.hpp"
 #include "strata.hpp"
 #include "test_support.hpp"
@@ -160,6 +161,28 @@ TEST_CASE("scaled_dot_product_attention, causal and not") {
         return F::scaled_dot_product_attention(in[0], in[1], in[2], true, 0.3, generator);
       },
       {leaf({1, 1, 4, 2}), leaf({1, 1, 4, 2}), leaf({1, 1, 4, 2})});
+}
+
+TEST_CASE("scaled_dot_product_attention, causal over several query blocks") {
+  // More queries than one block of the blocked causal path (nn/causal_attention.hpp), the last
+  // block partial; f32 and f64, and operands that are strided views of one fused projection.
+  const int64_t t = 2 * detail::kCausalQueryBlock + 3;
+  manual_seed(7);
+  Tensor q = randn({2, 2, t, 3}, DType::f64), k = randn({2, 2, t, 3}, DType::f64),
+         v = randn({2, 2, t, 5}, DType::f64);
+  std::vector<double> expected = reference_attention(q, k, v, true);
+  check_close(F::scaled_dot_product_attention(q, k, v, true), expected, 1e-12);
+  check_close(
+      F::scaled_dot_product_attention(q.to(DType::f32), k.to(DType::f32), v.to(DType::f32), true),
+      expected, 1e-5);
+  // qkv [B, T, 3 H D] split into heads [B, H, T, D] as CausalSelfAttention does.
+  auto attention = [t](const Inputs& in) {
+    auto heads = [&](int64_t which) {
+      return in[0].narrow(2, which * 4, 4).view({1, t, 2, 2}).transpose(1, 2);
+    };
+    return F::scaled_dot_product_attention(heads(0), heads(1), heads(2), true);
+  };
+  check_gradients(attention, {leaf({1, t, 12})});
 }
 
 }  // namespace
