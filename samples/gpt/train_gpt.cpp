@@ -164,11 +164,12 @@ int main(int argc, char** argv) {
     progress.finish();
 
     if (o.steps == 0) val_loss = evaluate(*model, val_tokens, o, device);
+    const double below = 100.0 * (1.0 - val_loss / entropy.nats);
     std::printf(
         "validation loss %.4f nats per byte (%.4f bits); unigram entropy %.4f nats "
-        "(%.4f bits): %.1f%% below it\n",
-        val_loss, val_loss / std::log(2.0), entropy.nats, entropy.bits,
-        100.0 * (1.0 - val_loss / entropy.nats));
+        "(%.4f bits): %.1f%% %s it\n",
+        val_loss, val_loss / std::log(2.0), entropy.nats, entropy.bits, std::abs(below),
+        below >= 0 ? "below" : "above");
     if (o.steps > 0) {
       auto weights = std::filesystem::path(o.out) / "model.safetensors";
       samples::save_weights(*model, weights,
