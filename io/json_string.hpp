@@ -1,4 +1,4 @@
-// A string as a JSON string literal: quotes and backslashes escaped, control characters as \uXXXX,
+// A string as a JSON string literal: quotes and backslashes escaped, control characters as \u00hh,
 // UTF-8 passed through. For the JSON that io/ writes (metrics logs, safetensors headers).
 #pragma once
 

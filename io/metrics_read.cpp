@@ -52,7 +52,8 @@ class LineReader {
     return value;
   }
 
-  // A JSON string: escapes \" \\ \/ \b \f \n \r \t and \uXXXX (as UTF-8; no surrogate pairs).
+  // A JSON string: escapes \" \\ \/ \b \f \n \r \t and \u with four hex digits (decoded to
+  // UTF-8; no surrogate pairs).
   std::string json_string() {
     expect('"');
     std::string out;

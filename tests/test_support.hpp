@@ -1,10 +1,17 @@
 // Small helpers shared by the test files.
 #pragma once
 
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstring>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "core/error.hpp"
+#include "core/parallel.hpp"
+#include "core/tensor.hpp"
 
 namespace strata::test {
 
@@ -20,6 +27,28 @@ inline std::string error_of(const std::function<void()>& fn) {
 
 inline bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
+}
+
+// Runs `run` on one thread and on two (or more), and checks that every tensor it returns is the
+// same bit for bit: results must not depend on the thread count (design decision 12). Returns the
+// one-thread results.
+inline std::vector<Tensor> check_same_at_any_thread_count(
+    const std::function<std::vector<Tensor>()>& run) {
+  int threads = get_num_threads();
+  set_num_threads(1);
+  std::vector<Tensor> serial = run();
+  set_num_threads(std::max(threads, 2));
+  std::vector<Tensor> parallel = run();
+  set_num_threads(threads);
+  REQUIRE(serial.size() == parallel.size());
+  for (size_t i = 0; i < serial.size(); ++i) {
+    CAPTURE(i);
+    Tensor one = serial[i].to(Device::cpu()).contiguous();
+    Tensor two = parallel[i].to(Device::cpu()).contiguous();
+    REQUIRE(one.shape() == two.shape());
+    CHECK(std::memcmp(one.data_ptr(), two.data_ptr(), one.nbytes()) == 0);
+  }
+  return serial;
 }
 
 }  // namespace strata::test

@@ -66,42 +66,6 @@ struct CpuEngine {
 
 }  // namespace
 
-void unary_kernel(UnaryOp op, const Tensor& out, const Tensor& x) {
-  ew::unary_kernel<CpuEngine, CpuMath>(op, out, x);
-}
-void unary_backward_kernel(UnaryOp op, const Tensor& grad_x, const Tensor& grad,
-                           const Tensor& saved) {
-  ew::unary_backward_kernel<CpuEngine, CpuMath>(op, grad_x, grad, saved);
-}
-void binary_kernel(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
-  ew::binary_kernel<CpuEngine, CpuMath>(op, out, a, b);
-}
-void binary_scalar_kernel(BinaryOp op, const Tensor& out, const Tensor& a, double b) {
-  ew::binary_scalar_kernel<CpuEngine, CpuMath>(op, out, a, b);
-}
-void binary_backward_kernel(BinaryOp op, const Tensor& grad_a, const Tensor& grad_b,
-                            const Tensor& grad, const Tensor& a, const Tensor& b, const Tensor& y) {
-  ew::binary_backward_kernel<CpuEngine, CpuMath>(op, grad_a, grad_b, grad, a, b, y);
-}
-void binary_scalar_backward_kernel(BinaryOp op, const Tensor& grad_a, const Tensor& grad,
-                                   const Tensor& a, double b) {
-  ew::binary_scalar_backward_kernel<CpuEngine, CpuMath>(op, grad_a, grad, a, b);
-}
-void compare_kernel(CompareOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
-  ew::compare_kernel<CpuEngine>(op, out, a, b);
-}
-void compare_scalar_kernel(CompareOp op, const Tensor& out, const Tensor& a, double b) {
-  ew::compare_scalar_kernel<CpuEngine>(op, out, a, b);
-}
-void where_kernel(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
-  ew::where_kernel<CpuEngine>(out, cond, a, b);
-}
-void clamp_kernel(const Tensor& out, const Tensor& x, double low, double high) {
-  ew::clamp_kernel<CpuEngine>(out, x, low, high);
-}
-void clamp_backward_kernel(const Tensor& grad_x, const Tensor& grad, const Tensor& x, double low,
-                           double high) {
-  ew::clamp_backward_kernel<CpuEngine>(grad_x, grad, x, low, high);
-}
+STRATA_DEFINE_ELEMENTWISE_KERNELS(CpuEngine, CpuMath)
 
 }  // namespace strata::cpu::STRATA_ISA

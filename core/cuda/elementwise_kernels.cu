@@ -34,42 +34,6 @@ struct CudaEngine {
 
 }  // namespace
 
-void unary_kernel(UnaryOp op, const Tensor& out, const Tensor& x) {
-  ew::unary_kernel<CudaEngine, CudaMath>(op, out, x);
-}
-void unary_backward_kernel(UnaryOp op, const Tensor& grad_x, const Tensor& grad,
-                           const Tensor& saved) {
-  ew::unary_backward_kernel<CudaEngine, CudaMath>(op, grad_x, grad, saved);
-}
-void binary_kernel(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
-  ew::binary_kernel<CudaEngine, CudaMath>(op, out, a, b);
-}
-void binary_scalar_kernel(BinaryOp op, const Tensor& out, const Tensor& a, double b) {
-  ew::binary_scalar_kernel<CudaEngine, CudaMath>(op, out, a, b);
-}
-void binary_backward_kernel(BinaryOp op, const Tensor& grad_a, const Tensor& grad_b,
-                            const Tensor& grad, const Tensor& a, const Tensor& b, const Tensor& y) {
-  ew::binary_backward_kernel<CudaEngine, CudaMath>(op, grad_a, grad_b, grad, a, b, y);
-}
-void binary_scalar_backward_kernel(BinaryOp op, const Tensor& grad_a, const Tensor& grad,
-                                   const Tensor& a, double b) {
-  ew::binary_scalar_backward_kernel<CudaEngine, CudaMath>(op, grad_a, grad, a, b);
-}
-void compare_kernel(CompareOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
-  ew::compare_kernel<CudaEngine>(op, out, a, b);
-}
-void compare_scalar_kernel(CompareOp op, const Tensor& out, const Tensor& a, double b) {
-  ew::compare_scalar_kernel<CudaEngine>(op, out, a, b);
-}
-void where_kernel(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
-  ew::where_kernel<CudaEngine>(out, cond, a, b);
-}
-void clamp_kernel(const Tensor& out, const Tensor& x, double low, double high) {
-  ew::clamp_kernel<CudaEngine>(out, x, low, high);
-}
-void clamp_backward_kernel(const Tensor& grad_x, const Tensor& grad, const Tensor& x, double low,
-                           double high) {
-  ew::clamp_backward_kernel<CudaEngine>(grad_x, grad, x, low, high);
-}
+STRATA_DEFINE_ELEMENTWISE_KERNELS(CudaEngine, CudaMath)
 
 }  // namespace strata::cuda

@@ -167,14 +167,5 @@ TEST_CASE("conv2d and pooling give the same bits on one thread and on all") {
                                a,
                                avg_pool2d_backward(a, x.shape(), pool)};
   };
-  int threads = get_num_threads();
-  set_num_threads(1);
-  std::vector<Tensor> serial = run();
-  set_num_threads(std::max(threads, 2));
-  std::vector<Tensor> parallel = run();
-  set_num_threads(threads);
-  for (size_t i = 0; i < serial.size(); ++i) {
-    CAPTURE(i);
-    CHECK(serial[i].to_vector<double>() == parallel[i].to_vector<double>());
-  }
+  test::check_same_at_any_thread_count(run);
 }

@@ -261,15 +261,7 @@ TEST_CASE("norm weight gradients and losses are bit-identical for any thread cou
     RmsNormResult rms = rms_norm(x, weight);
     NormGrads rms_g = rms_norm_backward(grad, x, rms.rstd, weight);
     CrossEntropyResult ce = cross_entropy(logits, targets);
-    return std::vector<std::vector<float>>{g.weight.to_vector<float>(), g.bias.to_vector<float>(),
-                                           rms_g.weight.to_vector<float>(),
-                                           ce.loss.to_vector<float>()};
+    return std::vector<Tensor>{g.weight, g.bias, rms_g.weight, ce.loss};
   };
-  int threads = get_num_threads();
-  set_num_threads(1);
-  auto one_thread = run();
-  set_num_threads(2);
-  auto two_threads = run();
-  set_num_threads(threads);
-  CHECK(one_thread == two_threads);
+  test::check_same_at_any_thread_count(run);
 }
