@@ -14,6 +14,7 @@ int visible_device_count();              // core/cuda/cuda_runtime.cu
 int cuda_device_count() { return cuda::visible_device_count(); }
 #else
 int cuda_device_count() { return 0; }
+void cuda_synchronize() {}
 #endif
 
 bool cuda_is_available() { return cuda_device_count() > 0; }

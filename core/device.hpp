@@ -23,5 +23,8 @@ struct Device {
 bool cuda_is_available();
 // Number of visible CUDA devices (0 in a CPU-only build).
 int cuda_device_count();
+// Waits for all work on the current CUDA device, then raises any error a kernel reported
+// asynchronously (core/cuda/device_error.hpp). Nothing to do in a CPU-only build.
+void cuda_synchronize();
 
 }  // namespace strata

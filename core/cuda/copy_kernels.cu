@@ -5,6 +5,7 @@
 #include "core/convert.hpp"
 #include "core/copy.hpp"
 #include "core/cuda/cuda_loop.cuh"
+#include "core/cuda/device_error.hpp"
 #include "core/dtype.hpp"
 
 namespace strata::cuda {
@@ -95,7 +96,13 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
                         : src_device.is_cpu() ? cudaMemcpyHostToDevice
                                               : cudaMemcpyDeviceToDevice;
   STRATA_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, kind, current_stream()));
-  STRATA_CUDA_CHECK(cudaStreamSynchronize(current_stream()));
+  // Only a copy to the host waits: the caller reads the bytes next. A copy from (pageable) host
+  // memory returns once its source is staged, so the caller may free it, and a device-to-device
+  // copy is ordered on the stream like any kernel.
+  if (kind == cudaMemcpyDeviceToHost) {
+    STRATA_CUDA_CHECK(cudaStreamSynchronize(current_stream()));
+    raise_device_error();
+  }
 }
 
 }  // namespace strata::cuda

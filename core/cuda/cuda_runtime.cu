@@ -1,5 +1,7 @@
-// CUDA device discovery and the per-thread current stream.
+// CUDA device discovery, the per-thread current stream, and synchronisation.
 #include "core/cuda/cuda_check.hpp"
+#include "core/cuda/device_error.hpp"
+#include "core/device.hpp"
 
 namespace strata::cuda {
 
@@ -24,3 +26,13 @@ cudaStream_t current_stream() { return thread_stream; }
 void set_current_stream(cudaStream_t stream) { thread_stream = stream; }
 
 }  // namespace strata::cuda
+
+namespace strata {
+
+void cuda_synchronize() {
+  if (cuda::visible_device_count() == 0) return;
+  STRATA_CUDA_CHECK(cudaDeviceSynchronize());
+  cuda::raise_device_error();
+}
+
+}  // namespace strata
