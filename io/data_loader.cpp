@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "core/error.hpp"
+#include "core/parallel.hpp"
 
 namespace strata::io {
 
@@ -45,6 +46,9 @@ Example DataLoader::make_batch(EpochOrder& order, int64_t epoch, int64_t batch) 
 }
 
 void DataLoader::run_worker(int64_t epoch, int64_t batch) {
+  // Gathers run serially here: OpenMP's thread count belongs to the thread that sets it, so this
+  // leaves the pool to training instead of starting a second team on the same cores.
+  set_num_threads(1);
   EpochOrder order;
   for (;;) {
     if (batch == num_batches_) {

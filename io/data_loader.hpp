@@ -15,6 +15,7 @@
 // prefetch > 0, one thread makes the next `prefetch` batches while the caller trains; an
 // exception it meets is thrown by the next() that would have returned that batch, as a
 // strata::Error naming the epoch and batch (and, from the default get_batch, the example index).
+// The thread runs the dataset's get_batch on one OpenMP thread, leaving the pool to training.
 #pragma once
 
 #include <condition_variable>

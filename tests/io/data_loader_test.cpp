@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <set>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "core/factories.hpp"
+#include "core/parallel.hpp"
 #include "io/data_loader.hpp"
 #include "io/permutation.hpp"
 #include "io/tensor_dataset.hpp"
@@ -57,16 +59,19 @@ std::vector<Indices> expected_epoch(int64_t size, int64_t batch, uint64_t seed, 
   return batches;
 }
 
-// Example 7 cannot be read; each read takes `delay`.
+// Example 7 cannot be read; each read takes `delay` and records the OpenMP threads it may use.
 class Fragile : public io::Dataset {
  public:
   explicit Fragile(std::chrono::milliseconds delay = {}) : delay_(delay) {}
   int64_t size() const override { return 20; }
   io::Example get(int64_t index) const override {
+    threads_seen = get_num_threads();
     std::this_thread::sleep_for(delay_);
     if (index == 7) throw std::runtime_error("example 7 is damaged");
     return {from_vector<float>({static_cast<float>(index)}), from_vector<int64_t>({index}, {})};
   }
+
+  mutable std::atomic<int> threads_seen = 0;
 
  private:
   std::chrono::milliseconds delay_;
@@ -238,6 +243,22 @@ TEST_CASE("LoaderState JSON: a missing key or a wrong type is named") {
                }),
                "\"batch\" is two; expected an integer"));
   CHECK(contains(error_of([] { io::loader_state_from_json("[1, 2]"); }), "expected a JSON object"));
+}
+
+TEST_CASE("DataLoader: the prefetch thread reads on one OpenMP thread, leaving the caller's") {
+  const int threads = get_num_threads();
+  set_num_threads(2);
+  auto dataset = std::make_shared<Fragile>();
+  {
+    io::DataLoader loader(dataset, {.batch_size = 2, .shuffle = false, .prefetch = 1});
+    loader.next();
+  }  // its thread stopped
+  CHECK(dataset->threads_seen == 1);
+  CHECK(get_num_threads() == 2);
+  io::DataLoader in_caller(dataset, {.batch_size = 2, .shuffle = false, .prefetch = 0});
+  in_caller.next();
+  CHECK(dataset->threads_seen == 2);
+  set_num_threads(threads);
 }
 
 TEST_CASE(
