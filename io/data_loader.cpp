@@ -29,6 +29,10 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions
 DataLoader::~DataLoader() { stop_worker(); }
 
 Example DataLoader::make_batch(EpochOrder& order, int64_t epoch, int64_t batch) const {
+  auto where = [&] {
+    return detail::concat("DataLoader: epoch ", epoch, ", batch ", batch, " of ", num_batches_,
+                          " (rank ", options_.rank, " of ", options_.num_replicas, "): ");
+  };
   try {
     if (order.epoch != epoch) order = {epoch, sampler_.indices(epoch)};
     const int64_t begin = batch * options_.batch_size;
@@ -36,12 +40,9 @@ Example DataLoader::make_batch(EpochOrder& order, int64_t epoch, int64_t batch) 
         std::min(begin + options_.batch_size, static_cast<int64_t>(order.indices.size()));
     return dataset_->get_batch({order.indices.begin() + begin, order.indices.begin() + end});
   } catch (const std::exception& e) {
-    fail("DataLoader: epoch ", epoch, ", batch ", batch, " of ", num_batches_, " (rank ",
-         options_.rank, " of ", options_.num_replicas, "): ", e.what());
+    fail(where(), e.what());
   } catch (...) {
-    fail("DataLoader: epoch ", epoch, ", batch ", batch, " of ", num_batches_, " (rank ",
-         options_.rank, " of ", options_.num_replicas,
-         "): an exception that is not a std::exception");
+    fail(where(), "an exception that is not a std::exception");
   }
 }
 
@@ -72,7 +73,7 @@ void DataLoader::run_worker(int64_t epoch, int64_t batch) {
     const bool failed = item.error != nullptr;
     queue_.push_back(std::move(item));
     changed_.notify_all();
-    if (failed) return;  // the caller rethrows it; a later next() starts a new thread there
+    if (failed) return;  // next() rethrows it; the next call after that starts a new thread
   }
 }
 
