@@ -3,10 +3,11 @@
 
 #include "core/allocator.hpp"    // memory_stats, empty_cache
 #include "core/conv.hpp"         // conv2d, max_pool2d, avg_pool2d
+#include "core/cuda_memory.hpp"  // cuda::set_device, device_for_local_rank, memory_stats, empty_cache
 #include "core/elementwise.hpp"  // unary/binary ops, comparisons, where
 #include "core/factories.hpp"    // zeros, ones, arange, rand, randn, from_vector, ...
 #include "core/indexing.hpp"     // cat, stack, split, gather, scatter, topk, multinomial
-#include "core/linalg.hpp"       // matmul, bmm, linear
+#include "core/linalg.hpp"       // matmul, bmm, linear, linear_gelu, set_float32_matmul_precision
 #include "core/nn_ops.hpp"       // softmax, layer_norm, rms_norm, cross_entropy, embedding, dropout
 #include "core/parallel.hpp"     // set_num_threads
 #include "core/random.hpp"       // Generator, manual_seed
