@@ -24,8 +24,12 @@ JsonLine& JsonLine::text(std::string_view key, std::string_view value) {
 }
 
 JsonLine& JsonLine::number(std::string_view key, double value) {
+  // Whole numbers (bytes, counts) print exactly; the rest with 6 significant digits.
   char formatted[32] = "null";
-  if (std::isfinite(value)) std::snprintf(formatted, sizeof formatted, "%.6g", value);
+  if (std::isfinite(value)) {
+    const bool whole = value == std::floor(value) && std::fabs(value) < 1e15;
+    std::snprintf(formatted, sizeof formatted, whole ? "%.0f" : "%.6g", value);
+  }
   line_ += "," + io::json_string(key) + ":" + formatted;
   return *this;
 }

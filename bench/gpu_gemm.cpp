@@ -45,7 +45,8 @@ c_fc 768 -> 3072, mlp.c_proj 3072 -> 768, lm_head 768 -> 50304):
 each timed (CUDA events, median of --repeats calls after 3 warm-ups) through Strata's linear /
 matmul and through cublasLtMatmul on the same operands with the bias epilogue where the forward
 has a bias: every algorithm of the heuristic's top --candidates is timed and the fastest kept
-(cublaslt_best); cublaslt_first is the heuristic's first choice. TFLOP/s count 2 M N K.
+(cublaslt_best); cublaslt_first is the first candidate that ran (the heuristic's
+choice). TFLOP/s count 2 M N K.
 ratio = Strata's TFLOP/s over cublaslt_best's (goal >= 0.95); rel_diff = ||strata - lt|| / ||lt||
 over the outputs. A gpu_gemm_step line per token count sums the products as one step runs them
 (the four block Linears 12 times, lm_head once).
@@ -211,11 +212,19 @@ void measure(const Product& p, int64_t tokens, int repeats, int candidates, cons
       2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
   Tensor c = empty({M, N}, TensorOptions(DType::bf16, device));
   LtGemm lt(p.a, p.b, c, p.bias, workspace);
-  std::vector<cublasLtMatmulAlgo_t> algos = lt.algorithms(candidates);
+  // Every candidate the heuristic offers is timed; one that fails to launch is left out.
+  std::vector<cublasLtMatmulAlgo_t> algos;
   std::vector<double> algo_seconds;
-  for (const cublasLtMatmulAlgo_t& algo : algos)
-    algo_seconds.push_back(median_device_seconds(
-        device, [&] { lt.run(algo); }, kWarmup, repeats));
+  for (const cublasLtMatmulAlgo_t& algo : lt.algorithms(candidates)) {
+    try {
+      algo_seconds.push_back(median_device_seconds(
+          device, [&] { lt.run(algo); }, kWarmup, repeats));
+      algos.push_back(algo);
+    } catch (const Error&) {
+      // left out of the candidates
+    }
+  }
+  STRATA_CHECK(!algos.empty(), "no cuBLASLt algorithm ran for ", operands(p.a, p.b));
   size_t best = 0;
   for (size_t i = 1; i < algos.size(); ++i)
     if (algo_seconds[i] < algo_seconds[best]) best = i;
