@@ -104,7 +104,8 @@ def main():
         print("|---|---|---|---|---|---|")
         for row in rows:
             print(f"| {row['batch']} | {k(row['strata_tokens_per_s'])} ({r(row['strata_mfu'])}) "
-                  f"| {k(row['torch_eager_tokens_per_s'])} | {k(row['torch_compile_tokens_per_s'])} "
+                  f"| {k(row['torch_eager_tokens_per_s'])} "
+                  f"| {k(row['torch_compile_tokens_per_s'])} "
                   f"| {r(row['ratio_vs_compile'])} | {gib(row['strata_peak_allocated_bytes'])} / "
                   f"{gib(row['torch_compile_peak_allocated_bytes'])} |")
 

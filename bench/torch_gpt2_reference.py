@@ -3,9 +3,9 @@
 micro-batch sweep, eager and torch.compile, printing JSON lines with the same fields as the Strata
 benchmark (bench "gpu_train", library "torch") so that one script compares the two.
 
-The model is GPT-2 written out plainly (nanoGPT's layout): token and position embeddings, 12 pre-norm
-blocks of causal self-attention through F.scaled_dot_product_attention(is_causal=True) and a GELU
-(tanh) MLP, a final LayerNorm, and an LM head tied to the token embedding; vocab 50257 padded to
+The model is GPT-2 written out plainly (nanoGPT's layout): token and position embeddings, 12
+pre-norm blocks of causal self-attention through F.scaled_dot_product_attention(is_causal=True) and
+a GELU (tanh) MLP, a final LayerNorm, and an LM head tied to the token embedding; vocab 50257 padded to
 50304, context 1024, width 768, 12 heads, GPT-2's initialisation.
 
 Precision, chosen to match Strata: the model's weights are bf16 and the optimizer keeps f32 master
