@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# Builds Strata on a GPU machine and runs the CUDA tests, then the GPU benchmarks, writing logs and
+# a JSON summary into a results folder. Made for a machine with nvcc, CMake, ninja and PyTorch's
+# wheels but no internet and none of our Debian packages (the device tool's H100/H200 machines):
+# the packages travel as .deb files (tools/gpu/fetch_debs.sh) and are unpacked into a prefix.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$PWD
+
+usage() {
+  cat <<'EOF'
+tools/gpu/run.sh [options]: build Strata with CUDA, run the CUDA tests, then the GPU benchmarks.
+
+  --out DIR          results folder (default: $OUT when set, else build-gpu/results)
+  --debs DIR         .deb files to unpack (default .gpu-debs; tools/gpu/fetch_debs.sh fills it).
+                     Missing or empty: the system's packages are used, as on a developer machine
+  --build DIR        build folder (default build-gpu)
+  --prefix DIR       where the .debs are unpacked (default /tmp/strata-gpu-deps)
+  --jobs N           build jobs (default: the number of cores)
+  --arch LIST        CMAKE_CUDA_ARCHITECTURES (default 90: H100/H200)
+  --stop-after STAGE configure, build or test: stop after that stage (default: run all)
+  --targets "T..."   build only these targets (default all; with --stop-after build, a quick check)
+  --require-prefix   fail unless every Debian dependency was found in the unpacked prefix
+  --help             this text
+
+Stages: unpack the .debs (dpkg -x) into the prefix; find cuDNN and NCCL (in /usr/local/cuda, else
+in PyTorch's nvidia-cudnn-cu13 / nvidia-nccl-cu13 wheels, whose versioned-only libraries get
+unversioned links in a folder of their own); configure (Release, STRATA_CUDA=ON, CMAKE_PREFIX_PATH
+= the prefix, STRATA_CUDNN_ROOT / STRATA_NCCL_ROOT = <root> with include/ and lib/); build; run
+CTest (every test but the package and libtorch cross-check labels: the op harness and the CUDA
+tests run each case on the GPU); run the GPU benchmarks. A failing stage is recorded and the
+following ones still run where they can. Results (at most 8 files, as the device tool brings back):
+  summary.json   each stage's status and seconds, the test counts, the benchmarks' results
+  build.log      configure and build output
+  ctest.log, ctest.xml   the tests' output and their JUnit report
+  bench.log      the benchmarks' output
+  gpt_cuda_metrics.jsonl  the GPT benchmark's per-step metrics
+The exit status is 0 only when every stage that ran passed.
+
+With the device tool, from the repository root here:
+  tools/gpu/fetch_debs.sh          # once: .gpu-debs/, about 10 MiB (git-ignored)
+  run(command="tools/gpu/run.sh", carry=[".gpu-debs"], timeout_s=600)
+The results come back from $OUT. The whole run is sized for the tool's 10-minute limit on 16
+cores: about 2-3 min of build (about 1000 CPU-seconds of compilation, nvcc included), about 1 min
+of tests, and benchmarks each capped at 150 s.
+EOF
+}
+
+out=${OUT:-}
+debs=.gpu-debs
+build="build-gpu"
+prefix=/tmp/strata-gpu-deps
+jobs=$(nproc)
+arch=90
+stop_after=all
+targets=""
+require_prefix=0
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --out) out=$2; shift 2 ;;
+    --debs) debs=$2; shift 2 ;;
+    --build) build=$2; shift 2 ;;
+    --prefix) prefix=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
+    --arch) arch=$2; shift 2 ;;
+    --stop-after) stop_after=$2; shift 2 ;;
+    --targets) targets=$2; shift 2 ;;
+    --require-prefix) require_prefix=1; shift ;;
+    --help | -h) usage; exit 0 ;;
+    *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+case $stop_after in configure | build | test | all) ;; *)
+  echo "run.sh: --stop-after takes configure, build or test, got $stop_after" >&2; exit 2 ;;
+esac
+out=${out:-$build/results}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+
+# --- bookkeeping: each stage's status and duration, written as JSON at the end ---------------
+stages=()
+failed=0
+record() {  # record NAME STATUS SECONDS
+  stages+=("\"$1\": {\"status\": \"$2\", \"seconds\": $3}")
+  [[ $2 == passed ]] || failed=1
+}
+run_stage() {  # run_stage NAME LOG COMMAND...: runs, appends its output to LOG, records the result
+  local name=$1 log=$2 start=$SECONDS status=passed
+  shift 2
+  echo "== $name: $*" | tee -a "$log"
+  "$@" >>"$log" 2>&1 || status=failed
+  record "$name" "$status" $((SECONDS - start))
+  echo "== $name $status in $((SECONDS - start)) s"
+  [[ $status == passed ]]
+}
+summary_extra=()
+# shellcheck disable=SC2317  # called by the EXIT trap
+write_summary() {
+  local IFS=,
+  printf '{"device": "%s", "stages": {%s}%s}\n' \
+    "$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 || echo none)" \
+    "${stages[*]}" "${summary_extra[*]:+, ${summary_extra[*]}}" >"$out/summary.json"
+}
+trap write_summary EXIT
+
+# --- unpack the Debian packages -------------------------------------------------------------
+# dpkg -x where dpkg is; else the .deb's ar archive is opened with Python (data.tar.* inside).
+unpack_deb() {
+  if command -v dpkg >/dev/null; then
+    dpkg -x "$1" "$prefix"
+  else
+    python3 - "$1" "$prefix" <<'PY'
+import io, sys, tarfile
+data = open(sys.argv[1], "rb").read()
+pos = 8  # "!<arch>\n", then 60-byte member headers, members padded to even sizes
+while pos < len(data):
+    name, size = data[pos:pos + 16].decode().strip().rstrip("/"), int(data[pos + 48:pos + 58])
+    if name.startswith("data.tar"):
+        tarfile.open(fileobj=io.BytesIO(data[pos + 60:pos + 60 + size])).extractall(sys.argv[2])
+    pos += 60 + size + size % 2
+PY
+  fi
+}
+debs_used=0
+if compgen -G "$debs/*.deb" >/dev/null; then
+  rm -rf "$prefix"
+  mkdir -p "$prefix"
+  deb_files=("$debs"/*.deb)
+  for deb in "${deb_files[@]}"; do unpack_deb "$deb"; done
+  debs_used=1
+  echo "== unpacked ${#deb_files[@]} packages from $debs into $prefix"
+else
+  echo "== no .deb files in $debs: using the system's packages"
+fi
+
+# --- cuDNN and NCCL ---------------------------------------------------------------------------
+# find_cuda_library ROOT_NAME HEADER LIBRARY PYTHON_MODULE: prints a root with include/HEADER and
+# lib/LIBRARY.so, or nothing. The wheels ship only versioned libraries (libcudnn.so.9), so their
+# root is a folder of links made under the build folder.
+find_cuda_library() {
+  local root_name=$1 header=$2 library=$3 module=$4
+  if [[ -f /usr/local/cuda/include/$header ]] && compgen -G "/usr/local/cuda/lib64/$library.so*" >/dev/null; then
+    echo /usr/local/cuda
+    return
+  fi
+  local package include_dir lib_dir
+  package=$(python3 -c "import $module; print(list($module.__path__)[0])" 2>/dev/null) || return 0
+  include_dir=$(find -L "$package" -name "$header" -printf '%h\n' -quit)
+  lib_dir=$(find -L "$package" -name "$library.so*" -printf '%h\n' -quit)
+  [[ -n $include_dir && -n $lib_dir ]] || return 0
+  local root=$repo/$build/$root_name
+  rm -rf "$root"
+  mkdir -p "$root/lib"
+  ln -s "$include_dir" "$root/include"
+  for so in "$lib_dir"/lib*.so.*; do
+    local base=${so##*/}
+    ln -sf "$so" "$root/lib/$base"
+    ln -sf "$so" "$root/lib/${base%%.so.*}.so"
+  done
+  echo "$root"
+}
+mkdir -p "$build"
+cudnn_root=$(find_cuda_library cudnn cudnn.h libcudnn nvidia.cudnn)
+nccl_root=$(find_cuda_library nccl nccl.h libnccl nvidia.nccl)
+runtime_path=()  # LD_LIBRARY_PATH for the tests: cuDNN loads its parts (libcudnn_*.so.9) by name
+for root in "$cudnn_root" "$nccl_root"; do
+  if [[ -n $root && $root != /usr/local/cuda ]]; then
+    links=("$root"/lib/*.so)
+    runtime_path+=("$(dirname "$(readlink -f "${links[0]}")")")
+  fi
+done
+echo "== cuDNN: ${cudnn_root:-not found}; NCCL: ${nccl_root:-not found}"
+
+# --- configure --------------------------------------------------------------------------------
+cmake_args=(-S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTRATA_CUDA=ON
+            "-DCMAKE_CUDA_ARCHITECTURES=$arch" -DSTRATA_BUILD_TESTS=ON -DSTRATA_BUILD_BENCH=ON)
+if [[ $debs_used == 1 ]]; then
+  # The prefix comes first in every search. Its lib/<multiarch>/cmake is listed too, so the
+  # packages' CMake files are found even where CMake does not know the multiarch folder.
+  cmake_args+=("-DCMAKE_PREFIX_PATH=$prefix/usr;$prefix/usr/lib/$multiarch/cmake"
+               "-DCMAKE_LIBRARY_PATH=$prefix/usr/lib/$multiarch"
+               "-DCMAKE_INCLUDE_PATH=$prefix/usr/include")
+  runtime_path+=("$prefix/usr/lib/$multiarch")
+fi
+[[ -n $cudnn_root ]] && cmake_args+=("-DSTRATA_CUDNN_ROOT=$cudnn_root")
+[[ -n $nccl_root ]] && cmake_args+=("-DSTRATA_NCCL_ROOT=$nccl_root")
+if [[ ${#runtime_path[@]} -gt 0 ]]; then
+  runtime_joined=$(IFS=:; echo "${runtime_path[*]}")
+  export LD_LIBRARY_PATH=$runtime_joined${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+fi
+
+log=$out/build.log
+: >"$log"
+run_stage configure "$log" cmake "${cmake_args[@]}" || exit 1
+
+# Where each Debian dependency was found: in the prefix when the .debs were unpacked.
+prefix_check=passed
+for variable in dnnl_DIR yaml-cpp_DIR doctest_DIR ZLIB_INCLUDE_DIR OpenCL_LIBRARY Eigen3_DIR; do
+  value=$(sed -n "s/^$variable:[A-Z]*=//p" "$build/CMakeCache.txt")
+  where=system
+  [[ $debs_used == 1 && $value == "$prefix"/* ]] && where=prefix
+  echo "   $variable = $value ($where)" | tee -a "$log"
+  [[ $where == prefix ]] || prefix_check=failed
+done
+if [[ $require_prefix == 1 ]]; then
+  record prefix_used "$prefix_check" 0
+  [[ $prefix_check == passed ]] || { echo "== not every dependency came from $prefix" >&2; exit 1; }
+fi
+[[ $stop_after == configure ]] && exit $failed
+
+# --- build ------------------------------------------------------------------------------------
+build_targets=()
+for target in $targets; do build_targets+=(--target "$target"); done
+run_stage build "$log" cmake --build "$build" --parallel "$jobs" "${build_targets[@]}" || exit 1
+[[ $stop_after == build ]] && exit $failed
+
+# --- tests ------------------------------------------------------------------------------------
+(nvidia-smi -L 2>/dev/null || echo "no GPU visible: the CUDA cases will skip") | tee "$out/ctest.log"
+run_stage test "$out/ctest.log" ctest --test-dir "$build" --label-exclude "package|crosscheck" \
+  --output-on-failure --parallel "$jobs" --timeout 300 --output-junit "$out/ctest.xml" || true
+tests_line=$(grep -E "tests passed|tests failed" "$out/ctest.log" | tail -1 || true)
+summary_extra+=("\"tests\": \"$tests_line\"")
+[[ $stop_after == test ]] && exit $failed
+
+# --- benchmarks -------------------------------------------------------------------------------
+# Each: a name, then the command. Capped at 150 s each so the whole run fits in 10 minutes.
+# The GPT sample trains on the fortunes quotations (the fortunes .deb) in bf16: its per-step
+# metrics and its tokens/s (the progress lines) are the end-to-end training number.
+fortunes=$prefix/usr/share/games/fortunes
+[[ -d $fortunes ]] || fortunes=/usr/share/games/fortunes
+benchmarks=(
+  "gpt_cuda_bf16|$build/samples/train_gpt --device cuda --dtype bf16 --data $fortunes --out $build/runs/gpt_cuda --layers 6 --heads 6 --width 384 --context 256 --batch 32 --steps 300 --eval-every 300 --samples 1"
+)
+fashion_mnist=$prefix/usr/share/datasets/fashion-mnist  # with fetch_debs.sh --fashion-mnist
+if [[ -d $fashion_mnist ]]; then
+  benchmarks+=("fashion_mnist_cuda|$build/samples/train_fashion_mnist --device cuda --data $fashion_mnist --out $build/runs/fashion_mnist_cuda --mlp-epochs 2 --cnn-epochs 2")
+fi
+bench_log=$out/bench.log
+: >"$bench_log"
+for benchmark in "${benchmarks[@]}"; do
+  name=${benchmark%%|*}
+  read -r -a command <<<"${benchmark#*|}"
+  run_stage "$name" "$bench_log" timeout 150 "${command[@]}" || true
+done
+[[ -f $build/runs/gpt_cuda/metrics.jsonl ]] && cp "$build/runs/gpt_cuda/metrics.jsonl" "$out/gpt_cuda_metrics.jsonl"
+exit $failed
