@@ -125,8 +125,8 @@ int main(int argc, char** argv) {
                          .dropout = o.dropout};
     auto model = std::make_shared<nn::GPT>(config);
     if (!o.load.empty()) samples::load_weights(*model, o.load);
-    model->to(device);
     model->to(dtype);
+    model->to(device);
     std::printf(
         "model: %lld parameters, %lld layers, %lld heads, width %lld, context %lld; %s on %s\n",
         static_cast<long long>(model->num_parameters()), static_cast<long long>(o.layers),

@@ -241,7 +241,11 @@ bench_log=$out/bench.log
 for benchmark in "${benchmarks[@]}"; do
   name=${benchmark%%|*}
   read -r -a command <<<"${benchmark#*|}"
+  lines_before=$(wc -l <"$bench_log")
   run_stage "$name" "$bench_log" timeout 150 "${command[@]}" || true
+  # The last throughput its progress lines printed ("| 412k tokens/s |"), into the summary.
+  rate=$(tail -n +$((lines_before + 1)) "$bench_log" | grep -oE '[0-9.]+[kMGT]? [a-z]+/s' | tail -1 || true)
+  summary_extra+=("\"${name}_rate\": \"$rate\"")
 done
 [[ -f $build/runs/gpt_cuda/metrics.jsonl ]] && cp "$build/runs/gpt_cuda/metrics.jsonl" "$out/gpt_cuda_metrics.jsonl"
 exit $failed
