@@ -83,9 +83,9 @@ double evaluate(nn::GPT& model, const Tensor& tokens, const Options& o, Device d
   for (int64_t i = 0; i < o.eval_batches; ++i) {
     io::TokenBatch batch = io::sample_token_windows(tokens, o.batch, o.context, batches);
     Tensor logits = model(batch.inputs.to(device));
+    // f32 also for 16-bit logits (cross-entropy accumulates and returns f32).
     total = total +
-            nn::functional::cross_entropy(logits.flatten(0, 1), batch.targets.to(device).flatten())
-                .to(DType::f32);
+            nn::functional::cross_entropy(logits.flatten(0, 1), batch.targets.to(device).flatten());
   }
   model.train();
   return total.item<double>() / static_cast<double>(o.eval_batches);

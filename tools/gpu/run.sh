@@ -28,8 +28,9 @@ in PyTorch's nvidia-cudnn-cu13 / nvidia-nccl-cu13 wheels, whose versioned-only l
 unversioned links in a folder of their own); configure (Release, STRATA_CUDA=ON, CMAKE_PREFIX_PATH
 = the prefix, STRATA_CUDNN_ROOT / STRATA_NCCL_ROOT = <root> with include/ and lib/); build; run
 CTest (every test but the package and libtorch cross-check labels: the op harness and the CUDA
-tests run each case on the GPU); run the GPU benchmarks. A failing stage is recorded and the
-following ones still run where they can. Results (at most 8 files, as the device tool brings back):
+tests run each case on the GPU); run the GPU benchmarks. A failed configure or build ends the run;
+failing tests or benchmarks are recorded and the rest still run. Results (at most 8 files, as the
+device tool brings back):
   summary.json   each stage's status and seconds, the test counts, the benchmarks' results
   build.log      configure and build output
   ctest.log, ctest.xml   the tests' output and their JUnit report
@@ -41,8 +42,12 @@ With the device tool, from the repository root here:
   tools/gpu/fetch_debs.sh          # once: .gpu-debs/, about 10 MiB (git-ignored)
   run(command="tools/gpu/run.sh", carry=[".gpu-debs"], timeout_s=600)
 The results come back from $OUT. The whole run is sized for the tool's 10-minute limit on 16
-cores: about 2-3 min of build (about 1000 CPU-seconds of compilation, nvcc included), about 1 min
-of tests, and benchmarks each capped at 150 s.
+cores: the build is about 1000 CPU-seconds of compilation (nvcc included; the sum of the ninja
+log's steps on the 2-core development machine), so 2-3 minutes on 16 cores with the longest
+single file (~70 s) as the floor; the tests take about 1 minute (their CTest costs sum to ~40 s
+serially, leaving out the package tests); each benchmark is capped at 150 s. Should the build
+alone come near the limit, split it over two calls on the same warm machine, whose ignored
+build-gpu/ stays: first "tools/gpu/run.sh --stop-after build", then "tools/gpu/run.sh".
 EOF
 }
 
