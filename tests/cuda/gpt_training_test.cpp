@@ -2,7 +2,8 @@
 // T = 32, batch 4, dropout 0) from one seed on the CPU and on CUDA, through the samples' training
 // step (batch built on the host and copied over, forward, cross-entropy, backward, AdamW).
 //   - f32: the two loss curves agree to 1e-4 relative at every step. cuBLASLt's f32 GEMMs compute
-//     in f32 (CUBLAS_COMPUTE_32F, not TF32), so only summation order separates the devices.
+//     in f32 (MatmulPrecision::highest, the default; not TF32), so only summation order separates
+//     the devices.
 //   - bf16 weights (f32 masters in AdamW): the curve stays within kBf16Band of the f32 CPU curve,
 //     on CUDA and, as a check of the band itself that runs everywhere, on the CPU.
 // Without a visible GPU the CUDA cases say so (MESSAGE) and pass, as the op harness does; the CPU
@@ -101,6 +102,7 @@ bool gpu_visible(const std::string& what) {
 
 TEST_CASE("GPT training: f32 on CUDA follows the f32 CPU curve to 1e-4 relative") {
   if (!gpu_visible("the f32 CPU-vs-CUDA comparison")) return;
+  REQUIRE(float32_matmul_precision() == MatmulPrecision::highest);  // exact f32 GEMMs, not TF32
   check_curves(train_losses(Device::cuda(0), DType::f32), cpu_f32_losses(), 1e-4, "f32 CUDA");
 }
 
