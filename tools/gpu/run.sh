@@ -5,7 +5,6 @@
 # the packages travel as .deb files (tools/gpu/fetch_debs.sh) and are unpacked into a prefix.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-repo=$PWD
 
 usage() {
   cat <<'EOF'
@@ -19,8 +18,11 @@ tools/gpu/run.sh [options]: build Strata with CUDA, run the CUDA tests, then the
   --jobs N           build jobs (default: the number of cores)
   --arch LIST        CMAKE_CUDA_ARCHITECTURES (default 90: H100/H200)
   --stop-after STAGE configure, build or test: stop after that stage (default: run all)
+  --skip-tests       build, then go straight to the benchmarks
   --targets "T..."   build only these targets (default all; with --stop-after build, a quick check)
   --require-prefix   fail unless every Debian dependency was found in the unpacked prefix
+  --deadline S       seconds from the start by which the run must end (default 570, inside the
+                     device tool's 600): the tests and each benchmark get at most what is left
   --help             this text
 
 Stages: unpack the .debs (dpkg -x) into the prefix; find cuDNN and NCCL (in /usr/local/cuda, else
@@ -28,14 +30,20 @@ in PyTorch's nvidia-cudnn-cu13 / nvidia-nccl-cu13 wheels, whose versioned-only l
 unversioned links in a folder of their own); configure (Release, STRATA_CUDA=ON, CMAKE_PREFIX_PATH
 = the prefix, STRATA_CUDNN_ROOT / STRATA_NCCL_ROOT = <root> with include/ and lib/); build; run
 CTest (every test but the package and libtorch cross-check labels: the op harness and the CUDA
-tests run each case on the GPU); run the GPU benchmarks. A failed configure or build ends the run;
-failing tests or benchmarks are recorded and the rest still run. Results (at most 8 files, as the
-device tool brings back):
-  summary.json   each stage's status and seconds, the test counts, the benchmarks' results
+tests run each case on the GPU); run the GPU benchmarks that this build has, most important first:
+strata_bench_gpu_train (GPT-2 124M tokens/s, MFU, peak memory), bench/torch_gpt2_reference.py
+(the same in PyTorch) and bench/compare_gpu_train.py on the two, strata_bench_gpu_gemm,
+strata_bench_gpu_bandwidth, strata_bench_gpu_attention, and the GPT sample in bf16. Each has a
+cap in seconds and none starts with less than 30 s left before the deadline. A failed configure
+or build ends the run; failing tests or benchmarks are recorded and the rest still run.
+Results (at most 8 files, as the device tool brings back):
+  summary.json   each stage's status (passed, failed, timed_out, absent, no_time) and seconds,
+                 the test counts, the GPT sample's throughput
   build.log      configure and build output
   ctest.log, ctest.xml   the tests' output and their JUnit report
-  bench.log      the benchmarks' output
-  gpt_cuda_metrics.jsonl  the GPT benchmark's per-step metrics
+  bench.log      the benchmarks' output, each under a header
+  bench.jsonl    the benchmarks' JSON lines, each with "benchmark": its name added
+  gpt_cuda_metrics.jsonl  the GPT sample's per-step metrics
 The exit status is 0 only when every stage that ran passed.
 
 With the device tool, from the repository root here:
@@ -45,9 +53,9 @@ The results come back from $OUT. The whole run is sized for the tool's 10-minute
 cores: the build is about 1000 CPU-seconds of compilation (nvcc included; the sum of the ninja
 log's steps on the 2-core development machine), so 2-3 minutes on 16 cores with the longest
 single file (~70 s) as the floor; the tests take about 1 minute (their CTest costs sum to ~40 s
-serially, leaving out the package tests); each benchmark is capped at 150 s. Should the build
-alone come near the limit, split it over two calls on the same warm machine, whose ignored
-build-gpu/ stays: first "tools/gpu/run.sh --stop-after build", then "tools/gpu/run.sh".
+serially, leaving out the package tests); the benchmarks get the rest, up to the deadline. For
+every benchmark in full, split the run over two calls on the same warm machine, whose ignored
+build-gpu/ stays: "tools/gpu/run.sh --stop-after test", then "tools/gpu/run.sh --skip-tests".
 EOF
 }
 
@@ -58,8 +66,10 @@ prefix=/tmp/strata-gpu-deps
 jobs=$(nproc)
 arch=90
 stop_after=all
+skip_tests=0
 targets=""
 require_prefix=0
+deadline=570
 while [[ $# -gt 0 ]]; do
   case $1 in
     --out) out=$2; shift 2 ;;
@@ -69,7 +79,9 @@ while [[ $# -gt 0 ]]; do
     --jobs) jobs=$2; shift 2 ;;
     --arch) arch=$2; shift 2 ;;
     --stop-after) stop_after=$2; shift 2 ;;
+    --skip-tests) skip_tests=1; shift ;;
     --targets) targets=$2; shift 2 ;;
+    --deadline) deadline=$2; shift 2 ;;
     --require-prefix) require_prefix=1; shift ;;
     --help | -h) usage; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -78,6 +90,8 @@ done
 case $stop_after in configure | build | test | all) ;; *)
   echo "run.sh: --stop-after takes configure, build or test, got $stop_after" >&2; exit 2 ;;
 esac
+mkdir -p "$build"
+build=$(cd "$build" && pwd)
 out=${out:-$build/results}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -88,13 +102,24 @@ stages=()
 failed=0
 record() {  # record NAME STATUS SECONDS
   stages+=("\"$1\": {\"status\": \"$2\", \"seconds\": $3}")
-  [[ $2 == passed ]] || failed=1
+  [[ $2 == passed || $2 == absent ]] || failed=1
 }
-run_stage() {  # run_stage NAME LOG COMMAND...: runs, appends its output to LOG, records the result
-  local name=$1 log=$2 start=$SECONDS status=passed
+seconds_left() { echo $((deadline - SECONDS)); }
+# run_stage NAME LOG COMMAND...: runs the command, its output appended to LOG (with stdout also
+# in $stage_stdout when set), and records passed, failed or timed_out (timeout's status 124).
+stage_stdout=""
+run_stage() {
+  local name=$1 log=$2 start=$SECONDS status=passed rc=0
   shift 2
   echo "== $name: $*" | tee -a "$log"
-  "$@" >>"$log" 2>&1 || status=failed
+  if [[ -n $stage_stdout ]]; then
+    "$@" >"$stage_stdout" 2>>"$log" || rc=$?
+    cat "$stage_stdout" >>"$log"
+  else
+    "$@" >>"$log" 2>&1 || rc=$?
+  fi
+  [[ $rc == 0 ]] || status=failed
+  [[ $rc == 124 ]] && status=timed_out
   record "$name" "$status" $((SECONDS - start))
   echo "== $name $status in $((SECONDS - start)) s"
   [[ $status == passed ]]
@@ -154,7 +179,7 @@ find_cuda_library() {
   include_dir=$(find -L "$package" -name "$header" -printf '%h\n' -quit)
   lib_dir=$(find -L "$package" -name "$library.so*" -printf '%h\n' -quit)
   [[ -n $include_dir && -n $lib_dir ]] || return 0
-  local root=$repo/$build/$root_name
+  local root=$build/$root_name
   rm -rf "$root"
   mkdir -p "$root/lib"
   ln -s "$include_dir" "$root/include"
@@ -165,7 +190,6 @@ find_cuda_library() {
   done
   echo "$root"
 }
-mkdir -p "$build"
 cudnn_root=$(find_cuda_library cudnn cudnn.h libcudnn nvidia.cudnn)
 nccl_root=$(find_cuda_library nccl nccl.h libnccl nvidia.nccl)
 runtime_path=()  # LD_LIBRARY_PATH for the tests: cuDNN loads its parts (libcudnn_*.so.9) by name
@@ -221,48 +245,76 @@ run_stage build "$log" cmake --build "$build" --parallel "$jobs" "${build_target
 [[ $stop_after == build ]] && exit $failed
 
 # --- tests ------------------------------------------------------------------------------------
-(nvidia-smi -L 2>/dev/null || echo "no GPU visible: the CUDA cases will skip") | tee "$out/ctest.log"
-# The io tests and the samples read the datasets at their Debian paths: link the unpacked ones there
-# when the machine has none. io_test needs Fashion-MNIST (fetch_debs.sh --fashion-mnist); without
-# it, io_test is left out (it has no CUDA part).
+# The io tests and the samples read the datasets at their Debian paths: link the unpacked ones
+# there when the machine has none.
 for data in share/games/fortunes share/datasets/fashion-mnist; do
   if [[ -d $prefix/usr/$data && ! -e /usr/$data ]]; then
     mkdir -p "$(dirname "/usr/$data")"
     ln -s "$prefix/usr/$data" "/usr/$data" || echo "run.sh: could not link /usr/$data"
   fi
 done
-excluded=()
-if [[ ! -d /usr/share/datasets/fashion-mnist ]]; then
-  excluded=(--exclude-regex '^io_test$')
-  echo "no Fashion-MNIST at /usr/share/datasets/fashion-mnist: io_test left out" | tee -a "$out/ctest.log"
+if [[ $skip_tests == 0 ]]; then
+  (nvidia-smi -L 2>/dev/null || echo "no GPU visible: the CUDA cases will skip") | tee "$out/ctest.log"
+  # io_test needs Fashion-MNIST (fetch_debs.sh --fashion-mnist); without it, it is left out (it
+  # has no CUDA part).
+  excluded=()
+  if [[ ! -d /usr/share/datasets/fashion-mnist ]]; then
+    excluded=(--exclude-regex '^io_test$')
+    echo "no Fashion-MNIST at /usr/share/datasets/fashion-mnist: io_test left out" | tee -a "$out/ctest.log"
+  fi
+  budget=$(($(seconds_left) - 30))
+  run_stage test "$out/ctest.log" timeout $((budget > 60 ? budget : 60)) ctest --test-dir "$build" \
+    --label-exclude "package|crosscheck" "${excluded[@]}" --output-on-failure --parallel "$jobs" \
+    --timeout 300 --output-junit "$out/ctest.xml" || true
+  tests_line=$(grep -E "tests passed|tests failed" "$out/ctest.log" | tail -1 || true)
+  summary_extra+=("\"tests\": \"$tests_line\"")
 fi
-run_stage test "$out/ctest.log" ctest --test-dir "$build" --label-exclude "package|crosscheck" \
-  "${excluded[@]}" --output-on-failure --parallel "$jobs" --timeout 300 \
-  --output-junit "$out/ctest.xml" || true
-tests_line=$(grep -E "tests passed|tests failed" "$out/ctest.log" | tail -1 || true)
-summary_extra+=("\"tests\": \"$tests_line\"")
 [[ $stop_after == test ]] && exit $failed
 
 # --- benchmarks -------------------------------------------------------------------------------
-# Each: a name, then the command. Capped at 150 s each so the whole run fits in 10 minutes.
-# The GPT sample trains on the fortunes quotations (the fortunes .deb) in bf16: its per-step
-# metrics and its tokens/s (the progress lines) are the end-to-end training number.
+# Each: name|cap in seconds|command, run when its program is in this build (else "absent").
+# JSON lines from each go to bench.jsonl with the benchmark's name added; the rest to bench.log.
+bench=$build/bench
+runs=$build/bench-runs
+mkdir -p "$runs"
+export PYTHONUNBUFFERED=1
 benchmarks=(
-  "gpt_cuda_bf16|$build/samples/train_gpt --device cuda --dtype bf16 --out $build/runs/gpt_cuda --layers 6 --heads 6 --width 384 --context 256 --batch 32 --steps 300 --eval-every 300 --samples 1"
+  "gpu_train|150|$bench/strata_bench_gpu_train"
+  "torch_gpt2|180|python3 bench/torch_gpt2_reference.py"
+  "gpu_gemm|60|$bench/strata_bench_gpu_gemm"
+  "gpu_bandwidth|45|$bench/strata_bench_gpu_bandwidth"
+  "gpu_attention|45|$bench/strata_bench_gpu_attention"
+  "gpt_sample_bf16|60|$build/samples/train_gpt --device cuda --dtype bf16 --out $runs/gpt_cuda --layers 6 --heads 6 --width 384 --context 256 --batch 32 --steps 200 --eval-every 200 --samples 1"
 )
-if [[ -d /usr/share/datasets/fashion-mnist ]]; then
-  benchmarks+=("fashion_mnist_cuda|$build/samples/train_fashion_mnist --device cuda --out $build/runs/fashion_mnist_cuda --mlp-epochs 2 --cnn-epochs 2")
-fi
 bench_log=$out/bench.log
 : >"$bench_log"
+: >"$out/bench.jsonl"
 for benchmark in "${benchmarks[@]}"; do
-  name=${benchmark%%|*}
-  read -r -a command <<<"${benchmark#*|}"
-  lines_before=$(wc -l <"$bench_log")
-  run_stage "$name" "$bench_log" timeout 150 "${command[@]}" || true
-  # The last throughput its progress lines printed ("| 412k tokens/s |"), into the summary.
-  rate=$(tail -n +$((lines_before + 1)) "$bench_log" | grep -oE '[0-9.]+[kMGT]? [a-z]+/s' | tail -1 || true)
-  summary_extra+=("\"${name}_rate\": \"$rate\"")
+  IFS='|' read -r name cap command_line <<<"$benchmark"
+  read -r -a command <<<"$command_line"
+  program=${command[0]}
+  [[ $program == python3 ]] && program=${command[1]}
+  if [[ ! -e $program ]]; then
+    record "$name" absent 0
+    continue
+  fi
+  budget=$(($(seconds_left) - 10))
+  if ((budget < 20)); then
+    record "$name" no_time 0
+    continue
+  fi
+  stage_stdout=$runs/$name.out
+  run_stage "$name" "$bench_log" timeout $((budget < cap ? budget : cap)) "${command[@]}" || true
+  stage_stdout=""
+  grep '^{' "$runs/$name.out" | sed "s/^{/{\"benchmark\": \"$name\", /" >>"$out/bench.jsonl" || true
 done
-[[ -f $build/runs/gpt_cuda/metrics.jsonl ]] && cp "$build/runs/gpt_cuda/metrics.jsonl" "$out/gpt_cuda_metrics.jsonl"
+# The GPT sample's throughput, from its last progress line ("| 412k tokens/s |").
+rate=$(grep -oE '[0-9.]+[kMGT]? tokens/s' "$runs/gpt_sample_bf16.out" 2>/dev/null | tail -1 || true)
+summary_extra+=("\"gpt_sample_bf16_rate\": \"$rate\"")
+[[ -f $runs/gpt_cuda/metrics.jsonl ]] && cp "$runs/gpt_cuda/metrics.jsonl" "$out/gpt_cuda_metrics.jsonl"
+# Strata against PyTorch on GPT-2 124M, against the issue's goals.
+if [[ -s $runs/gpu_train.out && -s $runs/torch_gpt2.out && -e bench/compare_gpu_train.py ]]; then
+  run_stage compare_gpu_train "$bench_log" python3 bench/compare_gpu_train.py --markdown \
+    "$runs/gpu_train.out" "$runs/torch_gpt2.out" || true
+fi
 exit $failed
