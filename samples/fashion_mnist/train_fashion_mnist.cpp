@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
   try {
     STRATA_CHECK(o.model == "mlp" || o.model == "cnn" || o.model == "both",
                  "--model must be mlp, cnn or both, got ", o.model);
-    const Device device = samples::parse_device(o.device);
+    const Device device = samples::select_device(o.device);
     if (o.threads > 0) set_num_threads(o.threads);
     std::filesystem::create_directories(o.out);
     io::FashionMnist train_set = io::load_fashion_mnist(io::Split::train, o.data);

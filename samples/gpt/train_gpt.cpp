@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
   command_line(o).parse(argc, argv);
   try {
     if (o.threads > 0) set_num_threads(o.threads);
-    const Device device = samples::parse_device(o.device);
+    const Device device = samples::select_device(o.device);
     const DType dtype = samples::parse_model_dtype(o.dtype);
     std::filesystem::create_directories(o.out);
 
