@@ -192,7 +192,10 @@ find_cuda_library() {
 }
 cudnn_root=$(find_cuda_library cudnn cudnn.h libcudnn nvidia.cudnn)
 nccl_root=$(find_cuda_library nccl nccl.h libnccl nvidia.nccl)
-runtime_path=()  # LD_LIBRARY_PATH for the tests: cuDNN loads its parts (libcudnn_*.so.9) by name
+# LD_LIBRARY_PATH for Strata's programs (tests, benchmarks, samples), and for them only: cuDNN
+# loads its parts (libcudnn_*.so.9) by name, and libdnnl needs libOpenCL.so.1 from the prefix,
+# which the programs' RUNPATH does not cover. CMake and Python keep the machine's own libraries.
+runtime_path=()
 for root in "$cudnn_root" "$nccl_root"; do
   if [[ -n $root && $root != /usr/local/cuda ]]; then
     links=("$root"/lib/*.so)
@@ -214,9 +217,10 @@ if [[ $debs_used == 1 ]]; then
 fi
 [[ -n $cudnn_root ]] && cmake_args+=("-DSTRATA_CUDNN_ROOT=$cudnn_root")
 [[ -n $nccl_root ]] && cmake_args+=("-DSTRATA_NCCL_ROOT=$nccl_root")
+with_runtime=()  # prefixed to the commands that run Strata's programs
 if [[ ${#runtime_path[@]} -gt 0 ]]; then
   runtime_joined=$(IFS=:; echo "${runtime_path[*]}")
-  export LD_LIBRARY_PATH=$runtime_joined${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  with_runtime=(env "LD_LIBRARY_PATH=$runtime_joined${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
 fi
 
 log=$out/build.log
@@ -263,7 +267,8 @@ if [[ $skip_tests == 0 ]]; then
     echo "no Fashion-MNIST at /usr/share/datasets/fashion-mnist: io_test left out" | tee -a "$out/ctest.log"
   fi
   budget=$(($(seconds_left) - 30))
-  run_stage test "$out/ctest.log" timeout $((budget > 60 ? budget : 60)) ctest --test-dir "$build" \
+  run_stage test "$out/ctest.log" "${with_runtime[@]}" timeout $((budget > 60 ? budget : 60)) \
+    ctest --test-dir "$build" \
     --label-exclude "package|crosscheck" "${excluded[@]}" --output-on-failure --parallel "$jobs" \
     --timeout 300 --output-junit "$out/ctest.xml" || true
   tests_line=$(grep -E "tests passed|tests failed" "$out/ctest.log" | tail -1 || true)
@@ -304,7 +309,10 @@ for benchmark in "${benchmarks[@]}"; do
     continue
   fi
   stage_stdout=$runs/$name.out
-  run_stage "$name" "$bench_log" timeout $((budget < cap ? budget : cap)) "${command[@]}" || true
+  runner=("${with_runtime[@]}")
+  [[ ${command[0]} == python3 ]] && runner=()
+  run_stage "$name" "$bench_log" "${runner[@]}" timeout $((budget < cap ? budget : cap)) \
+    "${command[@]}" || true
   stage_stdout=""
   grep '^{' "$runs/$name.out" | sed "s/^{/{\"benchmark\": \"$name\", /" >>"$out/bench.jsonl" || true
 done
