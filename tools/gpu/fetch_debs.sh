@@ -37,3 +37,12 @@ rm -f "$dir"/*.deb
 for deb in "$dir"/*%3a*.deb; do [[ -e $deb ]] && mv "$deb" "${deb//%3a/_}"; done
 du -b "$dir"/*.deb | awk '{ printf "%8.1f KiB  %s\n", $1 / 1024, $2; total += $1 }
                           END { printf "%8.1f MiB  total\n", total / 1048576 }'
+# What the device tool sends: the tracked files and this folder, against its 64 MiB.
+debs_bytes=$(cat "$dir"/*.deb | wc -c)
+tree_bytes=$(git ls-files -z | xargs -0 cat | wc -c)
+total_mib=$(((debs_bytes + tree_bytes) / 1048576))
+echo "with the source tree: about $total_mib MiB of the device tool's 64"
+if ((total_mib > 56)); then
+  echo "fetch_debs: too close to the 64 MiB the device tool carries" >&2
+  exit 1
+fi
