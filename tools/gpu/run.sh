@@ -165,40 +165,47 @@ else
 fi
 
 # --- cuDNN and NCCL ---------------------------------------------------------------------------
-# find_cuda_library ROOT_NAME HEADER LIBRARY PYTHON_MODULE: prints a root with include/HEADER and
-# lib/LIBRARY.so, or nothing. The wheels ship only versioned libraries (libcudnn.so.9), so their
-# root is a folder of links made under the build folder.
+# find_cuda_library ROOT_NAME HEADER LIBRARY: prints a root with include/HEADER and lib/LIBRARY.so,
+# or nothing. In the wheels (under Python's `nvidia` namespace package, nvidia/cudnn/ or, in some
+# CUDA 13 wheels, nvidia/cu13/) there are only versioned libraries (libcudnn.so.9), so their root
+# is a folder of links made under the build folder, to LIBRARY's files alone.
 find_cuda_library() {
-  local root_name=$1 header=$2 library=$3 module=$4
+  local root_name=$1 header=$2 library=$3
   if [[ -f /usr/local/cuda/include/$header ]] && compgen -G "/usr/local/cuda/lib64/$library.so*" >/dev/null; then
     echo /usr/local/cuda
     return
   fi
-  local package include_dir lib_dir
-  package=$(python3 -c "import $module; print(list($module.__path__)[0])" 2>/dev/null) || return 0
-  include_dir=$(find -L "$package" -name "$header" -printf '%h\n' -quit)
-  lib_dir=$(find -L "$package" -name "$library.so*" -printf '%h\n' -quit)
+  local packages package include_dir="" lib_dir=""
+  packages=$(python3 -c "import nvidia; print('\n'.join(nvidia.__path__))" 2>/dev/null) || return 0
+  while read -r package; do
+    if [[ -z $include_dir ]]; then
+      include_dir=$(find -L "$package" -name "$header" -printf '%h\n' -quit)
+    fi
+    if [[ -z $lib_dir ]]; then
+      lib_dir=$(find -L "$package" -name "$library.so.*" -printf '%h\n' -quit)
+    fi
+  done <<<"$packages"
   [[ -n $include_dir && -n $lib_dir ]] || return 0
   local root=$build/$root_name
   rm -rf "$root"
   mkdir -p "$root/lib"
   ln -s "$include_dir" "$root/include"
-  for so in "$lib_dir"/lib*.so.*; do
+  for so in "$lib_dir/$library"*.so.*; do
     local base=${so##*/}
     ln -sf "$so" "$root/lib/$base"
     ln -sf "$so" "$root/lib/${base%%.so.*}.so"
   done
   echo "$root"
 }
-cudnn_root=$(find_cuda_library cudnn cudnn.h libcudnn nvidia.cudnn)
-nccl_root=$(find_cuda_library nccl nccl.h libnccl nvidia.nccl)
+cudnn_root=$(find_cuda_library cudnn cudnn.h libcudnn)
+nccl_root=$(find_cuda_library nccl nccl.h libnccl)
 # LD_LIBRARY_PATH for Strata's programs (tests, benchmarks, samples), and for them only: cuDNN
 # loads its parts (libcudnn_*.so.9) by name, and libdnnl needs libOpenCL.so.1 from the prefix,
 # which the programs' RUNPATH does not cover. CMake and Python keep the machine's own libraries.
 runtime_path=()
 for root in "$cudnn_root" "$nccl_root"; do
   if [[ -n $root && $root != /usr/local/cuda ]]; then
-    links=("$root"/lib/*.so)
+    links=("$root"/lib/*.so)  # all in the one wheel folder
     runtime_path+=("$(dirname "$(readlink -f "${links[0]}")")")
   fi
 done
