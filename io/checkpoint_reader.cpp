@@ -180,6 +180,7 @@ NamedTensors CheckpointReader::read_tensors(const std::string& group,
     list("in the checkpoint but not expected", unexpected);
     list("shape mismatch", shapes);
     list("dtype mismatch", dtypes);
+    message << "\n  Load it into the model and configuration it was saved from.";
     fail(message.str());
   }
   NamedTensors tensors = read_tensors(group, rank);

@@ -98,7 +98,7 @@ void CheckpointWriter::add_tensors(const std::string& group, const NamedTensors&
     manifest_.entries.pop_back();
     fail(kOp, ": writing ", describe_entry(EntryKind::tensors, group, rank), " of tag \"",
          manifest_.tag, "\" failed; the previous checkpoints in ", dir_,
-         " are untouched. Cause: ", e.what());
+         " are untouched; fix the cause below and save again. Cause: ", e.what());
   }
 }
 
@@ -130,7 +130,7 @@ void CheckpointWriter::add_section(const std::string& name, std::string_view jso
     manifest_.entries.pop_back();
     fail(kOp, ": writing ", describe_entry(EntryKind::section, name, rank), " of tag \"",
          manifest_.tag, "\" failed; the previous checkpoints in ", dir_,
-         " are untouched. Cause: ", e.what());
+         " are untouched; fix the cause below and save again. Cause: ", e.what());
   }
 }
 
@@ -142,7 +142,7 @@ std::filesystem::path CheckpointWriter::commit(bool update_latest) {
     publish(partial_, target);
   } catch (const Error& e) {
     fail(kOp, ": tag \"", manifest_.tag, "\" was not saved; the previous checkpoints in ", dir_,
-         " are untouched. Cause: ", e.what());
+         " are untouched; fix the cause below and save again. Cause: ", e.what());
   }
   sync_directory(dir_);
   committed_ = true;
