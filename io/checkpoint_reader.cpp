@@ -109,7 +109,7 @@ const ManifestEntry& CheckpointReader::entry(EntryKind kind, const std::string& 
        "; it holds: ", holds.empty() ? "nothing" : holds);
 }
 
-std::string CheckpointReader::damage(const ManifestEntry& entry) const {
+std::string CheckpointReader::file_damage(const ManifestEntry& entry) const {
   const std::filesystem::path file = path_ / entry.file;
   std::error_code error;
   uint64_t size = std::filesystem::file_size(file, error);
@@ -129,7 +129,7 @@ std::string CheckpointReader::damage(const ManifestEntry& entry) const {
 }
 
 void CheckpointReader::require_intact(const ManifestEntry& entry) const {
-  std::string problem = damage(entry);
+  std::string problem = file_damage(entry);
   STRATA_CHECK(problem.empty(), kOp, ": ", problem, ". Load an earlier tag (",
                tags_in(path_.parent_path()), ") or restore the file from a copy");
 }
@@ -199,7 +199,7 @@ std::string CheckpointReader::read_section(const std::string& name, std::optiona
 std::vector<std::string> CheckpointReader::verify() const {
   std::vector<std::string> problems;
   for (const ManifestEntry& entry : manifest_.entries) {
-    std::string problem = damage(entry);
+    std::string problem = file_damage(entry);
     if (!problem.empty()) problems.push_back(std::move(problem));
   }
   return problems;

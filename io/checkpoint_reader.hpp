@@ -42,15 +42,15 @@ class CheckpointReader {
   // A JSON section's text.
   std::string read_section(const std::string& name, std::optional<int> rank = {}) const;
 
-  // Checks every file's size and CRC-32; returns one message per damaged or missing file (empty
-  // when the checkpoint is intact).
+  // What is wrong with one file (missing, a size or CRC-32 that differs from the manifest's), or
+  // "" when it is intact.
+  std::string file_damage(const ManifestEntry& entry) const;
+  // file_damage of every file: one message per damaged or missing file, empty when all is intact.
   std::vector<std::string> verify() const;
 
  private:
   const ManifestEntry& entry(EntryKind kind, const std::string& name,
                              std::optional<int> rank) const;
-  // The error for a file whose size or checksum differs from the manifest's, or "" when intact.
-  std::string damage(const ManifestEntry& entry) const;
   void require_intact(const ManifestEntry& entry) const;
 
   std::string tag_;
