@@ -20,7 +20,9 @@
 #include "core/autograd_record.hpp"  // NoGradGuard, EnableGradGuard, the autograd vocabulary
 
 #include "io/batch_sampler.hpp"  // ShuffledBatchSampler: shuffled index batches per epoch
-#include "io/command_line.hpp"   // CommandLine: program flags with --help
+#include "io/checkpoint_reader.hpp"  // CheckpointReader: a checkpoint's groups and sections, checked
+#include "io/checkpoint_writer.hpp"  // CheckpointWriter: saves a checkpoint tag atomically
+#include "io/command_line.hpp"   // CommandLine: program flags and positional arguments with --help
 #include "io/fashion_mnist.hpp"  // load_fashion_mnist
 #include "io/idx.hpp"            // read_idx
 #include "io/metrics_log.hpp"    // MetricsLog, read_metrics: JSON Lines/CSV of training metrics
