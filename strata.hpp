@@ -20,7 +20,7 @@
 #include "core/autograd_record.hpp"  // NoGradGuard, EnableGradGuard, the autograd vocabulary
 
 #include "io/batch_sampler.hpp"  // ShuffledBatchSampler: shuffled index batches per epoch
-#include "io/checkpoint_reader.hpp"  // CheckpointReader: a checkpoint's groups and sections, checked
+#include "io/checkpoint_reader.hpp"  // CheckpointReader: reads and verifies a checkpoint
 #include "io/checkpoint_writer.hpp"  // CheckpointWriter: saves a checkpoint tag atomically
 #include "io/command_line.hpp"   // CommandLine: program flags and positional arguments with --help
 #include "io/fashion_mnist.hpp"  // load_fashion_mnist
