@@ -65,30 +65,30 @@ double train(const std::string& name, nn::Module& model, int64_t epochs, const O
   std::printf("%s: %lld parameters\n", name.c_str(),
               static_cast<long long>(model.num_parameters()));
   optim::Adam optimizer(model.parameters(), {.lr = o.lr, .weight_decay = o.weight_decay});
-  io::ShuffledBatchSampler sampler(train_set.images.size(0), o.batch, static_cast<uint64_t>(o.seed),
-                                   /*drop_last=*/true);
-  const int64_t steps = epochs * sampler.num_batches();
+  io::DataLoader loader(
+      std::make_shared<io::TensorDataset>(train_set.images, train_set.labels),
+      {.batch_size = o.batch, .seed = static_cast<uint64_t>(o.seed), .drop_last = true});
+  const int64_t steps = epochs * loader.num_batches();
   io::Progress progress(steps, {.every_seconds = 2.0, .unit = "samples"});
   int64_t step = 0;
   double accuracy = 0;
   for (int64_t epoch = 0; epoch < epochs; ++epoch) {
     double loss_sum = 0;
-    for (const Tensor& index : sampler.epoch(epoch)) {
+    for (const io::Example& batch : loader) {  // one epoch
       double lr = o.lr * (1.0 - static_cast<double>(step) / static_cast<double>(steps));
       optimizer.param_groups()[0].options.lr = lr;
-      Tensor images = index_select(train_set.images, 0, index).to(device);
-      Tensor labels = index_select(train_set.labels, 0, index).to(device);
-      Tensor loss = nn::functional::cross_entropy(model(images), labels);
+      Tensor loss =
+          nn::functional::cross_entropy(model(batch.inputs.to(device)), batch.targets.to(device));
       optimizer.zero_grad();
       loss.backward();
       optimizer.step();
       double value = loss.item<double>();
       loss_sum += value;
       progress.update(++step, {{"epoch", static_cast<double>(epoch + 1)}, {"loss", value}},
-                      static_cast<double>(index.numel()));
+                      static_cast<double>(batch.targets.numel()));
     }
     progress.finish();
-    double train_loss = loss_sum / static_cast<double>(sampler.num_batches());
+    double train_loss = loss_sum / static_cast<double>(loader.num_batches());
     accuracy = test_accuracy(model, test_set, device);
     std::printf("%s epoch %lld: train loss %.4f, test accuracy %.2f%%\n", name.c_str(),
                 static_cast<long long>(epoch + 1), train_loss, 100 * accuracy);
