@@ -20,7 +20,9 @@
 #include "autograd/gradcheck.hpp"    // gradients against finite differences
 #include "core/autograd_record.hpp"  // NoGradGuard, EnableGradGuard, the autograd vocabulary
 
-#include "io/command_line.hpp"         // CommandLine: program flags with --help
+#include "io/checkpoint_reader.hpp"    // CheckpointReader: reads and verifies a checkpoint
+#include "io/checkpoint_writer.hpp"    // CheckpointWriter: saves a checkpoint tag atomically
+#include "io/command_line.hpp"         // CommandLine: program flags and positional arguments
 #include "io/data_loader.hpp"          // DataLoader: batches, prefetch thread, resumable position
 #include "io/dataset.hpp"              // Dataset, Example
 #include "io/distributed_sampler.hpp"  // DistributedSampler: an epoch's indices per rank
