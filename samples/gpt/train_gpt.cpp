@@ -143,7 +143,9 @@ int main(int argc, char** argv) {
           nn::functional::cross_entropy(logits.flatten(0, 1), batch.targets.to(device).flatten());
       optimizer.zero_grad();
       loss.backward();
-      double grad_norm = o.clip > 0 ? optim::clip_grad_norm_(model->parameters(), o.clip) : NAN;
+      // The norm stays on the device until it is logged, after the step has been queued.
+      Tensor grad_norm =
+          o.clip > 0 ? optim::clip_grad_norm_(model->parameters(), o.clip) : Tensor();
       double lr = optimizer.param_groups()[0].options.lr;
       optimizer.step();
       schedule.step();
@@ -152,7 +154,7 @@ int main(int argc, char** argv) {
                      {"split", "train"},
                      {"loss", train_loss},
                      {"lr", lr},
-                     {"grad_norm", grad_norm}});
+                     {"grad_norm", grad_norm.defined() ? grad_norm.item<double>() : NAN}});
       if (step % o.eval_every == 0 || step == o.steps) {
         val_loss = evaluate(*model, val_tokens, o, device);
         metrics.write({{"step", step}, {"split", "val"}, {"loss", val_loss}});
