@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/allocator.hpp"    // memory_stats, empty_cache
+#include "core/attention.hpp"    // flash_attention: fused attention, forward and backward
 #include "core/conv.hpp"         // conv2d, max_pool2d, avg_pool2d
 #include "core/cuda_memory.hpp"  // cuda::set_device, device_for_local_rank, memory_stats, empty_cache
 #include "core/elementwise.hpp"  // unary/binary ops, comparisons, where
