@@ -65,20 +65,21 @@ class Reader {
         }
       }
     }
-    // "type" first: a params section is read against its type.
+    // "type" first: a params section is read against its type. (The nodes are gathered in that
+    // order rather than sorted: assigning a YAML::Node writes through to the tree.)
     std::vector<std::pair<std::string, YAML::Node>> entries;
     std::set<std::string> seen;
-    for (const auto& entry : node) {
-      std::string name = entry.first.Scalar();
-      std::string key_path = path.empty() ? name : path + "." + name;
-      if (!seen.insert(name).second) {
-        problems_.add(key_path, "duplicate key");
-        continue;
+    for (bool types : {true, false}) {
+      for (const auto& entry : node) {
+        std::string name = entry.first.Scalar();
+        if ((name == "type") != types) continue;
+        if (!seen.insert(name).second) {
+          problems_.add(path.empty() ? name : path + "." + name, "duplicate key");
+          continue;
+        }
+        entries.emplace_back(name, entry.second);
       }
-      entries.emplace_back(name, entry.second);
     }
-    std::stable_partition(entries.begin(), entries.end(),
-                          [](const auto& e) { return e.first == "type"; });
     for (const auto& [name, value] : entries) {
       std::string key_path = path.empty() ? name : path + "." + name;
       auto leaf = std::find_if(leaves.begin(), leaves.end(), [&](const KeySpec* s) {
@@ -158,7 +159,9 @@ class Reader {
         }
       }
     }
-    std::optional<std::string> closest = closest_match(name, names);
+    // Config keys are long: a dropped suffix ("_size") is still a near miss.
+    std::optional<std::string> closest =
+        closest_match(name, names, std::max<size_t>(3, name.size() / 3));
     problems_.add(key_path, "unknown key" + (section.empty() ? std::string() : " in " + section) +
                                 (closest ? "; did you mean " + *closest + "?" : std::string()));
   }
