@@ -39,6 +39,13 @@ void check_status(const KeySpec& spec, const Config& config, Problems& problems)
                                    ")");
 }
 
+// A key's own rule, then (when the value is in range) its status.
+void check_key(const KeySpec& spec, const Config& config, Problems& problems) {
+  size_t before = problems.list.size();
+  spec.check_range(config, problems);
+  if (problems.list.size() == before) check_status(spec, config, problems);
+}
+
 // The params of optimizer or scheduler `section` ("optimizer" or "scheduler") for type `given`.
 void check_params(const Config& config, const std::string& section, const std::string& given,
                   const std::vector<std::string>& types, bool is_optimizer, Problems& problems) {
@@ -82,8 +89,7 @@ void check_params(const Config& config, const std::string& section, const std::s
       continue;
     }
     if (set) {
-      row->check_range(config, problems);
-      check_status(*row, config, problems);
+      check_key(*row, config, problems);
     } else if (row->required) {
       problems.add(path, "required for " + type);
     }
@@ -234,12 +240,19 @@ namespace config_schema {
 void check_config(const Config& config, Problems& problems) {
   for (const KeySpec& spec : key_specs()) {
     if (spec.section || !spec.types.empty()) continue;  // params: check_params
-    spec.check_range(config, problems);
-    check_status(spec, config, problems);
+    check_key(spec, config, problems);
   }
   check_params(config, "optimizer", config.optimizer.type, kOptimizerTypes, true, problems);
   check_params(config, "scheduler", config.scheduler.type, kSchedulerTypes, false, problems);
   check_joint(config, problems);
+}
+
+}  // namespace config_schema
+
+namespace config_schema {
+
+void check_batch(const Config& config, int64_t world_size, Problems& problems) {
+  batch_triad(config, world_size, problems);
 }
 
 }  // namespace config_schema

@@ -299,10 +299,11 @@ struct Config {
 
 // Reads a JSON or YAML file (yaml-cpp reads both). Throws strata::Error naming the file and listing
 // every problem: unknown keys (with the closest valid key), wrong types (with the expected type),
-// duplicate keys, values out of range and keys that switch on unbuilt features. The batch triad is
-// checked by validate/resolve, which know the world size.
-Config load_config(const std::string& path);
+// duplicate keys, values out of range and keys that switch on unbuilt features; given a world size,
+// the batch triad too (otherwise validate/resolve check it).
+Config load_config(const std::string& path, std::optional<int64_t> world_size = std::nullopt);
 // The same from text; `source` names it in messages.
-Config parse_config(const std::string& text, const std::string& source = "<config>");
+Config parse_config(const std::string& text, const std::string& source = "<config>",
+                    std::optional<int64_t> world_size = std::nullopt);
 
 }  // namespace strata::io

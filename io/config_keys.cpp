@@ -59,7 +59,14 @@ std::string number_json(double value) {
   if (!std::isfinite(value)) return "null";
   char text[32];
   auto [end, error] = std::to_chars(text, text + sizeof text, value);
-  return std::string(text, end);
+  std::string json(text, end);
+  // to_chars writes 3e-04; JSON and people read 3e-4.
+  if (size_t e = json.find('e'); e != std::string::npos) {
+    size_t digits = e + 2;
+    while (digits + 1 < json.size() && json[digits] == '0') json.erase(digits, 1);
+    if (json[e + 1] == '+') json.erase(e + 1, 1);
+  }
+  return json;
 }
 
 template <class T>

@@ -172,7 +172,8 @@ class Reader {
 
 }  // namespace
 
-Config parse_config(const std::string& text, const std::string& source) {
+Config parse_config(const std::string& text, const std::string& source,
+                    std::optional<int64_t> world_size) {
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -187,12 +188,13 @@ Config parse_config(const std::string& text, const std::string& source) {
   Problems problems;
   Reader(config, problems).read_map(root, "");
   config_schema::check_config(config, problems);
+  if (world_size) config_schema::check_batch(config, *world_size, problems);
   problems.raise_if_any(source);
   return config;
 }
 
-Config load_config(const std::string& path) {
-  return parse_config(read_file(path, "load_config"), path);
+Config load_config(const std::string& path, std::optional<int64_t> world_size) {
+  return parse_config(read_file(path, "load_config"), path, world_size);
 }
 
 }  // namespace strata::io

@@ -43,6 +43,9 @@ const std::vector<KeySpec>& key_specs();
 // types and their params, and the rules that join keys (fp16 with bf16, ...).
 void check_config(const Config& config, Problems& problems);
 
+// The batch triad's check for world_size (the data-parallel size).
+void check_batch(const Config& config, int64_t world_size, Problems& problems);
+
 // The canonical optimizer or scheduler type for a name ("adamw" -> "AdamW"): empty when Strata has
 // no such type; `known_unbuilt` is set when DeepSpeed has it and Strata does not yet.
 std::string canonical_optimizer(const std::string& name, bool* known_unbuilt);

@@ -32,8 +32,8 @@ int validate(const std::string& file, int argc, const char* const* argv) {
   cli.flag("world-size", world_size, "data-parallel size the batch triad is resolved for");
   cli.parse(argc, argv);
   try {
-    strata::io::Config config = strata::io::load_config(file).resolve(world_size);
-    std::fputs(config.to_json().c_str(), stdout);
+    strata::io::Config config = strata::io::load_config(file, world_size);
+    std::fputs(config.resolve(world_size).to_json().c_str(), stdout);
     std::fprintf(stderr, "%s: valid\n%s\n", file.c_str(), config.explain_batch(world_size).c_str());
     for (const std::string& note : config.notes) std::fprintf(stderr, "note: %s\n", note.c_str());
     return 0;

@@ -208,6 +208,20 @@ TEST_CASE("config: unknown keys name the path and the closest key") {
                        "train_batch_size: duplicate key"));
 }
 
+TEST_CASE("config: every problem of a file in one message") {
+  std::string error =
+      test::error_of([] { io::load_config(config_path("invalid.json"), /*world_size=*/2); });
+  CHECK(test::contains(error, "invalid.json: 4 problems\n"));
+  CHECK(test::contains(error, "fp16.enabled: expected boolean"));
+  CHECK(test::contains(error, "fp16.loss_scale_windw: unknown key"));
+  CHECK(test::contains(error, "zero_optimization.stage: must be between 0 and 3\n"));
+  CHECK(test::contains(error, "train_batch_size 30 != train_micro_batch_size_per_gpu 4"));
+  CHECK(test::contains(io::parse_config(R"({"optimizer": {"type": "AdamW", "params":
+                                           {"lr": 0.0003}}})")
+                           .to_json(),
+                       "\"lr\": 3e-4,"));
+}
+
 TEST_CASE("config: wrong types name the expected type") {
   std::string error = parse_error(R"({"train_batch_size": "8", "fp16": {"enabled": "yes",
       "loss_scale": [1]}, "optimizer": {"type": "AdamW", "params": {"betas": [0.9]}},
