@@ -13,22 +13,24 @@
 #include "core/reduce.hpp"       // sum, mean, amax, var, norm, max, argmax
 #include "core/tensor.hpp"       // Tensor
 
-#include "autograd/checkpoint.hpp"  // activation checkpointing
-#include "autograd/engine.hpp"      // backward, tensor and gradient-ready hooks
-#include "autograd/function.hpp"    // user-defined differentiable functions
-#include "autograd/gradcheck.hpp"   // gradients against finite differences
+#include "autograd/checkpoint.hpp"   // activation checkpointing
+#include "autograd/engine.hpp"       // backward, tensor and gradient-ready hooks
+#include "autograd/function.hpp"     // user-defined differentiable functions
+#include "autograd/gradcheck.hpp"    // gradients against finite differences
 #include "core/autograd_record.hpp"  // NoGradGuard, EnableGradGuard, the autograd vocabulary
 
-#include "io/batch_sampler.hpp"  // ShuffledBatchSampler: shuffled index batches per epoch
-#include "io/command_line.hpp"   // CommandLine: program flags with --help
-#include "io/fashion_mnist.hpp"  // load_fashion_mnist
-#include "io/idx.hpp"            // read_idx
-#include "io/metrics_log.hpp"    // MetricsLog, read_metrics: JSON Lines/CSV of training metrics
-#include "io/plot_png.hpp"       // write_line_plot_png, plot_metrics_png
-#include "io/progress.hpp"       // Progress: the step/loss/throughput/ETA line
-#include "io/text_dataset.hpp"   // read_text_directory, read_fortunes, split_documents, bytes
-#include "io/safetensors.hpp"    // save_safetensors, load_safetensors
-#include "io/token_file.hpp"     // read_token_file, write_token_file (llm.c .bin)
+#include "io/batch_sampler.hpp"    // ShuffledBatchSampler: shuffled index batches per epoch
+#include "io/command_line.hpp"     // CommandLine: program flags with --help
+#include "io/config.hpp"           // Config, load_config: the DeepSpeed-style training config
+#include "io/config_keys.hpp"      // config_keys: every config key's type, default and status
+#include "io/fashion_mnist.hpp"    // load_fashion_mnist
+#include "io/idx.hpp"              // read_idx
+#include "io/metrics_log.hpp"      // MetricsLog, read_metrics: JSON Lines/CSV of training metrics
+#include "io/plot_png.hpp"         // write_line_plot_png, plot_metrics_png
+#include "io/progress.hpp"         // Progress: the step/loss/throughput/ETA line
+#include "io/safetensors.hpp"      // save_safetensors, load_safetensors
+#include "io/text_dataset.hpp"     // read_text_directory, read_fortunes, split_documents, bytes
+#include "io/token_file.hpp"       // read_token_file, write_token_file (llm.c .bin)
 #include "io/unigram_entropy.hpp"  // unigram_entropy
 #include "io/window_sampler.hpp"   // sample_token_windows
 

@@ -235,11 +235,6 @@ struct DataTypesConfig {
   std::optional<std::string> grad_accum_dtype;  // fp32, fp16, bf16
 };
 
-// Apex's automatic mixed precision (its other keys are Apex's own).
-struct AmpConfig {
-  bool enabled = false;
-};
-
 // The whole file. Members in DeepSpeed's order of the docs; every default is DeepSpeed's.
 struct Config {
   // The batch triad: unset ones are inferred by resolve() (a file may also say "auto").
@@ -261,7 +256,6 @@ struct Config {
   bool disable_allgather = false;
   FP16Config fp16;
   BF16Config bf16;
-  AmpConfig amp;
   ZeroConfig zero_optimization;
   bool zero_allow_untested_optimizer = false;
   bool zero_force_ds_cpu_optimizer = true;

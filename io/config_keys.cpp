@@ -460,7 +460,8 @@ std::vector<KeySpec> make_specs() {
           "overflows tolerated before the scale halves"),
       key(STRATA_CONFIG_FIELD(fp16.consecutive_hysteresis), Any{}, built(),
           "refill the hysteresis after a clean step"),
-      key(STRATA_CONFIG_FIELD(fp16.min_loss_scale), kPositive, built(), "the scale's floor"),
+      key(STRATA_CONFIG_FIELD(fp16.min_loss_scale), kNonNegative, built(),
+          "the scale's floor; 0: none"),
       key(STRATA_CONFIG_FIELD(fp16.fp16_master_weights_and_grads), Any{},
           unbuilt("fp16 master weights", {"false"}), ""),
       key(STRATA_CONFIG_FIELD(bf16.enabled), Any{}, built(),
@@ -469,8 +470,6 @@ std::vector<KeySpec> make_specs() {
           unbuilt("immediate bf16 gradient updates", {"false"}), ""),
       key(STRATA_CONFIG_FIELD(bf16.check_grad_overflow), Any{},
           unbuilt("bf16 overflow checks", {"false"}), ""),
-      key(STRATA_CONFIG_FIELD(amp.enabled), Any{},
-          unbuilt("Apex AMP (use fp16 or bf16)", {"false"}), ""),
       // ZeRO
       key(STRATA_CONFIG_FIELD(zero_optimization.stage), Between<int64_t>{0, 3},
           unbuilt(kZero, {"0"}), "0: plain data parallelism"),
@@ -641,6 +640,7 @@ std::vector<KeySpec> make_specs() {
       section("hybrid_engine", "the hybrid engine"),
       section("nebula", "Nebula checkpoints"),
       section("comet", "Comet monitoring"),
+      section("amp", "Apex AMP (use fp16 or bf16)"),
       section("torch_autocast", "torch autocast (use fp16 or bf16)"),
       section("compile", "torch.compile"),
   };

@@ -244,13 +244,13 @@ TEST_CASE("config: wrong types name the expected type") {
 
 TEST_CASE("config: values out of range name the rule") {
   std::string error = parse_error(R"({"train_batch_size": -8, "zero_optimization": {"stage": 4},
-      "fp16": {"enabled": true, "hysteresis": 0, "min_loss_scale": 0},
+      "fp16": {"enabled": true, "hysteresis": 0, "min_loss_scale": -1},
       "gradient_clipping": -1, "optimizer": {"type": "AdamW", "params": {"betas": [0.9, 1.5]}},
       "scheduler": {"type": "WarmupLR", "params": {"warmup_type": "cosine"}}})");
   CHECK(test::contains(error, "train_batch_size: must be positive"));
   CHECK(test::contains(error, "zero_optimization.stage: must be between 0 and 3"));
   CHECK(test::contains(error, "fp16.hysteresis: must be positive"));
-  CHECK(test::contains(error, "fp16.min_loss_scale: must be positive"));
+  CHECK(test::contains(error, "fp16.min_loss_scale: must be at least 0"));
   CHECK(test::contains(error, "gradient_clipping: must be at least 0"));
   CHECK(test::contains(error, "optimizer.params.betas: each beta must be in [0, 1)"));
   CHECK(test::contains(error, "scheduler.params.warmup_type: must be one of \"log\", \"linear\""));
@@ -275,6 +275,7 @@ TEST_CASE("config: unbuilt features are accepted off and rejected on") {
   io::Config off = io::parse_config(R"({"train_batch_size": 8, "zero_optimization": false,
       "pipeline": {"stages": "auto"}, "flops_profiler": {"enabled": false},
       "sparse_attention": {"enabled": false, "mode": "fixed"}, "tensorboard": {"enabled": false},
+      "amp": {"enabled": false, "opt_level": "O1"}, "fp16": {"min_loss_scale": 0.0},
       "communication_data_type": null})");
   off.validate();
   std::string error = parse_error(R"({"train_batch_size": 8,
