@@ -3,10 +3,11 @@
 
 #include "core/allocator.hpp"    // memory_stats, empty_cache
 #include "core/conv.hpp"         // conv2d, max_pool2d, avg_pool2d
+#include "core/cuda_memory.hpp"  // cuda::set_device, device_for_local_rank, memory_stats, empty_cache
 #include "core/elementwise.hpp"  // unary/binary ops, comparisons, where
 #include "core/factories.hpp"    // zeros, ones, arange, rand, randn, from_vector, ...
 #include "core/indexing.hpp"     // cat, stack, split, gather, scatter, topk, multinomial
-#include "core/linalg.hpp"       // matmul, bmm, linear
+#include "core/linalg.hpp"       // matmul, bmm, linear, linear_gelu, set_float32_matmul_precision
 #include "core/nn_ops.hpp"       // softmax, layer_norm, rms_norm, cross_entropy, embedding, dropout
 #include "core/parallel.hpp"     // set_num_threads
 #include "core/random.hpp"       // Generator, manual_seed
@@ -19,20 +20,25 @@
 #include "autograd/gradcheck.hpp"    // gradients against finite differences
 #include "core/autograd_record.hpp"  // NoGradGuard, EnableGradGuard, the autograd vocabulary
 
-#include "io/batch_sampler.hpp"    // ShuffledBatchSampler: shuffled index batches per epoch
-#include "io/command_line.hpp"     // CommandLine: program flags with --help
-#include "io/config.hpp"           // Config, load_config: the DeepSpeed-style training config
-#include "io/config_keys.hpp"      // config_keys: every config key's type, default and status
-#include "io/fashion_mnist.hpp"    // load_fashion_mnist
-#include "io/idx.hpp"              // read_idx
-#include "io/metrics_log.hpp"      // MetricsLog, read_metrics: JSON Lines/CSV of training metrics
-#include "io/plot_png.hpp"         // write_line_plot_png, plot_metrics_png
-#include "io/progress.hpp"         // Progress: the step/loss/throughput/ETA line
-#include "io/safetensors.hpp"      // save_safetensors, load_safetensors
-#include "io/text_dataset.hpp"     // read_text_directory, read_fortunes, split_documents, bytes
-#include "io/token_file.hpp"       // read_token_file, write_token_file (llm.c .bin)
-#include "io/unigram_entropy.hpp"  // unigram_entropy
-#include "io/window_sampler.hpp"   // sample_token_windows
+#include "io/command_line.hpp"         // CommandLine: program flags with --help
+#include "io/config.hpp"         // Config, load_config: the DeepSpeed-style training config
+#include "io/config_keys.hpp"    // config_keys: every config key's type, default and status
+#include "io/data_loader.hpp"          // DataLoader: batches, prefetch thread, resumable position
+#include "io/dataset.hpp"              // Dataset, Example
+#include "io/distributed_sampler.hpp"  // DistributedSampler: an epoch's indices per rank
+#include "io/fashion_mnist.hpp"        // load_fashion_mnist
+#include "io/idx.hpp"                  // read_idx
+#include "io/loader_state.hpp"         // LoaderState: a data loader's position, as JSON
+#include "io/metrics_log.hpp"     // MetricsLog, read_metrics: JSON Lines/CSV of training metrics
+#include "io/plot_png.hpp"        // write_line_plot_png, plot_metrics_png
+#include "io/progress.hpp"        // Progress: the step/loss/throughput/ETA line
+#include "io/safetensors.hpp"     // save_safetensors, load_safetensors
+#include "io/tensor_dataset.hpp"  // TensorDataset: examples as rows of two tensors
+#include "io/text_dataset.hpp"    // read_text_directory, read_fortunes, split_documents, bytes
+#include "io/token_file.hpp"      // read_token_file, write_token_file (llm.c .bin)
+#include "io/token_window_dataset.hpp"  // TokenWindowDataset: fixed windows of a token sequence
+#include "io/unigram_entropy.hpp"       // unigram_entropy
+#include "io/window_sampler.hpp"        // sample_token_windows, gather_token_windows
 
 #include "nn/activation.hpp"                // GELU, ReLU, SiLU, Tanh
 #include "nn/container.hpp"                 // Sequential, ModuleList, ModuleDict

@@ -15,7 +15,7 @@
   /* reductions (reduce.hpp) */                                                                   \
   X(sum) X(mean) X(amax) X(amin) X(max) X(min) X(argmax) X(argmin) X(var) X(norm)                 \
   /* matrix products (linalg.hpp) */                                                              \
-  X(matmul) X(bmm) X(linear)                                                                      \
+  X(matmul) X(bmm) X(linear) X(linear_gelu)                                                       \
   /* neural-network kernels (nn_ops.hpp, conv.hpp) */                                             \
   X(softmax) X(log_softmax) X(layer_norm) X(rms_norm) X(cross_entropy) X(embedding) X(dropout)    \
   X(conv2d) X(max_pool2d) X(avg_pool2d)                                                           \

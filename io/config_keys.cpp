@@ -8,7 +8,6 @@
 #include <charconv>
 #include <cmath>
 #include <optional>
-#include <sstream>
 #include <type_traits>
 
 #include "core/error.hpp"
