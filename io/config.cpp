@@ -34,9 +34,8 @@ void check_status(const KeySpec& spec, const Config& config, Problems& problems)
   std::string value = spec.json(config);
   const std::vector<std::string>& off = spec.info.off;
   if (std::find(off.begin(), off.end(), value) != off.end()) return;
-  problems.add(spec.info.path, "not supported yet: " + spec.info.path + " = " + value + " (" +
-                                   spec.info.feature + " is not built yet; accepted: " + join(off) +
-                                   ")");
+  problems.add_unsupported(spec.info.path + " = " + value + " (" + spec.info.feature +
+                           " is not built yet; accepted: " + join(off) + ")");
 }
 
 // A key's own rule, then (when the value is in range) its status.
@@ -55,8 +54,8 @@ void check_params(const Config& config, const std::string& section, const std::s
                                   : config_schema::canonical_scheduler(given, &known_unbuilt);
   if (!given.empty() && type.empty()) {
     if (known_unbuilt) {
-      problems.add(section + ".type", "not supported yet: " + section + ".type = " +
-                                          json_string(given) + " (Strata has " + join(types) + ")");
+      problems.add_unsupported(section + ".type = " + json_string(given) + " (Strata has " +
+                               join(types) + ")");
     } else {
       std::optional<std::string> closest = closest_match(given, types);
       problems.add(section + ".type", "unknown type " + json_string(given) +

@@ -53,8 +53,8 @@ struct OptimizerParams {
 };
 
 struct OptimizerConfig {
-  // Adam, AdamW, Lamb, SGD, Adagrad (DeepSpeed's names, case-insensitive but for SGD); empty when
-  // the caller brings its own optimizer.
+  // Adam, AdamW, Lamb, SGD, Adagrad (DeepSpeed's names, any case; resolve() writes them as here);
+  // empty when the caller brings its own optimizer.
   std::string type;
   OptimizerParams params;
   bool legacy_fusion = false;

@@ -46,7 +46,14 @@ class Reader {
 
   void read_map(const YAML::Node& node, const std::string& path) {
     ParamsContext params = params_context(config_, path);
-    if (params.is_params && params.type.empty()) return;  // the type's problem says it all
+    if (params.is_params && params.type.empty()) {
+      // An unknown type has its own problem; no type at all is this section's.
+      std::string section = config_schema::parent_of(path);
+      const std::string& given =
+          section == "optimizer" ? config_.optimizer.type : config_.scheduler.type;
+      if (given.empty()) problems_.add(path, "given without " + section + ".type");
+      return;
+    }
     // The keys this section may hold: leaves, and the sections below it.
     std::vector<const KeySpec*> leaves;
     std::vector<std::string> names, sections;
@@ -141,8 +148,8 @@ class Reader {
                               " is not built yet)");
       return;
     }
-    problems_.add(path, "not supported yet (" + spec.info.feature +
-                            " is not built yet; only {\"enabled\": false} is accepted)");
+    problems_.add_unsupported(path + " (" + spec.info.feature +
+                              " is not built yet; only {\"enabled\": false} is accepted)");
   }
 
   void unknown(const std::string& name, const std::string& key_path, const std::string& section,

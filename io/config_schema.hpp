@@ -19,6 +19,8 @@ namespace strata::io::config_schema {
 struct Problems {
   std::vector<std::string> list;
   void add(const std::string& path, const std::string& what) { list.push_back(path + ": " + what); }
+  // "not supported yet: <key path> ...": the path is inside the message.
+  void add_unsupported(const std::string& what) { list.push_back("not supported yet: " + what); }
   // Throws strata::Error with every problem, one per line, after `context`.
   void raise_if_any(const std::string& context) const;
 };

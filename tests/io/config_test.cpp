@@ -204,6 +204,9 @@ TEST_CASE("config: unknown keys name the path and the closest key") {
       parse_error(R"({"train_batch_size": 8, "optimizer": {"type": "Adam", "params":
                      {"momentum": 0.9}}})"),
       "optimizer.params.momentum: does not apply to Adam (its params: lr, betas, eps"));
+  CHECK(test::contains(parse_error(R"({"train_batch_size": 8, "optimizer": {"params":
+                                       {"lr": 0.1}}})"),
+                       "optimizer.params: given without optimizer.type"));
   CHECK(test::contains(parse_error(R"({"train_batch_size": 8, "train_batch_size": 8})"),
                        "train_batch_size: duplicate key"));
 }
@@ -293,7 +296,9 @@ TEST_CASE("config: unbuilt features are accepted off and rejected on") {
   CHECK(test::contains(error, "not supported yet: flops_profiler.enabled = true"));
   CHECK(test::contains(error, "not supported yet: pipeline.stages = 2"));
   CHECK(test::contains(error, "not supported yet: wandb.enabled = true"));
-  CHECK(test::contains(error, "sparse_attention: not supported yet"));
+  CHECK(test::contains(error,
+                       "\n  not supported yet: sparse_attention (sparse attention is not "
+                       "built yet; only {\"enabled\": false} is accepted)"));
   CHECK(test::contains(error,
                        "not supported yet: optimizer.type = \"OneBitAdam\" (Strata has "
                        "Adam, AdamW, Lamb, SGD, Adagrad)"));
