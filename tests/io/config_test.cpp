@@ -330,6 +330,33 @@ TEST_CASE("config: built in C++, validated the same way") {
   CHECK(test::contains(error, "optimizer.params.momentum: does not apply to AdamW"));
 }
 
+TEST_CASE("config: every key the writer prints, the reader takes back") {
+  // The defaults: every key outside optimizer and scheduler.
+  std::string defaults = io::Config{}.to_json();
+  CHECK(io::parse_config(defaults).to_json() == defaults);
+  // Each optimizer and scheduler type with all its params.
+  for (const char* type : {"Adam", "AdamW", "Lamb", "SGD", "Adagrad"}) {
+    CAPTURE(type);
+    io::Config c{.train_batch_size = 8, .optimizer = {.type = type, .params = {.lr = 0.1}}};
+    std::string json = c.resolve().to_json();
+    CHECK(io::parse_config(json).resolve().to_json() == json);
+  }
+  for (const char* type :
+       {"WarmupLR", "WarmupDecayLR", "WarmupCosineLR", "OneCycle", "LRRangeTest"}) {
+    CAPTURE(type);
+    io::Config c{.train_batch_size = 8, .scheduler = {.type = type}};
+    if (std::string(type) == "WarmupDecayLR" || std::string(type) == "WarmupCosineLR") {
+      c.scheduler.params.total_num_steps = 100;
+    }
+    if (std::string(type) == "OneCycle") {
+      c.scheduler.params.cycle_min_lr = 1e-4;
+      c.scheduler.params.cycle_max_lr = 1e-3;
+    }
+    std::string json = c.resolve().to_json();
+    CHECK(io::parse_config(json).resolve().to_json() == json);
+  }
+}
+
 TEST_CASE("config: docs/CONFIG.md lists every key as the table says") {
   std::ifstream file(std::string(STRATA_SOURCE_DIR) + "/docs/CONFIG.md");
   REQUIRE(file);
