@@ -21,8 +21,8 @@
 #include "core/autograd_record.hpp"  // NoGradGuard, EnableGradGuard, the autograd vocabulary
 
 #include "io/command_line.hpp"         // CommandLine: program flags with --help
-#include "io/config.hpp"         // Config, load_config: the DeepSpeed-style training config
-#include "io/config_keys.hpp"    // config_keys: every config key's type, default and status
+#include "io/config.hpp"               // Config, load_config: the DeepSpeed-style training config
+#include "io/config_keys.hpp"          // config_keys: every config key's type, default and status
 #include "io/data_loader.hpp"          // DataLoader: batches, prefetch thread, resumable position
 #include "io/dataset.hpp"              // Dataset, Example
 #include "io/distributed_sampler.hpp"  // DistributedSampler: an epoch's indices per rank
