@@ -24,6 +24,8 @@
 #include "io/checkpoint_reader.hpp"    // CheckpointReader: reads and verifies a checkpoint
 #include "io/checkpoint_writer.hpp"    // CheckpointWriter: saves a checkpoint tag atomically
 #include "io/command_line.hpp"         // CommandLine: program flags and positional arguments
+#include "io/config.hpp"               // Config, load_config: the DeepSpeed-style training config
+#include "io/config_keys.hpp"          // config_keys: every config key's type, default and status
 #include "io/data_loader.hpp"          // DataLoader: batches, prefetch thread, resumable position
 #include "io/dataset.hpp"              // Dataset, Example
 #include "io/distributed_sampler.hpp"  // DistributedSampler: an epoch's indices per rank

@@ -5,28 +5,15 @@
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <sstream>
 
 #include "core/error.hpp"
+#include "io/closest_match.hpp"
 
 namespace strata::io {
 
 namespace {
-
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
 
 template <class T>
 T parse_number(const std::string& name, const std::string& text, const char* kind) {
@@ -121,14 +108,11 @@ bool CommandLine::try_parse(int argc, const char* const* argv) const {
     }
     const Flag* f = find(name);
     if (!f) {
-      const Flag* closest = nullptr;
-      size_t best = 4;  // suggest only near misses
-      for (const Flag& candidate : flags_) {
-        size_t distance = edit_distance(name, candidate.name);
-        if (distance < best) best = distance, closest = &candidate;
-      }
+      std::vector<std::string> names;
+      for (const Flag& candidate : flags_) names.push_back(candidate.name);
+      std::optional<std::string> closest = closest_match(name, names);
       fail(program_, ": unknown flag --", name,
-           closest ? "; did you mean --" + closest->name + "?" : std::string());
+           closest ? "; did you mean --" + *closest + "?" : std::string());
     }
     if (!has_text) {
       bool next_is_value = i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0;
