@@ -5,7 +5,7 @@
 // sits in cache, and stored back. Rows are split across threads; sums across rows (weight and bias
 // gradients, the reduced loss) combine partial sums of fixed row chunks in a fixed order, so
 // results do not depend on the thread count.
-#include "core/cpu/nn_kernels.hpp"
+#include "core/nn_kernels.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -19,51 +19,10 @@
 #include "core/cpu/vec_math.hpp"
 #include "core/dtype.hpp"
 #include "core/parallel.hpp"
+#include "core/row_layout.hpp"
 
 namespace strata::cpu::STRATA_ISA {
 namespace {
-
-// ---- row geometry ---------------------------------------------------------------------------
-
-// A tensor seen as rows along `dim`: row r starts offset(r) elements past data_ptr() and steps by
-// `step` elements. Rows are numbered in row-major order of the other dims, so the rows of tensors
-// of one shape line up whatever their strides. A scalar is one row of one element.
-struct RowLayout {
-  int64_t count = 1;   // number of rows
-  int64_t length = 0;  // elements per row
-  int64_t step = 1;    // element stride along a row
-  int ndim = 0;        // the other dims, neighbours merged where they step as one, innermost first
-  int64_t sizes[kMaxLoopDims] = {};
-  int64_t strides[kMaxLoopDims] = {};
-
-  RowLayout(const Tensor& t, int64_t dim)
-      : length(t.dim() == 0 ? 1 : t.size(dim)), step(t.dim() == 0 ? 1 : t.stride(dim)) {
-    for (int64_t d = t.dim() - 1; d >= 0; --d) {
-      int64_t size = t.size(d), stride = t.stride(d);
-      if (d == dim) continue;
-      count *= size;
-      if (size == 1) continue;
-      if (ndim > 0 && stride == strides[ndim - 1] * sizes[ndim - 1]) {
-        sizes[ndim - 1] *= size;
-        continue;
-      }
-      STRATA_CHECK(ndim < kMaxLoopDims, "row kernel: tensor of shape ", shape_str(t.shape()),
-                   " has more than ", kMaxLoopDims, " dims that cannot be merged");
-      sizes[ndim] = size;
-      strides[ndim] = stride;
-      ++ndim;
-    }
-  }
-
-  int64_t offset(int64_t row) const {
-    int64_t result = 0;
-    for (int d = 0; d < ndim; ++d) {
-      result += row % sizes[d] * strides[d];
-      row /= sizes[d];
-    }
-    return result;
-  }
-};
 
 // Rows per parallel chunk so that a chunk holds enough elements to be worth a thread.
 int64_t row_grain(int64_t length) {
@@ -613,6 +572,28 @@ void cross_entropy_backward_kernel(const Tensor& dlogits, const Tensor& grad_los
       }
     });
     bad.throw_if_any("cross_entropy_backward", target_data, classes, ignore_index);
+  });
+}
+
+void cross_entropy_scale_grad_kernel(const Tensor& dlogits, const Tensor& grad_loss,
+                                     Reduction reduction) {
+  STRATA_DISPATCH_FLOATING(dlogits.dtype(), "cross_entropy_inplace_grad_backward", [&] {
+    using A = compute_t<scalar_t>;
+    const RowLayout rows(dlogits, 1);
+    const int64_t n = rows.length;
+    auto* data = static_cast<scalar_t*>(dlogits.data_ptr());
+    const A* g_data = grad_loss.data<A>();
+    parallel_for(0, rows.count, row_grain(n), [&](int64_t begin, int64_t end) {
+      std::vector<A> buffer(n);
+      for (int64_t r = begin; r < end; ++r) {
+        scalar_t* row = data + rows.offset(r);
+        const A scale = reduction == Reduction::none ? g_data[r] : g_data[0];
+        const A* values = load_row(row, rows.step, n, buffer.data());
+        write_row_values(row, rows.step, n, [&](A* out, int64_t i, int64_t m) {
+          _Pragma("omp simd") for (int64_t j = 0; j < m; ++j) out[j] = values[i + j] * scale;
+        });
+      }
+    });
   });
 }
 

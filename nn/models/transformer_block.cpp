@@ -1,6 +1,8 @@
 // FeedForward and TransformerBlock: the residual stream of a GPT-2 layer.
 #include "nn/models/transformer_block.hpp"
 
+#include "core/nn_ops.hpp"
+
 namespace strata::nn {
 
 FeedForward::FeedForward(const GPTConfig& config) : Module("FeedForward") {
@@ -24,8 +26,10 @@ TransformerBlock::TransformerBlock(const GPTConfig& config) : Module("Transforme
 }
 
 Tensor TransformerBlock::forward(const Tensor& x) {
-  Tensor h = x + (*attn)((*ln_1)(x));
-  return h + (*mlp)((*ln_2)(h));
+  // h = x + attn(ln_1(x)) and ln_2(h) in one pass over memory (ln_2's parameters, its module
+  // kept for the state_dict).
+  AddLayerNormResult h = add_layer_norm((*attn)((*ln_1)(x)), x, ln_2->weight, ln_2->bias, ln_2->eps);
+  return h.sum + (*mlp)(h.output);
 }
 
 }  // namespace strata::nn
