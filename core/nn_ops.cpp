@@ -167,11 +167,11 @@ void cross_entropy_inplace_grad_composed(const Tensor& loss, const Tensor& log_s
                                          const Tensor& logits, const Tensor& targets,
                                          int64_t ignore_index, Reduction reduction,
                                          double label_smoothing) {
-  STRATA_CPU_KERNEL(cross_entropy_kernel)(loss, log_sum_exp, logits, targets, ignore_index,
-                                          reduction, label_smoothing);
+  STRATA_CPU_KERNEL(cross_entropy_kernel)
+  (loss, log_sum_exp, logits, targets, ignore_index, reduction, label_smoothing);
   const Tensor unit = ones(loss.shape(), loss.options());
-  STRATA_CPU_KERNEL(cross_entropy_backward_kernel)(logits, unit, logits, targets, log_sum_exp,
-                                                   ignore_index, reduction, label_smoothing);
+  STRATA_CPU_KERNEL(cross_entropy_backward_kernel)
+  (logits, unit, logits, targets, log_sum_exp, ignore_index, reduction, label_smoothing);
 }
 
 // logits [N, C] floating, targets [N] i64, label_smoothing in [0, 1]; returns N.
@@ -235,9 +235,9 @@ LayerNormResult layer_norm(const Tensor& x, const Tensor& weight, const Tensor& 
 
 NormGrads layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& mean,
                               const Tensor& rstd, const Tensor& weight, bool has_bias) {
-  static const KernelTable<NormBackwardKernel> kernels{
-      "layer_norm_backward", STRATA_CPU_KERNEL(norm_backward_kernel),
-      STRATA_CUDA_KERNEL(norm_backward_kernel)};
+  static const KernelTable<NormBackwardKernel> kernels{"layer_norm_backward",
+                                                       STRATA_CPU_KERNEL(norm_backward_kernel),
+                                                       STRATA_CUDA_KERNEL(norm_backward_kernel)};
   STRATA_CHECK(mean.defined() && rstd.defined(),
                "layer_norm_backward: mean and rstd must be the tensors layer_norm returned");
   return norm_backward(kernels, grad, x, mean, rstd, weight, has_bias);
@@ -261,16 +261,16 @@ AddLayerNormResult add_layer_norm(const Tensor& x, const Tensor& residual, const
                             empty(row_shape(x), stats), empty(row_shape(x), stats)};
   kernel(result.sum, result.output, result.mean, result.rstd, x, residual, weight, bias, eps);
   if (recording) {
-    autograd::record(op, {x, residual, weight, bias}, {&result.sum, &result.output},
-                     [sum = autograd::saved(result.sum), mean = autograd::saved(result.mean),
-                      rstd = autograd::saved(result.rstd), weight = autograd::saved(weight)](
-                         const autograd::Grads& grad, const autograd::NeedsGrad& needs) {
-                       NormGrads g = add_layer_norm_backward(grad[1], grad[0], sum, mean, rstd,
-                                                             weight, needs[3]);
-                       return autograd::Grads{needs[0] ? g.input : Tensor(),
-                                              needs[1] ? g.input : Tensor(),
-                                              needs[2] ? g.weight : Tensor(), g.bias};
-                     });
+    autograd::record(
+        op, {x, residual, weight, bias}, {&result.sum, &result.output},
+        [sum = autograd::saved(result.sum), mean = autograd::saved(result.mean),
+         rstd = autograd::saved(result.rstd), weight = autograd::saved(weight)](
+            const autograd::Grads& grad, const autograd::NeedsGrad& needs) {
+          NormGrads g =
+              add_layer_norm_backward(grad[1], grad[0], sum, mean, rstd, weight, needs[3]);
+          return autograd::Grads{needs[0] ? g.input : Tensor(), needs[1] ? g.input : Tensor(),
+                                 needs[2] ? g.weight : Tensor(), g.bias};
+        });
   }
   return result;
 }
@@ -310,18 +310,18 @@ RmsNormResult rms_norm(const Tensor& x, const Tensor& weight, double eps) {
 
 NormGrads rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& rstd,
                             const Tensor& weight) {
-  static const KernelTable<NormBackwardKernel> kernels{
-      "rms_norm_backward", STRATA_CPU_KERNEL(norm_backward_kernel),
-      STRATA_CUDA_KERNEL(norm_backward_kernel)};
+  static const KernelTable<NormBackwardKernel> kernels{"rms_norm_backward",
+                                                       STRATA_CPU_KERNEL(norm_backward_kernel),
+                                                       STRATA_CUDA_KERNEL(norm_backward_kernel)};
   STRATA_CHECK(rstd.defined(), "rms_norm_backward: rstd must be the tensor rms_norm returned");
   return norm_backward(kernels, grad, x, Tensor(), rstd, weight, false);
 }
 
 CrossEntropyResult cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
                                  Reduction reduction, double label_smoothing) {
-  static const KernelTable<CrossEntropyKernel> kernels{
-      "cross_entropy", STRATA_CPU_KERNEL(cross_entropy_kernel),
-      STRATA_CUDA_KERNEL(cross_entropy_kernel)};
+  static const KernelTable<CrossEntropyKernel> kernels{"cross_entropy",
+                                                       STRATA_CPU_KERNEL(cross_entropy_kernel),
+                                                       STRATA_CUDA_KERNEL(cross_entropy_kernel)};
   const char* op = "cross_entropy";
   const int64_t rows = check_cross_entropy_inputs(op, logits, targets, label_smoothing);
   auto* kernel = kernels(common_device(op, {&logits, &targets}));

@@ -31,6 +31,11 @@ constexpr int kWarpsPerBlock = 8;                 // rows per block of a warp-pe
 constexpr int kBlockThreads = 512;                // threads of a block-per-row launch
 constexpr int64_t kMaxBlocks = int64_t{1} << 20;  // beyond, groups stride over the rows
 
+// The block size of a row kernel, for __launch_bounds__: it keeps register use launchable.
+constexpr int row_block_threads(bool block) {
+  return block ? kBlockThreads : kWarpsPerBlock * kWarp;
+}
+
 // ---- accumulator math -----------------------------------------------------------------------
 
 __device__ inline float exp_acc(float x) { return expf(x); }
@@ -245,30 +250,35 @@ T* pointer(const Tensor& t) {
 // ---- softmax --------------------------------------------------------------------------------
 
 template <class T, bool kBlock>
-__global__ void softmax_rows(RowLayout in, RowLayout out, const T* x, T* y, bool log) {
+__global__ void __launch_bounds__(row_block_threads(kBlock))
+    softmax_rows(RowLayout in, RowLayout out, const T* x, T* y, bool log) {
   using A = compute_t<T>;
   using G = Group<kBlock>;
   const int64_t n = in.length;
   for (int64_t r = G::first_row(); r < in.count; r += G::row_stride()) {
     const RowIn<T> x_row{x + in.offset(r), in.step};
     MaxSum<A> s{A(-INFINITY), A(0)};
-    visit_row<kBlock, T>(n, [&](int64_t, A v) { s = add_element(s, v); }, x_row);
+    visit_row<kBlock, T>(
+        n, [&](int64_t, A v) { s = add_element(s, v); }, x_row);
     s = group_reduce<kBlock>(s, MergeMaxSum{});
     const RowOut<T> y_row{y + out.offset(r), out.step};
     if (log) {
       const A log_sum_exp = s.max + log_acc(s.sum);
-      map_row<kBlock>(n, [&](int64_t, A v) { return v - log_sum_exp; }, y_row, x_row);
+      map_row<kBlock>(
+          n, [&](int64_t, A v) { return v - log_sum_exp; }, y_row, x_row);
     } else {
       const A inverse = A(1) / s.sum;
-      map_row<kBlock>(n, [&](int64_t, A v) { return exp_acc(v - s.max) * inverse; }, y_row, x_row);
+      map_row<kBlock>(
+          n, [&](int64_t, A v) { return exp_acc(v - s.max) * inverse; }, y_row, x_row);
     }
   }
 }
 
 // softmax: dx = y (g - sum(g y)); log_softmax: dx = g - e^y sum(g).
 template <class T, bool kBlock>
-__global__ void softmax_backward_rows(RowLayout g_rows, RowLayout y_rows, RowLayout dx_rows,
-                                      const T* g, const T* y, T* dx, bool log) {
+__global__ void __launch_bounds__(row_block_threads(kBlock))
+    softmax_backward_rows(RowLayout g_rows, RowLayout y_rows, RowLayout dx_rows, const T* g,
+                          const T* y, T* dx, bool log) {
   using A = compute_t<T>;
   using G = Group<kBlock>;
   const int64_t n = y_rows.length;
@@ -278,9 +288,11 @@ __global__ void softmax_backward_rows(RowLayout g_rows, RowLayout y_rows, RowLay
     const RowOut<T> dx_row{dx + dx_rows.offset(r), dx_rows.step};
     A total = 0;
     if (log) {
-      visit_row<kBlock, T>(n, [&](int64_t, A gv) { total += gv; }, g_row);
+      visit_row<kBlock, T>(
+          n, [&](int64_t, A gv) { total += gv; }, g_row);
     } else {
-      visit_row<kBlock, T>(n, [&](int64_t, A gv, A yv) { total += gv * yv; }, g_row, y_row);
+      visit_row<kBlock, T>(
+          n, [&](int64_t, A gv, A yv) { total += gv * yv; }, g_row, y_row);
     }
     total = group_reduce<kBlock>(total, Plus{});
     if (log) {
@@ -313,8 +325,8 @@ struct Affine {
 
 template <class T>
 Affine<T> affine_of(const Tensor& weight, const Tensor& bias) {
-  return {pointer<const T>(weight), weight.defined() ? weight.stride(0) : 0,
-          pointer<const T>(bias), bias.defined() ? bias.stride(0) : 0};
+  return {pointer<const T>(weight), weight.defined() ? weight.stride(0) : 0, pointer<const T>(bias),
+          bias.defined() ? bias.stride(0) : 0};
 }
 
 // y = (x - mu) rstd w + b with mu = mean(x) (layer norm, mean non-null) or 0 (RMS norm) and
@@ -322,10 +334,10 @@ Affine<T> affine_of(const Tensor& weight, const Tensor& bias) {
 // residual, x is first replaced by sum = x + residual, stored (rounded to T) and normalised as
 // stored, so the result equals layer_norm(x + residual) exactly as the unfused ops compute it.
 template <class T, bool kBlock>
-__global__ void norm_rows(RowLayout x_rows, RowLayout residual_rows, RowLayout sum_rows,
-                          RowLayout y_rows, const T* x, const T* residual, T* sum, T* y,
-                          Affine<T> affine, compute_t<T>* mean, compute_t<T>* rstd,
-                          compute_t<T> eps) {
+__global__ void __launch_bounds__(row_block_threads(kBlock))
+    norm_rows(RowLayout x_rows, RowLayout residual_rows, RowLayout sum_rows, RowLayout y_rows,
+              const T* x, const T* residual, T* sum, T* y, Affine<T> affine, compute_t<T>* mean,
+              compute_t<T>* rstd, compute_t<T> eps) {
   using A = compute_t<T>;
   using G = Group<kBlock>;
   const int64_t n = x_rows.length;
@@ -347,16 +359,20 @@ __global__ void norm_rows(RowLayout x_rows, RowLayout residual_rows, RowLayout s
       G::sync();  // the passes below may read elements of sum other members wrote
       x_row = RowIn<T>{sum_row.data, sum_row.step};
     } else if (center) {
-      visit_row<kBlock, T>(n, [&](int64_t, A v) { total += v; }, x_row);
+      visit_row<kBlock, T>(
+          n, [&](int64_t, A v) { total += v; }, x_row);
     }
     const A mu = center ? group_reduce<kBlock>(total, Plus{}) / static_cast<A>(n) : A(0);
     A squares = 0;
-    visit_row<kBlock, T>(n, [&](int64_t, A v) { squares += (v - mu) * (v - mu); }, x_row);
+    visit_row<kBlock, T>(
+        n, [&](int64_t, A v) { squares += (v - mu) * (v - mu); }, x_row);
     squares = group_reduce<kBlock>(squares, Plus{});
     const A row_rstd = A(1) / sqrt_acc(squares / static_cast<A>(n) + eps);
     map_row<kBlock>(
         n,
-        [&](int64_t i, A v) { return (v - mu) * row_rstd * affine.weight_at(i) + affine.bias_at(i); },
+        [&](int64_t i, A v) {
+          return (v - mu) * row_rstd * affine.weight_at(i) + affine.bias_at(i);
+        },
         RowOut<T>{y + y_rows.offset(r), y_rows.step}, x_row);
     if (G::rank() == 0) {
       if (center) mean[r] = mu;
@@ -368,9 +384,10 @@ __global__ void norm_rows(RowLayout x_rows, RowLayout residual_rows, RowLayout s
 // With xhat = (x - mu) rstd and gw = g w:
 //   dx = rstd (gw - mean(gw) - xhat mean(gw xhat))   (RMS norm, mean null, drops mean(gw)).
 template <class T, bool kBlock>
-__global__ void norm_backward_rows(RowLayout g_rows, RowLayout x_rows, RowLayout dx_rows,
-                                   const T* g, const T* x, T* dx, Affine<T> affine,
-                                   const compute_t<T>* mean, const compute_t<T>* rstd) {
+__global__ void __launch_bounds__(row_block_threads(kBlock))
+    norm_backward_rows(RowLayout g_rows, RowLayout x_rows, RowLayout dx_rows, const T* g,
+                       const T* x, T* dx, Affine<T> affine, const compute_t<T>* mean,
+                       const compute_t<T>* rstd) {
   using A = compute_t<T>;
   using G = Group<kBlock>;
   const int64_t n = x_rows.length;
@@ -481,7 +498,8 @@ __device__ void write_logit_grad(int64_t n, RowOut<T> out, RowIn<T> x_row, Targe
                                  compute_t<T> smoothing) {
   using A = compute_t<T>;
   if (!target.kept) {
-    map_row<kBlock>(n, [](int64_t) { return A(0); }, out);
+    map_row<kBlock>(
+        n, [](int64_t) { return A(0); }, out);
     return;
   }
   const A uniform = smoothing / static_cast<A>(n > 1 ? n : 1);
@@ -499,11 +517,11 @@ __device__ void write_logit_grad(int64_t n, RowOut<T> out, RowIn<T> x_row, Targe
 // kept). With grad non-null (the fused classifier, grad == logits) the row is then overwritten
 // with its gradient for a unit upstream gradient, divided by *kept for the mean (kept non-null).
 template <class T, bool kBlock>
-__global__ void cross_entropy_rows(RowLayout rows, const T* logits, T* grad,
-                                   const int64_t* targets, int64_t ignore_index,
-                                   compute_t<T> smoothing, const int64_t* kept,
-                                   compute_t<T>* log_sum_exp, compute_t<T>* row_loss,
-                                   DeviceError* error, const char* op) {
+__global__ void __launch_bounds__(row_block_threads(kBlock))
+    cross_entropy_rows(RowLayout rows, const T* logits, T* grad, const int64_t* targets,
+                       int64_t ignore_index, compute_t<T> smoothing, const int64_t* kept,
+                       compute_t<T>* log_sum_exp, compute_t<T>* row_loss, DeviceError* error,
+                       const char* op) {
   using A = compute_t<T>;
   using G = Group<kBlock>;
   const int64_t n = rows.length;
@@ -513,14 +531,17 @@ __global__ void cross_entropy_rows(RowLayout rows, const T* logits, T* grad,
     const RowIn<T> x_row{logits + offset, rows.step};
     const Target target(targets[r], n, ignore_index);
     // Read before the fused classifier overwrites the row.
-    const A target_logit = target.kept ? static_cast<A>(x_row.data[target.value * rows.step]) : A(0);
+    const A target_logit =
+        target.kept ? static_cast<A>(x_row.data[target.value * rows.step]) : A(0);
     MaxSum<A> s{A(-INFINITY), A(0)};
-    visit_row<kBlock, T>(n, [&](int64_t, A v) { s = add_element(s, v); }, x_row);
+    visit_row<kBlock, T>(
+        n, [&](int64_t, A v) { s = add_element(s, v); }, x_row);
     s = group_reduce<kBlock>(s, MergeMaxSum{});
     A smoothed = 0;
     if (smoothing > 0) {
       A total = 0;
-      visit_row<kBlock, T>(n, [&](int64_t, A v) { total += v; }, x_row);
+      visit_row<kBlock, T>(
+          n, [&](int64_t, A v) { total += v; }, x_row);
       smoothed = smoothing / static_cast<A>(n) * group_reduce<kBlock>(total, Plus{});
     }
     const A lse = s.max + log_acc(s.sum);
@@ -538,12 +559,11 @@ __global__ void cross_entropy_rows(RowLayout rows, const T* logits, T* grad,
 }
 
 template <class T, bool kBlock>
-__global__ void cross_entropy_backward_rows(RowLayout in, RowLayout out, const T* logits,
-                                            T* dlogits, const int64_t* targets,
-                                            const compute_t<T>* log_sum_exp,
-                                            const compute_t<T>* grad_loss, bool per_row,
-                                            const int64_t* kept, int64_t ignore_index,
-                                            compute_t<T> smoothing, DeviceError* error) {
+__global__ void __launch_bounds__(row_block_threads(kBlock))
+    cross_entropy_backward_rows(RowLayout in, RowLayout out, const T* logits, T* dlogits,
+                                const int64_t* targets, const compute_t<T>* log_sum_exp,
+                                const compute_t<T>* grad_loss, bool per_row, const int64_t* kept,
+                                int64_t ignore_index, compute_t<T> smoothing, DeviceError* error) {
   using A = compute_t<T>;
   using G = Group<kBlock>;
   const int64_t n = in.length;
@@ -561,8 +581,8 @@ __global__ void cross_entropy_backward_rows(RowLayout in, RowLayout out, const T
 }
 
 // *kept = the number of targets that are not ignore_index. One block.
-__global__ void count_kept(const int64_t* targets, int64_t rows, int64_t ignore_index,
-                           int64_t* kept) {
+__global__ void __launch_bounds__(kBlockThreads)
+    count_kept(const int64_t* targets, int64_t rows, int64_t ignore_index, int64_t* kept) {
   long long count = 0;
   for (int64_t r = threadIdx.x; r < rows; r += blockDim.x) count += targets[r] != ignore_index;
   count = group_reduce<true>(count, Plus{});
@@ -571,7 +591,8 @@ __global__ void count_kept(const int64_t* targets, int64_t rows, int64_t ignore_
 
 // loss = the sum of the row losses (in f64), divided by *kept for the mean. One block.
 template <class A>
-__global__ void sum_losses(const A* row_loss, int64_t rows, const int64_t* kept, A* loss) {
+__global__ void __launch_bounds__(kBlockThreads)
+    sum_losses(const A* row_loss, int64_t rows, const int64_t* kept, A* loss) {
   double total = 0;
   for (int64_t r = threadIdx.x; r < rows; r += blockDim.x) total += row_loss[r];
   total = group_reduce<true>(total, Plus{});
@@ -614,7 +635,8 @@ void launch_cross_entropy(const char* op, const Tensor& loss, const Tensor& log_
 
 // dlogits row r *= grad_loss[r] (per_row) or grad_loss[0], in place.
 template <class T, bool kBlock>
-__global__ void scale_rows(RowLayout rows, T* data, const compute_t<T>* grad_loss, bool per_row) {
+__global__ void __launch_bounds__(row_block_threads(kBlock))
+    scale_rows(RowLayout rows, T* data, const compute_t<T>* grad_loss, bool per_row) {
   using A = compute_t<T>;
   using G = Group<kBlock>;
   for (int64_t r = G::first_row(); r < rows.count; r += G::row_stride()) {
@@ -644,10 +666,9 @@ void softmax_backward_kernel(const Tensor& dx, const Tensor& grad, const Tensor&
   STRATA_DISPATCH_FLOATING(y.dtype(), log ? "log_softmax_backward" : "softmax_backward", [&] {
     launch_rows(y_rows.count, y_rows.length, [&](auto block, unsigned grid, int threads) {
       softmax_backward_rows<scalar_t, decltype(block)::value>
-          <<<grid, threads, 0, current_stream()>>>(g_rows, y_rows, dx_rows,
-                                                   pointer<const scalar_t>(grad),
-                                                   pointer<const scalar_t>(y),
-                                                   pointer<scalar_t>(dx), log);
+          <<<grid, threads, 0, current_stream()>>>(
+              g_rows, y_rows, dx_rows, pointer<const scalar_t>(grad), pointer<const scalar_t>(y),
+              pointer<scalar_t>(dx), log);
     });
   });
 }
@@ -669,44 +690,47 @@ void norm_backward_kernel(const Tensor& dx, const Tensor& dweight, const Tensor&
   const int64_t last = x.dim() - 1;
   const RowLayout g_rows(grad, last), x_rows(x, last), dx_rows(dx, last);
   const int64_t n = x_rows.length, rows = x_rows.count;
-  STRATA_DISPATCH_FLOATING(x.dtype(), mean.defined() ? "layer_norm_backward" : "rms_norm_backward",
-                           [&] {
-    using A = compute_t<scalar_t>;
-    launch_rows(rows, n, [&](auto block, unsigned grid, int threads) {
-      norm_backward_rows<scalar_t, decltype(block)::value><<<grid, threads, 0, current_stream()>>>(
-          g_rows, x_rows, dx_rows, pointer<const scalar_t>(grad), pointer<const scalar_t>(x),
-          pointer<scalar_t>(dx), affine_of<scalar_t>(weight, Tensor()), pointer<const A>(mean),
-          pointer<const A>(rstd));
-    });
-    if ((!dweight.defined() && !dbias.defined()) || n == 0) return;
-    const int64_t chunk_rows = std::max(kMinChunkRows, (rows + kMaxChunks - 1) / kMaxChunks);
-    const int64_t chunks = (rows + chunk_rows - 1) / chunk_rows;
-    const auto column_blocks = static_cast<unsigned>((n + kColumnThreads - 1) / kColumnThreads);
-    const Tensor partials = empty({2, chunks, n}, rstd.options());  // weight's, then bias's
-    A* partial_weight = pointer<A>(partials);
-    A* partial_bias = partial_weight + chunks * n;
-    if (chunks > 0) {
-      norm_param_partials<scalar_t>
-          <<<dim3(column_blocks, static_cast<unsigned>(chunks)), kColumnThreads, 0,
-             current_stream()>>>(g_rows, x_rows, pointer<const scalar_t>(grad),
-                                 pointer<const scalar_t>(x), pointer<const A>(mean),
-                                 pointer<const A>(rstd), chunk_rows, partial_weight, partial_bias);
-      STRATA_CUDA_CHECK(cudaGetLastError());
-    }
-    for (auto [out, partial] : {std::pair{&dweight, partial_weight}, std::pair{&dbias, partial_bias}}) {
-      if (!out->defined()) continue;
-      sum_partials<scalar_t><<<column_blocks, kColumnThreads, 0, current_stream()>>>(
-          partial, chunks, n, pointer<scalar_t>(*out), out->stride(0));
-      STRATA_CUDA_CHECK(cudaGetLastError());
-    }
-  });
+  STRATA_DISPATCH_FLOATING(
+      x.dtype(), mean.defined() ? "layer_norm_backward" : "rms_norm_backward", [&] {
+        using A = compute_t<scalar_t>;
+        launch_rows(rows, n, [&](auto block, unsigned grid, int threads) {
+          norm_backward_rows<scalar_t, decltype(block)::value>
+              <<<grid, threads, 0, current_stream()>>>(
+                  g_rows, x_rows, dx_rows, pointer<const scalar_t>(grad),
+                  pointer<const scalar_t>(x), pointer<scalar_t>(dx),
+                  affine_of<scalar_t>(weight, Tensor()), pointer<const A>(mean),
+                  pointer<const A>(rstd));
+        });
+        if ((!dweight.defined() && !dbias.defined()) || n == 0) return;
+        const int64_t chunk_rows = std::max(kMinChunkRows, (rows + kMaxChunks - 1) / kMaxChunks);
+        const int64_t chunks = (rows + chunk_rows - 1) / chunk_rows;
+        const auto column_blocks = static_cast<unsigned>((n + kColumnThreads - 1) / kColumnThreads);
+        const Tensor partials = empty({2, chunks, n}, rstd.options());  // weight's, then bias's
+        A* partial_weight = pointer<A>(partials);
+        A* partial_bias = partial_weight + chunks * n;
+        if (chunks > 0) {
+          norm_param_partials<scalar_t><<<dim3(column_blocks, static_cast<unsigned>(chunks)),
+                                          kColumnThreads, 0, current_stream()>>>(
+              g_rows, x_rows, pointer<const scalar_t>(grad), pointer<const scalar_t>(x),
+              pointer<const A>(mean), pointer<const A>(rstd), chunk_rows, partial_weight,
+              partial_bias);
+          STRATA_CUDA_CHECK(cudaGetLastError());
+        }
+        for (auto [out, partial] :
+             {std::pair{&dweight, partial_weight}, std::pair{&dbias, partial_bias}}) {
+          if (!out->defined()) continue;
+          sum_partials<scalar_t><<<column_blocks, kColumnThreads, 0, current_stream()>>>(
+              partial, chunks, n, pointer<scalar_t>(*out), out->stride(0));
+          STRATA_CUDA_CHECK(cudaGetLastError());
+        }
+      });
 }
 
 void cross_entropy_kernel(const Tensor& loss, const Tensor& log_sum_exp, const Tensor& logits,
                           const Tensor& targets, int64_t ignore_index, Reduction reduction,
                           double label_smoothing) {
-  launch_cross_entropy("cross_entropy", loss, log_sum_exp, logits, targets, ignore_index,
-                       reduction, label_smoothing, false);
+  launch_cross_entropy("cross_entropy", loss, log_sum_exp, logits, targets, ignore_index, reduction,
+                       label_smoothing, false);
 }
 
 void cross_entropy_inplace_grad_kernel(const Tensor& loss, const Tensor& log_sum_exp,

@@ -28,7 +28,8 @@ TransformerBlock::TransformerBlock(const GPTConfig& config) : Module("Transforme
 Tensor TransformerBlock::forward(const Tensor& x) {
   // h = x + attn(ln_1(x)) and ln_2(h) in one pass over memory (ln_2's parameters, its module
   // kept for the state_dict).
-  AddLayerNormResult h = add_layer_norm((*attn)((*ln_1)(x)), x, ln_2->weight, ln_2->bias, ln_2->eps);
+  AddLayerNormResult h =
+      add_layer_norm((*attn)((*ln_1)(x)), x, ln_2->weight, ln_2->bias, ln_2->eps);
   return h.sum + (*mlp)(h.output);
 }
 

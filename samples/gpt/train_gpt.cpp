@@ -140,9 +140,8 @@ int main(int argc, char** argv) {
       io::TokenBatch batch = io::sample_token_windows(train_tokens, o.batch, o.context, batches);
       Tensor logits = (*model)(batch.inputs.to(device));  // [B, T, V]
       // The fused classifier: the logits are not read again, so their gradient overwrites them.
-      Tensor loss = nn::functional::cross_entropy(logits.flatten(0, 1),
-                                                  batch.targets.to(device).flatten(),
-                                                  {.gradient_into_logits = true});
+      Tensor loss = nn::functional::cross_entropy(
+          logits.flatten(0, 1), batch.targets.to(device).flatten(), {.gradient_into_logits = true});
       optimizer.zero_grad();
       loss.backward();
       double grad_norm = o.clip > 0 ? optim::clip_grad_norm_(model->parameters(), o.clip) : NAN;

@@ -162,8 +162,7 @@ TEST_CASE("the fused classifier gives a GPT the unfused loss and gradients exact
   Tensor inputs = batch.narrow(1, 0, 8), targets = batch.narrow(1, 1, 8);
   auto loss_and_grads = [&](bool fused) {
     gpt.zero_grad();
-    Tensor loss =
-        functional::cross_entropy(gpt(inputs), targets, {.gradient_into_logits = fused});
+    Tensor loss = functional::cross_entropy(gpt(inputs), targets, {.gradient_into_logits = fused});
     loss.backward();
     std::vector<std::vector<float>> grads = {loss.to_vector<float>()};
     for (const Tensor& p : gpt.parameters()) grads.push_back(p.grad().to_vector<float>());

@@ -254,8 +254,8 @@ void register_cross_entropy_cases() {
           CrossEntropyOptions o{ignore_index, reduction, smoothing};
           std::string variant = std::string("reduction ") + reduction_name(reduction) +
                                 ", label_smoothing " + std::to_string(smoothing) +
-                                ", ignore_index " + std::to_string(ignore_index) +
-                                ", classes " + std::to_string(min_classes) + "+";
+                                ", ignore_index " + std::to_string(ignore_index) + ", classes " +
+                                std::to_string(min_classes) + "+";
           register_case({
               .op = "cross_entropy",
               .variant = variant,
