@@ -22,6 +22,14 @@ STRATA_DECLARE_CPU_KERNEL(void, norm_kernel,
                           (const strata::Tensor& y, const strata::Tensor& mean,
                            const strata::Tensor& rstd, const strata::Tensor& x,
                            const strata::Tensor& weight, const strata::Tensor& bias, double eps))
+// sum = x + residual (both of sum's shape, any strides), rounded to the storage type as the add op
+// rounds it, then norm_kernel of sum: the residual stream's add and the next layer norm in one
+// pass over memory.
+STRATA_DECLARE_CPU_KERNEL(void, add_norm_kernel,
+                          (const strata::Tensor& sum, const strata::Tensor& y,
+                           const strata::Tensor& mean, const strata::Tensor& rstd,
+                           const strata::Tensor& x, const strata::Tensor& residual,
+                           const strata::Tensor& weight, const strata::Tensor& bias, double eps))
 // dx always; dweight and dbias [C] when defined. mean undefined selects RMS norm.
 STRATA_DECLARE_CPU_KERNEL(void, norm_backward_kernel,
                           (const strata::Tensor& dx, const strata::Tensor& dweight,
@@ -56,8 +64,6 @@ void softmax_backward_kernel(const Tensor& dx, const Tensor& grad, const Tensor&
                              bool log);
 void norm_kernel(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x,
                  const Tensor& weight, const Tensor& bias, double eps);
-// sum = x + residual (both of sum's shape, any strides), then layer norm of sum as norm_kernel
-// does: the residual stream's add and the next layer norm in one pass over memory.
 void add_norm_kernel(const Tensor& sum, const Tensor& y, const Tensor& mean, const Tensor& rstd,
                      const Tensor& x, const Tensor& residual, const Tensor& weight,
                      const Tensor& bias, double eps);

@@ -1,7 +1,7 @@
 // Front ends of the softmax, normalisation and cross-entropy ops: checks that name the op and the
 // offending shapes or dtypes, output allocation, and dispatch to the device kernel
-// (core/nn_kernels.hpp). The CPU forms of the fused ops (add_layer_norm, the fused classifier)
-// compose the CPU kernels, giving the same values as the CUDA kernels that fuse them.
+// (core/nn_kernels.hpp). The CPU form of the fused classifier composes the CPU kernels, giving the
+// same values as the CUDA kernel that fuses them.
 #include "core/nn_ops.hpp"
 
 #include <algorithm>
@@ -147,15 +147,6 @@ NormGrads norm_backward(const KernelTable<NormBackwardKernel>& kernels, const Te
 using AddNormKernel = void(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                            const Tensor&, const Tensor&, const Tensor&, const Tensor&, double);
 
-// add_layer_norm on the CPU: the add, then the layer norm kernel on the stored sum.
-void add_layer_norm_composed(const Tensor& sum, const Tensor& y, const Tensor& mean,
-                             const Tensor& rstd, const Tensor& x, const Tensor& residual,
-                             const Tensor& weight, const Tensor& bias, double eps) {
-  Tensor(sum).copy_(x);  // a handle to sum's storage: copy_ writes through it
-  add_(sum, residual);
-  STRATA_CPU_KERNEL(norm_kernel)(y, mean, rstd, sum, weight, bias, eps);
-}
-
 // ---- cross-entropy --------------------------------------------------------------------------
 
 using CrossEntropyKernel = void(const Tensor&, const Tensor&, const Tensor&, const Tensor&, int64_t,
@@ -245,8 +236,8 @@ NormGrads layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor&
 
 AddLayerNormResult add_layer_norm(const Tensor& x, const Tensor& residual, const Tensor& weight,
                                   const Tensor& bias, double eps) {
-  static const KernelTable<AddNormKernel> kernels{"add_layer_norm", &add_layer_norm_composed,
-                                                  STRATA_CUDA_KERNEL(add_norm_kernel)};
+  static const KernelTable<AddNormKernel> kernels{
+      "add_layer_norm", STRATA_CPU_KERNEL(add_norm_kernel), STRATA_CUDA_KERNEL(add_norm_kernel)};
   const char* op = "add_layer_norm";
   check_norm_inputs(op, x, weight, bias);
   check_floating(op, "residual", residual);

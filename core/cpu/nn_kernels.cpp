@@ -342,6 +342,58 @@ int64_t count_kept(const int64_t* targets, int64_t rows, int64_t ignore_index) {
   return kept;
 }
 
+// norm_kernel, and add_norm_kernel when residual is defined: each row of x is then replaced by
+// sum = x + residual, stored (rounded to the storage type, as the add op rounds it) and
+// normalised as stored.
+void norm_rows(const Tensor& sum, const Tensor& y, const Tensor& mean, const Tensor& rstd,
+               const Tensor& x, const Tensor& residual, const Tensor& weight, const Tensor& bias,
+               double eps) {
+  const bool center = mean.defined(), fused = residual.defined();
+  STRATA_DISPATCH_FLOATING(x.dtype(), center ? "layer_norm" : "rms_norm", [&] {
+    using A = compute_t<scalar_t>;
+    const int64_t last = x.dim() - 1;
+    const RowLayout in(x, last), out(y, last);
+    const RowLayout residual_rows = fused ? RowLayout(residual, last) : in;
+    const RowLayout sum_rows = fused ? RowLayout(sum, last) : in;
+    const int64_t n = in.length;
+    const std::vector<A> w = load_vector<scalar_t>(weight, n, A(1));
+    const std::vector<A> b = load_vector<scalar_t>(bias, n, A(0));
+    const auto* x_data = static_cast<const scalar_t*>(x.data_ptr());
+    const auto* residual_data = fused ? static_cast<const scalar_t*>(residual.data_ptr()) : nullptr;
+    auto* sum_data = fused ? static_cast<scalar_t*>(sum.data_ptr()) : nullptr;
+    auto* y_data = static_cast<scalar_t*>(y.data_ptr());
+    A* mean_data = center ? mean.data<A>() : nullptr;
+    A* rstd_data = rstd.data<A>();
+    const A* w_data = w.data();
+    const A* b_data = b.data();
+    parallel_for(0, in.count, row_grain(n), [&](int64_t begin, int64_t end) {
+      std::vector<A> x_buffer(n), residual_buffer(fused ? n : 0), sum_buffer(fused ? n : 0);
+      for (int64_t r = begin; r < end; ++r) {
+        const A* x_row = load_row(x_data + in.offset(r), in.step, n, x_buffer.data());
+        if (fused) {
+          const A* residual_row = load_row(residual_data + residual_rows.offset(r),
+                                           residual_rows.step, n, residual_buffer.data());
+          scalar_t* sum_dst = sum_data + sum_rows.offset(r);
+          A* sum_row = output_row(sum_dst, sum_rows.step, sum_buffer.data());
+          _Pragma("omp simd") for (int64_t i = 0; i < n; ++i) {
+            sum_row[i] = x_row[i] + residual_row[i];
+          }
+          store_row(sum_dst, sum_rows.step, n, sum_row);
+          x_row = load_row(sum_dst, sum_rows.step, n, sum_buffer.data());
+        }
+        const auto [mu, row_rstd] = norm_stats(x_row, n, center, eps);
+        write_row_values(y_data + out.offset(r), out.step, n, [&](A* values, int64_t i, int64_t m) {
+          _Pragma("omp simd") for (int64_t j = 0; j < m; ++j) {
+            values[j] = (x_row[i + j] - mu) * row_rstd * w_data[i + j] + b_data[i + j];
+          }
+        });
+        if (center) mean_data[r] = mu;
+        rstd_data[r] = row_rstd;
+      }
+    });
+  });
+}
+
 }  // namespace
 
 // ---- kernels --------------------------------------------------------------------------------
@@ -401,34 +453,13 @@ void softmax_backward_kernel(const Tensor& dx, const Tensor& grad, const Tensor&
 
 void norm_kernel(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x,
                  const Tensor& weight, const Tensor& bias, double eps) {
-  const bool center = mean.defined();
-  STRATA_DISPATCH_FLOATING(x.dtype(), center ? "layer_norm" : "rms_norm", [&] {
-    using A = compute_t<scalar_t>;
-    const RowLayout in(x, x.dim() - 1), out(y, y.dim() - 1);
-    const int64_t n = in.length;
-    const std::vector<A> w = load_vector<scalar_t>(weight, n, A(1));
-    const std::vector<A> b = load_vector<scalar_t>(bias, n, A(0));
-    const auto* x_data = static_cast<const scalar_t*>(x.data_ptr());
-    auto* y_data = static_cast<scalar_t*>(y.data_ptr());
-    A* mean_data = center ? mean.data<A>() : nullptr;
-    A* rstd_data = rstd.data<A>();
-    const A* w_data = w.data();
-    const A* b_data = b.data();
-    parallel_for(0, in.count, row_grain(n), [&](int64_t begin, int64_t end) {
-      std::vector<A> x_buffer(n);
-      for (int64_t r = begin; r < end; ++r) {
-        const A* x_row = load_row(x_data + in.offset(r), in.step, n, x_buffer.data());
-        const auto [mu, row_rstd] = norm_stats(x_row, n, center, eps);
-        write_row_values(y_data + out.offset(r), out.step, n, [&](A* values, int64_t i, int64_t m) {
-          _Pragma("omp simd") for (int64_t j = 0; j < m; ++j) {
-            values[j] = (x_row[i + j] - mu) * row_rstd * w_data[i + j] + b_data[i + j];
-          }
-        });
-        if (center) mean_data[r] = mu;
-        rstd_data[r] = row_rstd;
-      }
-    });
-  });
+  norm_rows(Tensor(), y, mean, rstd, x, Tensor(), weight, bias, eps);
+}
+
+void add_norm_kernel(const Tensor& sum, const Tensor& y, const Tensor& mean, const Tensor& rstd,
+                     const Tensor& x, const Tensor& residual, const Tensor& weight,
+                     const Tensor& bias, double eps) {
+  norm_rows(sum, y, mean, rstd, x, residual, weight, bias, eps);
 }
 
 void norm_backward_kernel(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
