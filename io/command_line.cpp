@@ -5,28 +5,15 @@
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <sstream>
 
 #include "core/error.hpp"
+#include "io/closest_match.hpp"
 
 namespace strata::io {
 
 namespace {
-
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
 
 template <class T>
 T parse_number(const std::string& name, const std::string& text, const char* kind) {
@@ -86,6 +73,13 @@ void CommandLine::flag(const std::string& name, bool& value, const std::string& 
        }});
 }
 
+void CommandLine::positional(const std::string& name, std::string& value, const std::string& help,
+                             bool required) {
+  STRATA_CHECK(!required || positionals_.empty() || positionals_.back().required, program_,
+               ": the required argument ", name, " follows an optional one");
+  positionals_.push_back({name, help, required, &value});
+}
+
 const CommandLine::Flag* CommandLine::find(const std::string& name) const {
   for (const Flag& f : flags_) {
     if (f.name == name) return &f;
@@ -94,11 +88,17 @@ const CommandLine::Flag* CommandLine::find(const std::string& name) const {
 }
 
 bool CommandLine::try_parse(int argc, const char* const* argv) const {
+  size_t positionals = 0;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") return false;
-    STRATA_CHECK(arg.rfind("--", 0) == 0 && arg.size() > 2, program_, ": unexpected argument \"",
-                 arg, "\"; flags look like --name value or --name=value");
+    bool is_flag = arg.rfind("--", 0) == 0 && arg.size() > 2;
+    if (!is_flag && positionals < positionals_.size()) {
+      *positionals_[positionals++].value = arg;
+      continue;
+    }
+    STRATA_CHECK(is_flag, program_, ": unexpected argument \"", arg,
+                 "\"; flags look like --name value or --name=value");
     std::string name = arg.substr(2), text;
     bool has_text = false;
     if (size_t equals = name.find('='); equals != std::string::npos) {
@@ -108,14 +108,11 @@ bool CommandLine::try_parse(int argc, const char* const* argv) const {
     }
     const Flag* f = find(name);
     if (!f) {
-      const Flag* closest = nullptr;
-      size_t best = 4;  // suggest only near misses
-      for (const Flag& candidate : flags_) {
-        size_t distance = edit_distance(name, candidate.name);
-        if (distance < best) best = distance, closest = &candidate;
-      }
+      std::vector<std::string> names;
+      for (const Flag& candidate : flags_) names.push_back(candidate.name);
+      std::optional<std::string> closest = closest_match(name, names);
       fail(program_, ": unknown flag --", name,
-           closest ? "; did you mean --" + closest->name + "?" : std::string());
+           closest ? "; did you mean --" + *closest + "?" : std::string());
     }
     if (!has_text) {
       bool next_is_value = i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0;
@@ -128,6 +125,10 @@ bool CommandLine::try_parse(int argc, const char* const* argv) const {
       }
     }
     f->set(text);
+  }
+  for (size_t p = positionals; p < positionals_.size(); ++p) {
+    STRATA_CHECK(!positionals_[p].required, program_, ": missing the argument ",
+                 positionals_[p].name, " (", positionals_[p].help, ")");
   }
   return true;
 }
@@ -146,8 +147,17 @@ void CommandLine::parse(int argc, const char* const* argv) const {
 
 std::string CommandLine::usage() const {
   std::ostringstream out;
-  out << "Usage: " << program_ << " [flags]\n\n" << description_ << "\n\nFlags:\n";
+  out << "Usage: " << program_;
+  for (const Positional& p : positionals_) out << (p.required ? " " + p.name : " [" + p.name + "]");
+  out << " [flags]\n\n" << description_ << "\n\n";
   size_t width = 0;
+  for (const Positional& p : positionals_) width = std::max(width, p.name.size());
+  if (!positionals_.empty()) out << "Arguments:\n";
+  for (const Positional& p : positionals_) {
+    out << "  " << p.name << std::string(width - p.name.size() + 2, ' ') << p.help << "\n";
+  }
+  out << (positionals_.empty() ? "" : "\n") << "Flags:\n";
+  width = 0;
   for (const Flag& f : flags_) width = std::max(width, f.name.size());
   for (const Flag& f : flags_) {
     out << "  --" << f.name << std::string(width - f.name.size() + 2, ' ') << f.help << " (default "

@@ -1,6 +1,7 @@
 // FeedForward and TransformerBlock: the residual stream of a GPT-2 layer.
 #include "nn/models/transformer_block.hpp"
 
+#include "core/linalg.hpp"
 #include "core/nn_ops.hpp"
 
 namespace strata::nn {
@@ -14,7 +15,14 @@ FeedForward::FeedForward(const GPTConfig& config) : Module("FeedForward") {
   dropout = register_module("dropout", std::make_shared<Dropout>(config.dropout));
 }
 
-Tensor FeedForward::forward(const Tensor& x) { return (*dropout)((*c_proj)((*gelu)((*c_fc)(x)))); }
+Tensor FeedForward::forward(const Tensor& x) {
+  // c_fc then a tanh GELU is one op, linear_gelu (on CUDA one GEMM with the GELU in its epilogue),
+  // unless a hook observes either module's call.
+  const bool fused =
+      gelu->approximate == GeluApproximation::tanh && !c_fc->has_hooks() && !gelu->has_hooks();
+  Tensor h = fused ? linear_gelu(x, c_fc->weight, c_fc->bias) : (*gelu)((*c_fc)(x));
+  return (*dropout)((*c_proj)(h));
+}
 
 TransformerBlock::TransformerBlock(const GPTConfig& config) : Module("TransformerBlock") {
   ln_1 =
@@ -26,10 +34,14 @@ TransformerBlock::TransformerBlock(const GPTConfig& config) : Module("Transforme
 }
 
 Tensor TransformerBlock::forward(const Tensor& x) {
-  // h = x + attn(ln_1(x)) and ln_2(h) in one pass over memory (ln_2's parameters, its module
-  // kept for the state_dict).
-  AddLayerNormResult h =
-      add_layer_norm((*attn)((*ln_1)(x)), x, ln_2->weight, ln_2->bias, ln_2->eps);
+  Tensor attended = (*attn)((*ln_1)(x));
+  // x + attended and ln_2 of it are one op, add_layer_norm (one pass over memory, with ln_2's
+  // parameters), unless a hook observes ln_2's call.
+  if (ln_2->has_hooks()) {
+    Tensor h = x + attended;
+    return h + (*mlp)((*ln_2)(h));
+  }
+  AddLayerNormResult h = add_layer_norm(attended, x, ln_2->weight, ln_2->bias, ln_2->eps);
   return h.sum + (*mlp)(h.output);
 }
 
