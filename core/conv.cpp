@@ -13,6 +13,7 @@
 #include "core/autograd_record.hpp"
 #include "core/conv_kernels.hpp"
 #include "core/dispatch.hpp"
+#include "core/elementwise.hpp"
 #include "core/factories.hpp"
 #include "core/indexing.hpp"
 #include "core/linalg.hpp"
@@ -22,8 +23,9 @@ namespace strata {
 namespace {
 
 using Im2colFn = void(const Tensor&, const Tensor&, const Window2d&);
-// cuDNN's convolutions (CUDA only): (result, operand, operand, window, groups).
-using ConvGradFn = void(const Tensor&, const Tensor&, const Tensor&, const Window2d&, int64_t);
+// cuDNN's convolutions and their gradients (CUDA only): (result, operand, operand, window,
+// groups).
+using CudnnConvFn = void(const Tensor&, const Tensor&, const Tensor&, const Window2d&, int64_t);
 
 std::string pair_str(const std::array<int64_t, 2>& pair) {
   return shape_str(Shape(pair.begin(), pair.end()));
@@ -130,9 +132,7 @@ void check_pool_grad(const char* op, const Tensor& grad, const Shape& expected) 
 Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
                       const Conv2dParams& params) {
   static const KernelTable<Im2colFn> im2col{"conv2d", STRATA_CPU_KERNEL(im2col_kernel), nullptr};
-  static const KernelTable<void(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                const Window2d&, int64_t)>
-      cudnn{"conv2d", nullptr, STRATA_CUDA_KERNEL(conv2d_kernel)};
+  static const KernelTable<CudnnConvFn> cudnn{"conv2d", nullptr, STRATA_CUDA_KERNEL(conv2d_kernel)};
   check_conv_operands("conv2d", x, weight, bias);
   const ConvShape s = conv_shape("conv2d", x, weight, params);
   const int64_t groups = s.groups, group_out = s.out_channels / groups;
@@ -145,8 +145,9 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
   if (s.batch == 0) return empty(out_shape, x.options());  // an empty batch: nothing to convolve
   if (!x.device().is_cpu()) {
     Tensor out = empty(out_shape, x.options());
-    cudnn(x.device())(out, x.contiguous(), weight.contiguous(),
-                      bias.defined() ? bias.contiguous() : bias, s.window, groups);
+    cudnn(x.device())(out, x.contiguous(), weight.contiguous(), s.window, groups);
+    // The bias in a second pass (rounded twice in 16-bit, where the CPU's GEMM rounds once).
+    if (bias.defined()) add_(out, bias.reshape({1, s.out_channels, 1, 1}));
     return out;
   }
 
@@ -189,9 +190,9 @@ Conv2dGrads conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& w
                                             nullptr};
   static const KernelTable<Im2colFn> col2im{"conv2d_backward", STRATA_CPU_KERNEL(col2im_kernel),
                                             nullptr};
-  static const KernelTable<ConvGradFn> cudnn_input_grad{
+  static const KernelTable<CudnnConvFn> cudnn_input_grad{
       "conv2d_backward", nullptr, STRATA_CUDA_KERNEL(conv2d_input_grad_kernel)};
-  static const KernelTable<ConvGradFn> cudnn_weight_grad{
+  static const KernelTable<CudnnConvFn> cudnn_weight_grad{
       "conv2d_backward", nullptr, STRATA_CUDA_KERNEL(conv2d_weight_grad_kernel)};
   check_conv_operands("conv2d_backward", x, weight, grad);
   STRATA_CHECK(grad.defined(), "conv2d_backward: grad is undefined");
@@ -252,7 +253,7 @@ Conv2dGrads conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& w
 MaxPoolResult max_pool2d(const Tensor& x, const Pool2dParams& params) {
   static const KernelTable<void(const Tensor&, const Tensor&, const Tensor&, const Window2d&)>
       kernels{"max_pool2d", STRATA_CPU_KERNEL(max_pool2d_kernel),
-      STRATA_CUDA_KERNEL(max_pool2d_kernel)};
+              STRATA_CUDA_KERNEL(max_pool2d_kernel)};
   STRATA_CHECK(x.defined(), "max_pool2d: input is undefined");
   auto* kernel = kernels(x.device());
   Window2d window = pool_window("max_pool2d", x.shape(), params);
@@ -290,8 +291,7 @@ Tensor max_pool2d_backward(const Tensor& grad, const Tensor& indices, const Shap
 
 Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params) {
   static const KernelTable<void(const Tensor&, const Tensor&, const Window2d&, bool)> kernels{
-      "avg_pool2d", STRATA_CPU_KERNEL(avg_pool2d_kernel),
-      STRATA_CUDA_KERNEL(avg_pool2d_kernel)};
+      "avg_pool2d", STRATA_CPU_KERNEL(avg_pool2d_kernel), STRATA_CUDA_KERNEL(avg_pool2d_kernel)};
   STRATA_CHECK(x.defined(), "avg_pool2d: input is undefined");
   auto* kernel = kernels(x.device());
   Window2d window = pool_window("avg_pool2d", x.shape(), params);

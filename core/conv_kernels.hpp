@@ -61,10 +61,9 @@ void avg_pool2d_kernel(const Tensor& out, const Tensor& x, const Window2d& windo
                        bool count_include_pad);
 void avg_pool2d_backward_kernel(const Tensor& grad_x, const Tensor& grad, const Window2d& window,
                                 bool count_include_pad);
-// out [N, O, OH, OW] = x [N, C, H, W] convolved with weight [O, C / G, KH, KW], plus bias [O]
-// when defined.
-void conv2d_kernel(const Tensor& out, const Tensor& x, const Tensor& weight, const Tensor& bias,
-                   const Window2d& window, int64_t groups);
+// out [N, O, OH, OW] = x [N, C, H, W] convolved with weight [O, C / G, KH, KW].
+void conv2d_kernel(const Tensor& out, const Tensor& x, const Tensor& weight, const Window2d& window,
+                   int64_t groups);
 // grad_x [N, C, H, W] from grad [N, O, OH, OW] and weight.
 void conv2d_input_grad_kernel(const Tensor& grad_x, const Tensor& grad, const Tensor& weight,
                               const Window2d& window, int64_t groups);

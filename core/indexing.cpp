@@ -340,8 +340,7 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
 
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
   static const KernelTable<void(const Tensor&, const Tensor&, const Tensor&, double)> kernels{
-      "masked_fill", STRATA_CPU_KERNEL(masked_fill_kernel),
-      STRATA_CUDA_KERNEL(masked_fill_kernel)};
+      "masked_fill", STRATA_CPU_KERNEL(masked_fill_kernel), STRATA_CUDA_KERNEL(masked_fill_kernel)};
   check_defined("masked_fill", {&x, &mask});
   auto* kernel = kernels(common_device("masked_fill", {&x, &mask}));
   STRATA_CHECK(mask.dtype() == DType::boolean, "masked_fill: mask must be bool, got ",

@@ -42,8 +42,15 @@ struct Problem {
 
   std::vector<int64_t> key() const {
     const Window2d& w = window;
-    std::vector<int64_t> k = {static_cast<int64_t>(direction), static_cast<int64_t>(dtype), device,
-                              groups,   w.stride_h, w.stride_w, w.pad_h, w.pad_w, w.dilation_h,
+    std::vector<int64_t> k = {static_cast<int64_t>(direction),
+                              static_cast<int64_t>(dtype),
+                              device,
+                              groups,
+                              w.stride_h,
+                              w.stride_w,
+                              w.pad_h,
+                              w.pad_w,
+                              w.dilation_h,
                               w.dilation_w};
     for (const auto* dims : {&x, &weight, &y}) k.insert(k.end(), dims->begin(), dims->end());
     return k;
@@ -54,8 +61,8 @@ struct Problem {
                           shape_str(Shape(weight.begin(), weight.end())), ", output ",
                           shape_str(Shape(y.begin(), y.end())), ", stride [", window.stride_h, ", ",
                           window.stride_w, "], padding [", window.pad_h, ", ", window.pad_w,
-                          "], dilation [", window.dilation_h, ", ", window.dilation_w,
-                          "], groups ", groups, ", ", dtype_name(dtype));
+                          "], dilation [", window.dilation_h, ", ", window.dilation_w, "], groups ",
+                          groups, ", ", dtype_name(dtype));
   }
 };
 
@@ -109,16 +116,16 @@ struct Descriptors {
     STRATA_CUDNN_CHECK(p, cudnnCreateTensorDescriptor(&y));
     STRATA_CUDNN_CHECK(p, cudnnCreateFilterDescriptor(&weight));
     STRATA_CUDNN_CHECK(p, cudnnCreateConvolutionDescriptor(&conv));
-    STRATA_CUDNN_CHECK(p, cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, type, as_int(p.x[0], p),
-                                                     as_int(p.x[1], p), as_int(p.x[2], p),
-                                                     as_int(p.x[3], p)));
-    STRATA_CUDNN_CHECK(p, cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, type, as_int(p.y[0], p),
-                                                     as_int(p.y[1], p), as_int(p.y[2], p),
-                                                     as_int(p.y[3], p)));
-    STRATA_CUDNN_CHECK(p, cudnnSetFilter4dDescriptor(
-                              weight, type, CUDNN_TENSOR_NCHW, as_int(p.weight[0], p),
-                              as_int(p.weight[1], p), as_int(p.weight[2], p),
-                              as_int(p.weight[3], p)));
+    STRATA_CUDNN_CHECK(
+        p, cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, type, as_int(p.x[0], p),
+                                      as_int(p.x[1], p), as_int(p.x[2], p), as_int(p.x[3], p)));
+    STRATA_CUDNN_CHECK(
+        p, cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, type, as_int(p.y[0], p),
+                                      as_int(p.y[1], p), as_int(p.y[2], p), as_int(p.y[3], p)));
+    STRATA_CUDNN_CHECK(
+        p, cudnnSetFilter4dDescriptor(weight, type, CUDNN_TENSOR_NCHW, as_int(p.weight[0], p),
+                                      as_int(p.weight[1], p), as_int(p.weight[2], p),
+                                      as_int(p.weight[3], p)));
     const Window2d& w = p.window;
     STRATA_CUDNN_CHECK(p, cudnnSetConvolution2dDescriptor(
                               conv, as_int(w.pad_h, p), as_int(w.pad_w, p), as_int(w.stride_h, p),
@@ -208,7 +215,9 @@ void run_convolution(const Problem& p, const Descriptors& d, Find find, Workspac
        p.direction == Direction::forward ? "" : "deterministic ", "algorithm for ", p.str());
 }
 
-std::array<int64_t, 4> dims4(const Tensor& t) { return {t.size(0), t.size(1), t.size(2), t.size(3)}; }
+std::array<int64_t, 4> dims4(const Tensor& t) {
+  return {t.size(0), t.size(1), t.size(2), t.size(3)};
+}
 
 Problem make_problem(Direction direction, const Tensor& x, const Tensor& weight, const Tensor& y,
                      const Window2d& window, int64_t groups) {
@@ -229,8 +238,8 @@ struct Scale {
 
 }  // namespace
 
-void conv2d_kernel(const Tensor& out, const Tensor& x, const Tensor& weight, const Tensor& bias,
-                   const Window2d& window, int64_t groups) {
+void conv2d_kernel(const Tensor& out, const Tensor& x, const Tensor& weight, const Window2d& window,
+                   int64_t groups) {
   const Problem p = make_problem(Direction::forward, x, weight, out, window, groups);
   const Descriptors d(p);
   cudnnHandle_t h = handle(p);
@@ -240,9 +249,9 @@ void conv2d_kernel(const Tensor& out, const Tensor& x, const Tensor& weight, con
       [&] {
         std::array<cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT> perf;
         int count = 0;
-        STRATA_CUDNN_CHECK(p, cudnnGetConvolutionForwardAlgorithm_v7(
-                                  h, d.x, d.weight, d.conv, d.y, static_cast<int>(perf.size()),
-                                  &count, perf.data()));
+        STRATA_CUDNN_CHECK(p, cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.weight, d.conv, d.y,
+                                                                     static_cast<int>(perf.size()),
+                                                                     &count, perf.data()));
         return candidates(perf.data(), count, false,
                           {CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
                            CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM});
@@ -256,17 +265,6 @@ void conv2d_kernel(const Tensor& out, const Tensor& x, const Tensor& weight, con
                                        d.conv, static_cast<cudnnConvolutionFwdAlgo_t>(algo),
                                        workspace, bytes, s.zero(), d.y, out.data_ptr());
       });
-  if (!bias.defined()) return;
-  // y += bias, broadcast over [N, ., OH, OW].
-  cudnnTensorDescriptor_t bias_desc = nullptr;
-  STRATA_CUDNN_CHECK(p, cudnnCreateTensorDescriptor(&bias_desc));
-  cudnnStatus_t status = cudnnSetTensor4dDescriptor(bias_desc, CUDNN_TENSOR_NCHW,
-                                                    data_type(p.dtype), 1, as_int(p.y[1], p), 1, 1);
-  if (status == CUDNN_STATUS_SUCCESS) {
-    status = cudnnAddTensor(h, s.one(), bias_desc, bias.data_ptr(), s.one(), d.y, out.data_ptr());
-  }
-  cudnnDestroyTensorDescriptor(bias_desc);
-  STRATA_CUDNN_CHECK(p, status);
 }
 
 void conv2d_input_grad_kernel(const Tensor& grad_x, const Tensor& grad, const Tensor& weight,
@@ -287,14 +285,13 @@ void conv2d_input_grad_kernel(const Tensor& grad_x, const Tensor& grad, const Te
       },
       [&](int algo, size_t* bytes) {
         return cudnnGetConvolutionBackwardDataWorkspaceSize(
-            h, d.weight, d.y, d.conv, d.x, static_cast<cudnnConvolutionBwdDataAlgo_t>(algo),
-            bytes);
+            h, d.weight, d.y, d.conv, d.x, static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), bytes);
       },
       [&](int algo, void* workspace, size_t bytes) {
-        return cudnnConvolutionBackwardData(
-            h, s.one(), d.weight, weight.data_ptr(), d.y, grad.data_ptr(), d.conv,
-            static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), workspace, bytes, s.zero(), d.x,
-            grad_x.data_ptr());
+        return cudnnConvolutionBackwardData(h, s.one(), d.weight, weight.data_ptr(), d.y,
+                                            grad.data_ptr(), d.conv,
+                                            static_cast<cudnnConvolutionBwdDataAlgo_t>(algo),
+                                            workspace, bytes, s.zero(), d.x, grad_x.data_ptr());
       });
 }
 

@@ -285,8 +285,8 @@ void check_index_range(const char* op, const char* what, const Tensor& index, in
   with_index_type(flat.dtype(), [&](auto tag) {
     using index_t = decltype(tag);
     check_range_kernel<<<blocks_for(flat.numel()), kThreads, 0, current_stream()>>>(
-        static_cast<const index_t*>(flat.data_ptr()), flat.numel(), bound, device_error_slot(),
-        op, what);
+        static_cast<const index_t*>(flat.data_ptr()), flat.numel(), bound, device_error_slot(), op,
+        what);
     STRATA_CUDA_CHECK(cudaGetLastError());
   });
 }
@@ -350,15 +350,14 @@ void index_add_grouped_kernel(const char* op, const char* what, const Tensor& ou
     // keys keep their positions ascending.
     const int end_bit = std::max(1, static_cast<int>(std::bit_width(static_cast<uint64_t>(bound))));
     size_t temp_bytes = 0;
-    STRATA_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, keys_in, keys_out,
-                                                      positions_in, positions_out,
-                                                      static_cast<int>(n), 0, end_bit,
-                                                      current_stream()));
-    Tensor temp = empty({static_cast<int64_t>((temp_bytes + 7) / 8)}, i64);
-    STRATA_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp.data_ptr(), temp_bytes, keys_in,
-                                                      keys_out, positions_in, positions_out,
-                                                      static_cast<int>(n), 0, end_bit,
-                                                      current_stream()));
+    STRATA_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(
+        nullptr, temp_bytes, keys_in, keys_out, positions_in, positions_out, static_cast<int>(n), 0,
+        end_bit, current_stream()));
+    // At least one element: a null temp pointer would make the call below a size query again.
+    Tensor temp = empty({std::max<int64_t>(1, static_cast<int64_t>((temp_bytes + 7) / 8))}, i64);
+    STRATA_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(
+        temp.data_ptr(), temp_bytes, keys_in, keys_out, positions_in, positions_out,
+        static_cast<int>(n), 0, end_bit, current_stream()));
   }
   group_starts_kernel<<<blocks_for(n + 1), kThreads, 0, current_stream()>>>(
       keys_out, n, bound, static_cast<int64_t*>(group_start.data_ptr()));
@@ -366,8 +365,7 @@ void index_add_grouped_kernel(const char* op, const char* what, const Tensor& ou
   STRATA_DISPATCH_NUMERIC(out.dtype(), op, [&] {
     sum_groups_kernel<<<blocks_for(out.numel()), kThreads, 0, current_stream()>>>(
         static_cast<scalar_t*>(out.data_ptr()), static_cast<const scalar_t*>(grad.data_ptr()),
-        static_cast<const int64_t*>(group_start.data_ptr()), positions_out, outer, bound, n,
-        inner);
+        static_cast<const int64_t*>(group_start.data_ptr()), positions_out, outer, bound, n, inner);
     STRATA_CUDA_CHECK(cudaGetLastError());
   });
 }

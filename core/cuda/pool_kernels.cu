@@ -48,8 +48,8 @@ __device__ void covering(int64_t i, int64_t stride, int64_t pad, int64_t kernel,
 
 // x [N, C, H, W] with element strides xs0..xs3; out and indices [N, C, OH, OW] contiguous.
 template <class T>
-__global__ void max_pool_kernel(T* out, int64_t* indices, const T* x, int64_t channels,
-                                int64_t xs0, int64_t xs1, int64_t xs2, int64_t xs3, Window2d win,
+__global__ void max_pool_kernel(T* out, int64_t* indices, const T* x, int64_t channels, int64_t xs0,
+                                int64_t xs1, int64_t xs2, int64_t xs3, Window2d win,
                                 int64_t count) {
   int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (o >= count) return;
