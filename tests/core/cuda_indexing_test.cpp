@@ -3,7 +3,8 @@
 //     as a strata::Error naming the op at the next synchronisation, and the device stays usable;
 //   - the grouped sums (index_select_backward, embedding_backward, scatter_add) and top-k on rows
 //     as long as GPT-2's vocabulary give the CPU's bits;
-//   - cuDNN's convolution backward is deterministic (the same bits on every run).
+//   - cuDNN's convolution backward is deterministic (the same bits on every run);
+//   - multinomial on CUDA draws the CPU's classes and checks the probabilities on the device.
 // Without a CUDA device every test case says so and checks nothing.
 #include <doctest/doctest.h>
 
@@ -140,4 +141,28 @@ TEST_CASE("CUDA: cuDNN convolution backward gives the same bits on every run") {
     CHECK(same_bits(again.weight, first.weight.to(Device::cpu())));
     CHECK(same_bits(again.bias, first.bias.to(Device::cpu())));
   }
+}
+
+TEST_CASE("CUDA: multinomial draws the CPU's classes and checks probabilities on the device") {
+  if (skip_without_gpu()) return;
+  Generator gen(5);
+  Tensor probs = rand({3, 50304}, {DType::f32}, gen);
+  for (bool replacement : {true, false}) {
+    Generator cpu_gen(9), gpu_gen(9);
+    Tensor cpu = multinomial(probs, 20, replacement, cpu_gen);
+    Tensor gpu = multinomial(probs.to(kGpu), 20, replacement, gpu_gen);
+    CHECK(same_bits(gpu, cpu));
+  }
+  Tensor bad = from_vector(std::vector<float>{0.5f, -1.0f, 0.5f, 1.0f}, {2, 2}).to(kGpu);
+  CHECK(contains(error_at_sync([&] { multinomial(bad, 1, true); }),
+                 "multinomial: negative, NaN or infinite probability at flat position 1"));
+  Tensor empty_row = from_vector(std::vector<float>{0.5f, 0.5f, 0.0f, 0.0f}, {2, 2}).to(kGpu);
+  CHECK(contains(error_at_sync([&] { multinomial(empty_row, 1, true); }),
+                 "multinomial: no probability mass (all zeros) in row 1"));
+  Tensor sparse = from_vector(std::vector<float>{0.5f, 0.5f, 0.0f, 1.0f}, {2, 2}).to(kGpu);
+  CHECK(contains(error_at_sync([&] { multinomial(sparse, 2, false); }),
+                 "multinomial: fewer classes with non-zero probability than the samples requested "
+                 "without replacement in row 1"));
+  cuda_synchronize();  // the device stays usable
+  CHECK(multinomial(sparse, 1, false).to(Device::cpu()).to_vector<int64_t>()[1] == 1);
 }
