@@ -2,35 +2,44 @@
 #pragma once
 
 #include "core/allocator.hpp"    // memory_stats, empty_cache
+#include "core/attention.hpp"    // flash_attention: fused attention, forward and backward
 #include "core/conv.hpp"         // conv2d, max_pool2d, avg_pool2d
+#include "core/cuda_memory.hpp"  // cuda::set_device, device_for_local_rank, memory_stats, empty_cache
 #include "core/elementwise.hpp"  // unary/binary ops, comparisons, where
 #include "core/factories.hpp"    // zeros, ones, arange, rand, randn, from_vector, ...
 #include "core/indexing.hpp"     // cat, stack, split, gather, scatter, topk, multinomial
-#include "core/linalg.hpp"       // matmul, bmm, linear
+#include "core/linalg.hpp"       // matmul, bmm, linear, linear_gelu, set_float32_matmul_precision
 #include "core/nn_ops.hpp"       // softmax, layer_norm, rms_norm, cross_entropy, embedding, dropout
 #include "core/parallel.hpp"     // set_num_threads
 #include "core/random.hpp"       // Generator, manual_seed
 #include "core/reduce.hpp"       // sum, mean, amax, var, norm, max, argmax
 #include "core/tensor.hpp"       // Tensor
 
-#include "autograd/checkpoint.hpp"  // activation checkpointing
-#include "autograd/engine.hpp"      // backward, tensor and gradient-ready hooks
-#include "autograd/function.hpp"    // user-defined differentiable functions
-#include "autograd/gradcheck.hpp"   // gradients against finite differences
+#include "autograd/checkpoint.hpp"   // activation checkpointing
+#include "autograd/engine.hpp"       // backward, tensor and gradient-ready hooks
+#include "autograd/function.hpp"     // user-defined differentiable functions
+#include "autograd/gradcheck.hpp"    // gradients against finite differences
 #include "core/autograd_record.hpp"  // NoGradGuard, EnableGradGuard, the autograd vocabulary
 
-#include "io/batch_sampler.hpp"  // ShuffledBatchSampler: shuffled index batches per epoch
-#include "io/command_line.hpp"   // CommandLine: program flags with --help
-#include "io/fashion_mnist.hpp"  // load_fashion_mnist
-#include "io/idx.hpp"            // read_idx
-#include "io/metrics_log.hpp"    // MetricsLog, read_metrics: JSON Lines/CSV of training metrics
-#include "io/plot_png.hpp"       // write_line_plot_png, plot_metrics_png
-#include "io/progress.hpp"       // Progress: the step/loss/throughput/ETA line
-#include "io/text_dataset.hpp"   // read_text_directory, read_fortunes, split_documents, bytes
-#include "io/safetensors.hpp"    // save_safetensors, load_safetensors
-#include "io/token_file.hpp"     // read_token_file, write_token_file (llm.c .bin)
-#include "io/unigram_entropy.hpp"  // unigram_entropy
-#include "io/window_sampler.hpp"   // sample_token_windows
+#include "io/checkpoint_reader.hpp"    // CheckpointReader: reads and verifies a checkpoint
+#include "io/checkpoint_writer.hpp"    // CheckpointWriter: saves a checkpoint tag atomically
+#include "io/command_line.hpp"         // CommandLine: program flags and positional arguments
+#include "io/data_loader.hpp"          // DataLoader: batches, prefetch thread, resumable position
+#include "io/dataset.hpp"              // Dataset, Example
+#include "io/distributed_sampler.hpp"  // DistributedSampler: an epoch's indices per rank
+#include "io/fashion_mnist.hpp"        // load_fashion_mnist
+#include "io/idx.hpp"                  // read_idx
+#include "io/loader_state.hpp"         // LoaderState: a data loader's position, as JSON
+#include "io/metrics_log.hpp"     // MetricsLog, read_metrics: JSON Lines/CSV of training metrics
+#include "io/plot_png.hpp"        // write_line_plot_png, plot_metrics_png
+#include "io/progress.hpp"        // Progress: the step/loss/throughput/ETA line
+#include "io/safetensors.hpp"     // save_safetensors, load_safetensors
+#include "io/tensor_dataset.hpp"  // TensorDataset: examples as rows of two tensors
+#include "io/text_dataset.hpp"    // read_text_directory, read_fortunes, split_documents, bytes
+#include "io/token_file.hpp"      // read_token_file, write_token_file (llm.c .bin)
+#include "io/token_window_dataset.hpp"  // TokenWindowDataset: fixed windows of a token sequence
+#include "io/unigram_entropy.hpp"       // unigram_entropy
+#include "io/window_sampler.hpp"        // sample_token_windows, gather_token_windows
 
 #include "nn/activation.hpp"                // GELU, ReLU, SiLU, Tanh
 #include "nn/container.hpp"                 // Sequential, ModuleList, ModuleDict

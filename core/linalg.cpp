@@ -4,16 +4,20 @@
 #include "core/linalg.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <numeric>
 
 #include "core/autograd_record.hpp"
 #include "core/dispatch.hpp"
+#include "core/elementwise.hpp"
 #include "core/factories.hpp"
 #include "core/gemm.hpp"
 #include "core/reduce.hpp"
 
 namespace strata {
 namespace {
+
+std::atomic<MatmulPrecision> f32_precision{MatmulPrecision::highest};
 
 Shape batch_shape(const Tensor& x) { return Shape(x.shape().begin(), x.shape().end() - 2); }
 
@@ -138,9 +142,27 @@ Tensor batched_gemm(const char* op, const Tensor& a, const Tensor& b, const Tens
     args.b = args.b.select(0, 0);
     args.c = args.c.view({out[0] * m, n});
   }
+  args.op = op;
   KernelTable<void(const GemmArgs&)> kernels{op, &cpu::gemm, STRATA_CUDA_KERNEL(gemm)};
   kernels(c.device())(args);
   return c;
+}
+
+// Whether a [M, K] @ [K, N] product of like's dtype on like's device can carry the CUDA GEMM's
+// GELU and bias-gradient epilogues (core/gemm.hpp): f32/f16/bf16 on CUDA, no empty dim.
+bool has_epilogues(const Tensor& like, int64_t m, int64_t k, int64_t n) {
+  return like.device().is_cuda() && like.dtype() != DType::f64 && m > 0 && k > 0 && n > 0;
+}
+
+// c [M, N] = args.a [M, K] @ args.b [K, N] (+ bias) with args' epilogue outputs, on CUDA.
+Tensor epilogue_gemm(GemmArgs args) {
+  args.a = matrix_operand(args.a);
+  args.b = matrix_operand(args.b);
+  if (args.bias.defined()) args.bias = args.bias.contiguous();
+  args.c = empty({args.a.size(0), args.b.size(1)}, args.a.options());
+  KernelTable<void(const GemmArgs&)> kernels{args.op, &cpu::gemm, STRATA_CUDA_KERNEL(gemm)};
+  kernels(args.c.device())(args);
+  return args.c;
 }
 
 // Definedness, device and dtype checks shared by the products.
@@ -242,6 +264,18 @@ Tensor as_rows(const Tensor& x) {
   return x.reshape({shape_numel(leading), x.size(-1)});
 }
 
+// Checks the operands of linear and linear_gelu.
+void check_linear(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_operands(op, x, weight, bias);
+  STRATA_CHECK(weight.dim() == 2, op, ": weight ", shape_str(weight.shape()),
+               ": expected 2-D [out_features, in_features]");
+  STRATA_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), op, ": input ", shape_str(x.shape()),
+               " and weight ", shape_str(weight.shape()),
+               ": the input's last dim must equal in_features ", weight.size(1));
+  STRATA_CHECK(!bias.defined() || bias.shape() == Shape{weight.size(0)}, op, ": bias ",
+               shape_str(bias.shape()), ": expected [", weight.size(0), "] (out_features)");
+}
+
 // Records c = a @ b (matmul and bmm share the derivative).
 void record_product(const char* name, const Tensor& a, const Tensor& b, Tensor& c) {
   autograd::record(name, {a, b}, {&c},
@@ -253,6 +287,9 @@ void record_product(const char* name, const Tensor& a, const Tensor& b, Tensor& 
 }
 
 }  // namespace
+
+void set_float32_matmul_precision(MatmulPrecision precision) { f32_precision = precision; }
+MatmulPrecision float32_matmul_precision() { return f32_precision; }
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   check_operands("matmul", a, b);
@@ -285,14 +322,7 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  check_operands("linear", x, weight, bias);
-  STRATA_CHECK(weight.dim() == 2, "linear: weight ", shape_str(weight.shape()),
-               ": expected 2-D [out_features, in_features]");
-  STRATA_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1), "linear: input ", shape_str(x.shape()),
-               " and weight ", shape_str(weight.shape()),
-               ": the input's last dim must equal in_features ", weight.size(1));
-  STRATA_CHECK(!bias.defined() || bias.shape() == Shape{weight.size(0)}, "linear: bias ",
-               shape_str(bias.shape()), ": expected [", weight.size(0), "] (out_features)");
+  check_linear("linear", x, weight, bias);
   const bool recording = autograd::should_record(x, weight, bias);
   autograd::NoGradGuard forward_only;
   // x [..., in] as rows [R, in]; y [R, out] = rows @ weight^T + bias.
@@ -308,6 +338,40 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
           LinearGrads g =
               linear_backward(grad[0], x, weight, has_bias,
                               {.input = needs[0], .weight = needs[1], .bias = needs[2]});
+          return autograd::Grads{g.input, g.weight, g.bias};
+        });
+  }
+  return y;
+}
+
+Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_linear("linear_gelu", x, weight, bias);
+  const bool recording = autograd::should_record(x, weight, bias);
+  autograd::NoGradGuard forward_only;
+  // x [..., in] as rows [R, in]; pre [R, out] = rows @ weight^T + bias; y = gelu_tanh(pre).
+  Tensor rows = as_rows(x);
+  const int64_t r = rows.size(0), in = weight.size(1), out = weight.size(0);
+  Tensor pre, y;
+  if (has_epilogues(x, r, in, out)) {
+    // cuBLASLt writes pre with a leading dim divisible by 8: [R, out] inside [R, out rounded up].
+    pre = empty({r, (out + 7) / 8 * 8}, x.options()).narrow(1, 0, out);
+    y = epilogue_gemm(
+        {.a = rows, .b = weight.t(), .bias = bias, .op = "linear_gelu", .gelu_input = pre});
+  } else {
+    pre = batched_gemm("linear_gelu", rows, weight.t(), bias);
+    y = gelu(pre, GeluApproximation::tanh);
+  }
+  Shape out_shape = x.shape();
+  out_shape.back() = out;
+  y = y.view(out_shape);
+  if (recording) {
+    autograd::record(
+        "linear_gelu", {x, weight, bias}, {&y},
+        [x = autograd::saved(x), weight = autograd::saved(weight), pre, has_bias = bias.defined()](
+            const autograd::Grads& grad, const autograd::NeedsGrad& needs) {
+          LinearGrads g =
+              linear_gelu_backward(grad[0], x, weight, pre, has_bias,
+                                   {.input = needs[0], .weight = needs[1], .bias = needs[2]});
           return autograd::Grads{g.input, g.weight, g.bias};
         });
   }
@@ -352,15 +416,36 @@ LinearGrads linear_backward(const Tensor& grad, const Tensor& x, const Tensor& w
   STRATA_CHECK(grad.shape() == out_shape, "linear_backward: grad ", shape_str(grad.shape()),
                ", expected ", shape_str(out_shape), " (the output of linear)");
   Tensor grad_rows = as_rows(grad);  // [R, out]
+  const int64_t r = grad_rows.size(0), in = weight.size(1), out = weight.size(0);
   LinearGrads grads;
   if (wanted.input) {
     grads.input = batched_gemm("linear_backward", grad_rows, weight, Tensor()).view(x.shape());
   }
-  if (wanted.weight) {
-    grads.weight =
-        batched_gemm("linear_backward", grad_rows.t(), as_rows(x), Tensor());  // [out, in]
+  // grad_weight [out, in] = grad_rows^T [out, R] @ x [R, in]; on CUDA the bias gradient, grad_rows
+  // summed over R, comes out of the same GEMM.
+  const bool fused_bias = has_bias && wanted.bias && wanted.weight && has_epilogues(x, out, r, in);
+  if (fused_bias) {
+    grads.bias = empty({out}, grad.options());
+    grads.weight = epilogue_gemm(
+        {.a = grad_rows.t(), .b = as_rows(x), .op = "linear_backward", .a_row_sums = grads.bias});
+  } else if (wanted.weight) {
+    grads.weight = batched_gemm("linear_backward", grad_rows.t(), as_rows(x), Tensor());
   }
-  if (has_bias && wanted.bias) grads.bias = sum(grad_rows, {0});
+  if (has_bias && wanted.bias && !fused_bias) grads.bias = sum(grad_rows, {0});
+  return grads;
+}
+
+LinearGrads linear_gelu_backward(const Tensor& grad, const Tensor& x, const Tensor& weight,
+                                 const Tensor& pre, bool has_bias, WantedGrads wanted) {
+  check_operands("linear_gelu_backward", x, weight, grad);
+  STRATA_CHECK(
+      x.dim() >= 1 && pre.dim() == 2 && grad.numel() == pre.numel() && grad.size(-1) == pre.size(1),
+      "linear_gelu_backward: grad ", shape_str(grad.shape()), " and pre-activation ",
+      shape_str(pre.shape()), " do not match (pre is [rows, out_features])");
+  // grad_pre [R, out] = grad * gelu_tanh'(pre), then linear's backward.
+  Tensor grad_pre = unary_backward(UnaryOp::gelu_tanh, as_rows(grad), pre, Tensor());
+  LinearGrads grads = linear_backward(grad_pre, as_rows(x), weight, has_bias, wanted);
+  if (grads.input.defined()) grads.input = grads.input.view(x.shape());
   return grads;
 }
 

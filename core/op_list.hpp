@@ -15,9 +15,10 @@
   /* reductions (reduce.hpp) */                                                                   \
   X(sum) X(mean) X(amax) X(amin) X(max) X(min) X(argmax) X(argmin) X(var) X(norm)                 \
   /* matrix products (linalg.hpp) */                                                              \
-  X(matmul) X(bmm) X(linear)                                                                      \
+  X(matmul) X(bmm) X(linear) X(linear_gelu)                                                       \
   /* neural-network kernels (nn_ops.hpp, conv.hpp) */                                             \
   X(softmax) X(log_softmax) X(layer_norm) X(rms_norm) X(cross_entropy) X(embedding) X(dropout)    \
+  X(flash_attention)                                                                              \
   X(conv2d) X(max_pool2d) X(avg_pool2d)                                                           \
   /* joining, splitting and indexing (indexing.hpp) */                                            \
   X(cat) X(stack) X(split) X(chunk) X(index_select) X(gather) X(scatter) X(scatter_add)           \

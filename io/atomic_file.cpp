@@ -29,6 +29,7 @@ AtomicFile::~AtomicFile() {
 
 void AtomicFile::write(const void* data, size_t nbytes) {
   STRATA_CHECK(fd_ >= 0, op_, ": write to ", path_, " after commit");
+  crc_.update(data, nbytes);
   const char* bytes = static_cast<const char*>(data);
   while (nbytes > 0) {
     ssize_t written = ::write(fd_, bytes, nbytes);
@@ -53,7 +54,10 @@ void AtomicFile::commit() {
     fail(op_, ": cannot rename ", temporary_, " to ", path_, ": ", error.message());
   }
   // The rename is durable only once the directory entry is on disk.
-  std::filesystem::path directory = path_.has_parent_path() ? path_.parent_path() : ".";
+  sync_directory(path_.has_parent_path() ? path_.parent_path() : ".");
+}
+
+void sync_directory(const std::filesystem::path& directory) {
   int directory_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (directory_fd >= 0) {
     ::fsync(directory_fd);

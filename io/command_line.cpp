@@ -86,6 +86,13 @@ void CommandLine::flag(const std::string& name, bool& value, const std::string& 
        }});
 }
 
+void CommandLine::positional(const std::string& name, std::string& value, const std::string& help,
+                             bool required) {
+  STRATA_CHECK(!required || positionals_.empty() || positionals_.back().required, program_,
+               ": the required argument ", name, " follows an optional one");
+  positionals_.push_back({name, help, required, &value});
+}
+
 const CommandLine::Flag* CommandLine::find(const std::string& name) const {
   for (const Flag& f : flags_) {
     if (f.name == name) return &f;
@@ -94,11 +101,17 @@ const CommandLine::Flag* CommandLine::find(const std::string& name) const {
 }
 
 bool CommandLine::try_parse(int argc, const char* const* argv) const {
+  size_t positionals = 0;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") return false;
-    STRATA_CHECK(arg.rfind("--", 0) == 0 && arg.size() > 2, program_, ": unexpected argument \"",
-                 arg, "\"; flags look like --name value or --name=value");
+    bool is_flag = arg.rfind("--", 0) == 0 && arg.size() > 2;
+    if (!is_flag && positionals < positionals_.size()) {
+      *positionals_[positionals++].value = arg;
+      continue;
+    }
+    STRATA_CHECK(is_flag, program_, ": unexpected argument \"", arg,
+                 "\"; flags look like --name value or --name=value");
     std::string name = arg.substr(2), text;
     bool has_text = false;
     if (size_t equals = name.find('='); equals != std::string::npos) {
@@ -129,6 +142,10 @@ bool CommandLine::try_parse(int argc, const char* const* argv) const {
     }
     f->set(text);
   }
+  for (size_t p = positionals; p < positionals_.size(); ++p) {
+    STRATA_CHECK(!positionals_[p].required, program_, ": missing the argument ",
+                 positionals_[p].name, " (", positionals_[p].help, ")");
+  }
   return true;
 }
 
@@ -146,8 +163,17 @@ void CommandLine::parse(int argc, const char* const* argv) const {
 
 std::string CommandLine::usage() const {
   std::ostringstream out;
-  out << "Usage: " << program_ << " [flags]\n\n" << description_ << "\n\nFlags:\n";
+  out << "Usage: " << program_;
+  for (const Positional& p : positionals_) out << (p.required ? " " + p.name : " [" + p.name + "]");
+  out << " [flags]\n\n" << description_ << "\n\n";
   size_t width = 0;
+  for (const Positional& p : positionals_) width = std::max(width, p.name.size());
+  if (!positionals_.empty()) out << "Arguments:\n";
+  for (const Positional& p : positionals_) {
+    out << "  " << p.name << std::string(width - p.name.size() + 2, ' ') << p.help << "\n";
+  }
+  out << (positionals_.empty() ? "" : "\n") << "Flags:\n";
+  width = 0;
   for (const Flag& f : flags_) width = std::max(width, f.name.size());
   for (const Flag& f : flags_) {
     out << "  --" << f.name << std::string(width - f.name.size() + 2, ' ') << f.help << " (default "

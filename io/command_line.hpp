@@ -9,6 +9,8 @@
 //   cli.parse(argc, argv);                  // exits 0 after --help, 2 after a bad flag
 //
 // Flags read `--name value` or `--name=value`; a bool flag may be given alone (`--plot`).
+// Positional arguments (`cli.positional("DIR", dir, "the checkpoint directory")`) take the
+// arguments that are not flags, in the order they are declared.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +29,9 @@ class CommandLine {
   void flag(const std::string& name, double& value, const std::string& help);
   void flag(const std::string& name, std::string& value, const std::string& help);
   void flag(const std::string& name, bool& value, const std::string& help);
+  // A positional argument; optional ones (required = false) must come after the required ones.
+  void positional(const std::string& name, std::string& value, const std::string& help,
+                  bool required = true);
 
   // Parses argv into the bound variables. On --help prints usage() and exits 0; on an error
   // prints the message and a pointer to --help, and exits 2.
@@ -47,6 +52,12 @@ class CommandLine {
 
   std::string program_, description_;
   std::vector<Flag> flags_;
+  struct Positional {
+    std::string name, help;
+    bool required = true;
+    std::string* value = nullptr;
+  };
+  std::vector<Positional> positionals_;
 };
 
 }  // namespace strata::io

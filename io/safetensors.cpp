@@ -25,25 +25,25 @@ constexpr std::pair<DType, const char*> kDtypeNames[] = {
     {DType::i64, "I64"}, {DType::i32, "I32"}, {DType::boolean, "BOOL"},
 };
 
-const char* safetensors_dtype(DType dtype) {
+}  // namespace
+
+const char* safetensors_dtype_name(DType dtype) {
   for (auto [d, name] : kDtypeNames) {
     if (d == dtype) return name;
   }
   fail("save_safetensors: dtype ", dtype_name(dtype), " has no safetensors name");
 }
 
-DType dtype_from_name(const std::string& name, const std::filesystem::path& path) {
+DType dtype_from_safetensors_name(const std::string& name, const std::filesystem::path& where) {
   for (auto [d, n] : kDtypeNames) {
     if (name == n) return d;
   }
-  fail("load_safetensors: ", path, ": dtype \"", name,
+  fail("load_safetensors: ", where, ": dtype \"", name,
        "\" is not supported (expected F64, F32, F16, BF16, I64, I32 or BOOL)");
 }
 
-}  // namespace
-
-void save_safetensors(const std::filesystem::path& path, const NamedTensors& tensors,
-                      const std::map<std::string, std::string>& metadata) {
+FileDigest save_safetensors(const std::filesystem::path& path, const NamedTensors& tensors,
+                            const std::map<std::string, std::string>& metadata) {
   std::vector<Tensor> host;
   std::set<std::string> names;
   std::ostringstream header;
@@ -68,7 +68,7 @@ void save_safetensors(const std::filesystem::path& path, const NamedTensors& ten
     host.push_back(tensor.detach().to(Device::cpu()).contiguous());
     uint64_t nbytes = host.back().nbytes();
     header << (i ? "," : "") << json_string(name) << ":{\"dtype\":\""
-           << safetensors_dtype(tensor.dtype()) << "\",\"shape\":[";
+           << safetensors_dtype_name(tensor.dtype()) << "\",\"shape\":[";
     for (int64_t d = 0; d < tensor.dim(); ++d) header << (d ? "," : "") << tensor.size(d);
     header << "],\"data_offsets\":[" << offset << ',' << offset + nbytes << "]}";
     offset += nbytes;
@@ -83,6 +83,7 @@ void save_safetensors(const std::filesystem::path& path, const NamedTensors& ten
   file.write(json);
   for (const Tensor& tensor : host) file.write(tensor.data_ptr(), tensor.nbytes());
   file.commit();
+  return file.digest();
 }
 
 Safetensors load_safetensors(const std::filesystem::path& path) {
@@ -133,7 +134,7 @@ Safetensors load_safetensors(const std::filesystem::path& path) {
     Entry entry{info["data_offsets"][0].as<uint64_t>(),
                 info["data_offsets"][1].as<uint64_t>(),
                 name,
-                dtype_from_name(info["dtype"].as<std::string>(), path),
+                dtype_from_safetensors_name(info["dtype"].as<std::string>(), path),
                 {}};
     for (const auto& size : info["shape"]) entry.shape.push_back(size.as<int64_t>());
     uint64_t expected = static_cast<uint64_t>(shape_numel(entry.shape)) * element_size(entry.dtype);

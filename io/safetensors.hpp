@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/tensor.hpp"
+#include "io/checksum.hpp"
 
 namespace strata::io {
 
@@ -22,12 +23,17 @@ struct Safetensors {
 };
 
 // Writes atomically (temporary name, fsync, rename). Tensors may live on any device and have any
-// strides; names must be unique and non-empty.
-void save_safetensors(const std::filesystem::path& path, const NamedTensors& tensors,
-                      const std::map<std::string, std::string>& metadata = {});
+// strides; names must be unique and non-empty. Returns the size and CRC-32 of the file written.
+FileDigest save_safetensors(const std::filesystem::path& path, const NamedTensors& tensors,
+                            const std::map<std::string, std::string>& metadata = {});
 
 // Reads every tensor, checking the header against the file: known dtypes, sizes that match the
 // byte ranges, ranges that tile the data without gaps or overlaps.
 Safetensors load_safetensors(const std::filesystem::path& path);
+
+// The format's dtype names ("F32", "BF16", ...), which checkpoint manifests use too.
+const char* safetensors_dtype_name(DType dtype);
+// The dtype of a name; `where` names the file in the error for an unknown one.
+DType dtype_from_safetensors_name(const std::string& name, const std::filesystem::path& where);
 
 }  // namespace strata::io

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/attention.hpp"
 #include "core/autograd_record.hpp"
 #include "core/factories.hpp"
 #include "core/indexing.hpp"
@@ -92,16 +93,43 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
   return strata::dropout(x, p, gen.draw(static_cast<uint64_t>(x.numel())));
 }
 
-Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
-                                    bool is_causal, double dropout_p, Generator& gen) {
+namespace {
+
+void check_attention_inputs(const char* op, const Tensor& q, const Tensor& k, const Tensor& v) {
   STRATA_CHECK(q.dim() >= 2 && k.dim() == q.dim() && v.dim() == q.dim() &&
                    k.size(-1) == q.size(-1) && v.size(-2) == k.size(-2),
-               "scaled_dot_product_attention: expected q [..., T, D], k [..., S, D], v [..., S, ",
-               "Dv], got q ", shape_str(q.shape()), ", k ", shape_str(k.shape()), ", v ",
-               shape_str(v.shape()));
+               op, ": expected q [..., T, D], k [..., S, D], v [..., S, Dv], got q ",
+               shape_str(q.shape()), ", k ", shape_str(k.shape()), ", v ", shape_str(v.shape()));
+}
+
+// Whether flash_attention's tensor-core kernels take these operands: bf16/f16 on CUDA, q [B, H, T,
+// D] with D in {32, 64, 128}, k and v [B, H, S, D] of q's dtype, S == T when causal.
+bool flash_attention_applies(const Tensor& q, const Tensor& k, const Tensor& v, bool is_causal) {
+  const int64_t dim = q.size(-1);
+  return q.device().is_cuda() && is_16bit_float(q.dtype()) && k.dtype() == q.dtype() &&
+         v.dtype() == q.dtype() && q.dim() == 4 && (dim == 32 || dim == 64 || dim == 128) &&
+         k.size(0) == q.size(0) && k.size(1) == q.size(1) && v.shape() == k.shape() &&
+         (!is_causal || k.size(2) == q.size(2));
+}
+
+}  // namespace
+
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    bool is_causal, double dropout_p, Generator& gen) {
+  check_attention_inputs("scaled_dot_product_attention", q, k, v);
+  if (dropout_p == 0 && flash_attention_applies(q, k, v, is_causal)) {
+    return flash_attention(q, k, v, is_causal, 1.0 / std::sqrt(static_cast<double>(q.size(-1))))
+        .output;
+  }
   if (is_causal && dropout_p == 0 && detail::causal_attention_applies(q, k, v)) {
     return detail::causal_attention(q, k, v);
   }
+  return scaled_dot_product_attention_reference(q, k, v, is_causal, dropout_p, gen);
+}
+
+Tensor scaled_dot_product_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v,
+                                              bool is_causal, double dropout_p, Generator& gen) {
+  check_attention_inputs("scaled_dot_product_attention_reference", q, k, v);
   const int64_t queries = q.size(-2), keys = k.size(-2);
   // Scaling q ([T, D]) is cheaper than scaling the scores ([T, S]).
   Tensor scores = matmul(q * (1.0 / std::sqrt(static_cast<double>(q.size(-1)))),

@@ -46,10 +46,18 @@ Tensor dropout(const Tensor& x, double p, bool training = true,
 
 // softmax(q k^T / sqrt(D)) v for q [..., T, D], k and v [..., S, D] -> [..., T, D]. With is_causal,
 // query i attends to keys j <= i only. Dropout on the attention weights draws from gen. The one
-// place attention is computed: a fused kernel replaces this body, not its callers.
+// place attention is computed: the fused kernels live behind this body, not in its callers. bf16
+// and f16 on CUDA with q [B, H, T, D], D in {32, 64, 128} and no dropout take flash_attention
+// (core/attention.hpp), which never holds the T x S scores; causal f32/f64 takes the blocked path
+// (nn/causal_attention.hpp); everything else the reference below.
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     bool is_causal, double dropout_p = 0.0,
                                     Generator& gen = default_generator());
+// The same attention composed from core ops (scores, mask, softmax, dropout, product), T x S scores
+// and all: the reference the fused paths are tested against.
+Tensor scaled_dot_product_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v,
+                                              bool is_causal, double dropout_p = 0.0,
+                                              Generator& gen = default_generator());
 
 // Softmax cross-entropy of logits [..., C] against class indices [...] (i64), through core's
 // fused kernel. Targets equal to ignore_index contribute nothing (and do not count in the mean);

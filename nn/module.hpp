@@ -64,6 +64,9 @@ class Module {
   HookId register_forward_pre_hook(ForwardPreHook hook);
   HookId register_forward_hook(ForwardHook hook);
   void remove_hook(HookId id);
+  // Whether any hook is registered: a parent may fuse this module's forward with a neighbour's only
+  // when nothing observes the call.
+  bool has_hooks() const { return !pre_hooks_.empty() || !post_hooks_.empty(); }
 
   // Registration. Names are non-empty, contain no '.', and are unique within this module across
   // parameters, buffers and submodules. Each returns what it registered.

@@ -38,7 +38,7 @@ void Adagrad::check_options(const GroupOptions& options) const {
 
 void Adagrad::update(const GroupOptions& options, const UpdateRange& range) const {
   static const KernelTable<void(const UpdateRange&, const AdagradStep&)> kernels{
-      "Adagrad::step", STRATA_CPU_KERNEL(adagrad_kernel), nullptr};
+      "Adagrad::step", STRATA_CPU_KERNEL(adagrad_kernel), STRATA_CUDA_KERNEL(adagrad_kernel)};
   AdagradStep step;
   step.clr = options.lr / (1 + static_cast<double>(range.step - 1) * options.lr_decay);
   step.weight_decay = options.weight_decay;

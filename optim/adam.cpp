@@ -48,7 +48,7 @@ void Adam::check_options(const GroupOptions& options) const {
 
 void Adam::update(const GroupOptions& options, const UpdateRange& range) const {
   static const KernelTable<void(const UpdateRange&, const AdamStep&)> kernels{
-      "Adam::step", STRATA_CPU_KERNEL(adam_kernel), nullptr};
+      "Adam::step", STRATA_CPU_KERNEL(adam_kernel), STRATA_CUDA_KERNEL(adam_kernel)};
   const double t = static_cast<double>(range.step);
   AdamStep step;
   step.lr = options.lr;

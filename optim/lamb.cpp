@@ -43,7 +43,7 @@ void Lamb::check_options(const GroupOptions& options) const {
 
 void Lamb::update(const GroupOptions& options, const UpdateRange& range) const {
   static const KernelTable<void(const UpdateRange&, const LambStep&)> kernels{
-      "LAMB::step", STRATA_CPU_KERNEL(lamb_kernel), nullptr};
+      "LAMB::step", STRATA_CPU_KERNEL(lamb_kernel), STRATA_CUDA_KERNEL(lamb_kernel)};
   const double t = static_cast<double>(range.step);
   LambStep step;
   step.step_size = options.bias_correction

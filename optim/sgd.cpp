@@ -39,7 +39,7 @@ void SGD::check_options(const GroupOptions& options) const {
 
 void SGD::update(const GroupOptions& options, const UpdateRange& range) const {
   static const KernelTable<void(const UpdateRange&, const SgdStep&)> kernels{
-      "SGD::step", STRATA_CPU_KERNEL(sgd_kernel), nullptr};
+      "SGD::step", STRATA_CPU_KERNEL(sgd_kernel), STRATA_CUDA_KERNEL(sgd_kernel)};
   SgdStep step{options.lr,        options.weight_decay, options.momentum,
                options.dampening, options.nesterov,     range.step == 1};
   kernels(range.param.device())(range, step);

@@ -70,3 +70,11 @@ STRATA_DECLARE_CPU_KERNEL(void, adagrad_kernel,
 STRATA_DECLARE_CPU_KERNEL(void, lamb_kernel,
                           (const strata::optim::UpdateRange& range,
                            const strata::optim::LambStep& step))
+
+// The same kernels on CUDA (optim/cuda/update_kernels.cu), in builds with STRATA_HAVE_CUDA.
+namespace strata::cuda {
+void sgd_kernel(const optim::UpdateRange& range, const optim::SgdStep& step);
+void adam_kernel(const optim::UpdateRange& range, const optim::AdamStep& step);
+void adagrad_kernel(const optim::UpdateRange& range, const optim::AdagradStep& step);
+void lamb_kernel(const optim::UpdateRange& range, const optim::LambStep& step);
+}  // namespace strata::cuda

@@ -1,6 +1,8 @@
-// CUDA device discovery, the per-thread current stream, and synchronisation.
+// CUDA device discovery and selection (core/cuda_memory.hpp), the per-thread current stream, and
+// synchronisation.
 #include "core/cuda/cuda_check.hpp"
 #include "core/cuda/device_error.hpp"
+#include "core/cuda_memory.hpp"
 #include "core/device.hpp"
 
 namespace strata::cuda {
@@ -16,6 +18,23 @@ int visible_device_count() {
     return n;
   }();
   return count;
+}
+
+void set_device(int device) {
+  STRATA_CHECK(device >= 0 && device < visible_device_count(), "set_device: CUDA device ", device,
+               " does not exist: ", visible_device_count(),
+               " device(s) are visible (check CUDA_VISIBLE_DEVICES)");
+  STRATA_CUDA_CHECK(cudaSetDevice(device));
+}
+
+int current_device() {
+  int device = 0;
+  STRATA_CUDA_CHECK(cudaGetDevice(&device));
+  return device;
+}
+
+int device_for_local_rank(int local_rank) {
+  return device_for_local_rank(local_rank, visible_device_count());
 }
 
 namespace {

@@ -1,6 +1,8 @@
 // FeedForward and TransformerBlock: the residual stream of a GPT-2 layer.
 #include "nn/models/transformer_block.hpp"
 
+#include "core/linalg.hpp"
+
 namespace strata::nn {
 
 FeedForward::FeedForward(const GPTConfig& config) : Module("FeedForward") {
@@ -12,7 +14,14 @@ FeedForward::FeedForward(const GPTConfig& config) : Module("FeedForward") {
   dropout = register_module("dropout", std::make_shared<Dropout>(config.dropout));
 }
 
-Tensor FeedForward::forward(const Tensor& x) { return (*dropout)((*c_proj)((*gelu)((*c_fc)(x)))); }
+Tensor FeedForward::forward(const Tensor& x) {
+  // c_fc then a tanh GELU is one op, linear_gelu (on CUDA one GEMM with the GELU in its epilogue),
+  // unless a hook observes either module's call.
+  const bool fused =
+      gelu->approximate == GeluApproximation::tanh && !c_fc->has_hooks() && !gelu->has_hooks();
+  Tensor h = fused ? linear_gelu(x, c_fc->weight, c_fc->bias) : (*gelu)((*c_fc)(x));
+  return (*dropout)((*c_proj)(h));
+}
 
 TransformerBlock::TransformerBlock(const GPTConfig& config) : Module("TransformerBlock") {
   ln_1 =

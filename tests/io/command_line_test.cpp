@@ -58,5 +58,32 @@ TEST_CASE("bad flags say what is wrong") {
   CHECK(test::contains(error({"steps"}), "unexpected argument"));
 }
 
+TEST_CASE("positional arguments fill in order, between flags; optional ones may be left out") {
+  std::string command, dir, tag = "latest";
+  int64_t limit = 10;
+  io::CommandLine cli("tool", "Does things.");
+  cli.positional("COMMAND", command, "what to do");
+  cli.positional("DIR", dir, "a directory");
+  cli.positional("TAG", tag, "a tag", /*required=*/false);
+  cli.flag("limit", limit, "a limit");
+  const char* two[] = {"tool", "inspect", "--limit", "3", "runs"};
+  REQUIRE(cli.try_parse(5, two));
+  CHECK(command == "inspect");
+  CHECK(dir == "runs");
+  CHECK(tag == "latest");
+  CHECK(limit == 3);
+  const char* three[] = {"tool", "inspect", "runs", "step9"};
+  REQUIRE(cli.try_parse(4, three));
+  CHECK(tag == "step9");
+  const char* four[] = {"tool", "inspect", "runs", "step9", "extra"};
+  CHECK(test::contains(test::error_of([&] { cli.try_parse(5, four); }),
+                       "unexpected argument \"extra\""));
+  const char* one[] = {"tool", "inspect"};
+  CHECK(test::contains(test::error_of([&] { cli.try_parse(2, one); }),
+                       "missing the argument DIR (a directory)"));
+  CHECK(test::contains(cli.usage(), "Usage: tool COMMAND DIR [TAG] [flags]"));
+  CHECK(test::contains(cli.usage(), "Arguments:\n  COMMAND  what to do\n"));
+}
+
 }  // namespace
 }  // namespace strata

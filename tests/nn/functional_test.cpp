@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
 
 #include "nn/causal_attention.hpp"
 #include "nn_test_support.hpp"
@@ -183,6 +184,91 @@ TEST_CASE("scaled_dot_product_attention, causal over several query blocks") {
     return F::scaled_dot_product_attention(heads(0), heads(1), heads(2), true);
   };
   check_gradients(attention, {leaf({1, t, 12})});
+}
+
+// The largest violation of |actual - expected| <= tol (1 + |expected|), as a message, or "".
+std::string compare_within(const Tensor& actual, const Tensor& expected, double tol) {
+  std::vector<double> a = actual.to_vector<double>(), e = expected.to_vector<double>();
+  if (a.size() != e.size()) return "sizes differ";
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!(std::abs(a[i] - e[i]) <= tol * (1 + std::abs(e[i])))) {
+      return "element " + std::to_string(i) + ": " + std::to_string(a[i]) + " vs reference " +
+             std::to_string(e[i]);
+    }
+  }
+  return "";
+}
+
+TEST_CASE("scaled_dot_product_attention: the fused CUDA path equals the reference path") {
+  if (!cuda_is_available()) {
+    MESSAGE(
+        "no CUDA device: the fused (flash) attention path is not compared with the reference "
+        "path in this run");
+    return;
+  }
+  const Device gpu = Device::cuda(0);
+  struct Case {
+    int64_t batch, heads, queries, keys, dim;
+    bool causal, fused_views;
+  };
+  // T and S not multiples of the 64-row tile, one tile exactly, a single row; the views case is
+  // how CausalSelfAttention splits its fused projection.
+  const Case cases[] = {{2, 3, 130, 130, 64, true, false},  {1, 2, 67, 67, 32, true, false},
+                        {1, 2, 100, 77, 128, false, false}, {2, 2, 64, 64, 64, true, false},
+                        {1, 1, 1, 1, 64, true, false},      {1, 2, 95, 150, 64, false, false},
+                        {2, 3, 131, 131, 64, true, true}};
+  manual_seed(11);
+  for (DType dtype : {DType::bf16, DType::f16}) {
+    // Both sides see the same rounded inputs; the reference computes in f32 from them. bf16 (8-bit
+    // mantissa) outputs and the 16-bit rounding of the weights inside the fused kernels set the
+    // tolerance.
+    const double tol = dtype == DType::bf16 ? 3e-2 : 1e-2;
+    for (const Case& c : cases) {
+      CAPTURE(dtype_name(dtype));
+      CAPTURE(c.queries);
+      CAPTURE(c.keys);
+      CAPTURE(c.dim);
+      CAPTURE(c.causal);
+      CAPTURE(c.fused_views);
+      // Leaves in dtype on the GPU: q, k, v, or one fused projection [B, T, 3 H D].
+      Inputs leaves;
+      if (c.fused_views) {
+        leaves.push_back(randn({c.batch, c.queries, 3 * c.heads * c.dim}).to(dtype).to(gpu));
+      } else {
+        leaves.push_back(randn({c.batch, c.heads, c.queries, c.dim}).to(dtype).to(gpu));
+        leaves.push_back(randn({c.batch, c.heads, c.keys, c.dim}).to(dtype).to(gpu));
+        leaves.push_back(randn({c.batch, c.heads, c.keys, c.dim}).to(dtype).to(gpu));
+      }
+      Tensor grad = randn({c.batch, c.heads, c.queries, c.dim}).to(dtype).to(gpu);
+      auto run = [&](bool fused) {
+        Inputs in;
+        for (const Tensor& t : leaves) {
+          in.push_back((fused ? t.clone() : t.to(DType::f32)).requires_grad_());
+        }
+        auto heads = [&](int64_t which) {
+          if (!c.fused_views) return in[which];
+          const int64_t width = c.heads * c.dim;
+          return in[0]
+              .narrow(2, which * width, width)
+              .view({c.batch, c.queries, c.heads, c.dim})
+              .transpose(1, 2);
+        };
+        Tensor y = fused ? F::scaled_dot_product_attention(heads(0), heads(1), heads(2), c.causal)
+                         : F::scaled_dot_product_attention_reference(heads(0), heads(1), heads(2),
+                                                                     c.causal);
+        y.backward(fused ? grad : grad.to(DType::f32));
+        Inputs results = {y.to(DType::f32).to(Device::cpu())};
+        for (const Tensor& t : in) results.push_back(t.grad().to(DType::f32).to(Device::cpu()));
+        return results;
+      };
+      Inputs fused = run(true), reference = run(false);
+      const char* names[] = {"output", "grad 0", "grad 1", "grad 2"};
+      for (size_t i = 0; i < fused.size(); ++i) {
+        std::string problem = compare_within(fused[i], reference[i], tol);
+        CHECK_MESSAGE(problem.empty(), names[i], ": ", problem);
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -28,19 +28,21 @@ inline std::vector<float> reference_values(int k, int step) {
   return values;
 }
 
-// The reference parameters in `dtype`: separate tensors, or adjacent views of one flat buffer
-// whose gradients are adjacent views of a second flat buffer of grad_dtype (the engine's layout).
+// The reference parameters in `dtype` on `device`: separate tensors, or adjacent views of one flat
+// buffer whose gradients are adjacent views of a second flat buffer of grad_dtype (the engine's
+// layout).
 inline std::vector<Tensor> make_params(bool flat, DType dtype = DType::f32,
-                                       DType grad_dtype = DType::f32) {
+                                       DType grad_dtype = DType::f32,
+                                       Device device = Device::cpu()) {
   std::vector<Tensor> params;
-  Tensor values_buffer = flat ? zeros({reference_numel()}, dtype) : Tensor();
-  Tensor grad_buffer = flat ? zeros({reference_numel()}, grad_dtype) : Tensor();
+  Tensor values_buffer = flat ? zeros({reference_numel()}, {dtype, device}) : Tensor();
+  Tensor grad_buffer = flat ? zeros({reference_numel()}, {grad_dtype, device}) : Tensor();
   int64_t offset = 0;
   for (int k = 0; k < static_cast<int>(ref::kShapes.size()); ++k) {
     const Shape& shape = ref::kShapes[k];
     Tensor initial = from_vector(reference_values(k, 0), shape).to(dtype);
     Tensor p = flat ? values_buffer.narrow(0, offset, shape_numel(shape)).view(shape)
-                    : empty(shape, dtype);
+                    : empty(shape, {dtype, device});
     p.copy_(initial);
     p.requires_grad_();
     if (flat) p.set_grad(grad_buffer.narrow(0, offset, shape_numel(shape)).view(shape));
@@ -53,7 +55,8 @@ inline std::vector<Tensor> make_params(bool flat, DType dtype = DType::f32,
 // Writes the gradients of `step` (into the existing .grad, so flat gradients stay flat).
 inline void set_grads(const std::vector<Tensor>& params, int step, DType grad_dtype = DType::f32) {
   for (int k = 0; k < static_cast<int>(params.size()); ++k) {
-    Tensor g = from_vector(reference_values(k, step), params[k].shape()).to(grad_dtype);
+    Tensor g = from_vector(reference_values(k, step), params[k].shape())
+                   .to({grad_dtype, params[k].device()});
     if (params[k].grad().defined())
       params[k].grad().copy_(g);
     else

@@ -1,6 +1,8 @@
 // Harness cases for matrix products: matmul (2-D, 1-D operands, batched with broadcast batch dims,
-// transposed and expanded views, size-1 and empty dims), bmm and linear (with and without bias),
-// each with its backward against finite differences.
+// transposed and expanded views, size-1 and empty dims), bmm, linear and linear_gelu (with and
+// without bias), each with its backward against finite differences.
+#include <cmath>
+
 #include "core/factories.hpp"
 #include "core/linalg.hpp"
 #include "op_harness.hpp"
@@ -50,6 +52,18 @@ Tensor reference_matmul(const Tensor& a, const Tensor& b) {
   if (a.dim() == 1) c = c.squeeze(-2);
   if (b.dim() == 1) c = c.squeeze(-1);
   return c.contiguous();
+}
+
+// y = x weight^T (+ bias) for x [..., in], by loops in f64.
+Tensor reference_linear(const Tensors& in) {
+  Tensor y = reference_matmul(in[0], in[1].transpose(0, 1).contiguous());
+  if (in.size() > 2) {
+    // y += bias along the last dim.
+    std::vector<double> values = y.to_vector<double>(), bias = in[2].to_vector<double>();
+    for (size_t i = 0; i < values.size(); ++i) values[i] += bias[i % bias.size()];
+    y = from_vector(values, y.shape());
+  }
+  return y;
 }
 
 Tensors matmul_grads(const Tensors& in, const Tensor& grad) {
@@ -252,23 +266,52 @@ const bool registered = [] {
             [](const Tensors& in) {
               return Tensors{linear(in[0], in[1], in.size() > 2 ? in[2] : Tensor())};
             },
-        .reference =
-            [](const Tensors& in) {
-              Tensor y = reference_matmul(in[0], in[1].transpose(0, 1).contiguous());
-              if (in.size() > 2) {
-                // y += bias along the last dim.
-                std::vector<double> values = y.to_vector<double>(),
-                                    bias = in[2].to_vector<double>();
-                for (size_t i = 0; i < values.size(); ++i) values[i] += bias[i % bias.size()];
-                y = from_vector(values, y.shape());
-              }
-              return Tensors{y};
-            },
+        .reference = [](const Tensors& in) { return Tensors{reference_linear(in)}; },
         .backward =
             [](const Tensors& in, const Tensors&, const Tensor& grad) {
               LinearGrads g = linear_backward(grad, in[0], in[1], in.size() > 2);
               Tensors grads{g.input, g.weight};
               if (in.size() > 2) grads.push_back(g.bias);
+              return grads;
+            },
+        .trials = 6,
+    });
+    // Shapes reach the CUDA epilogue path (out not a multiple of 8 exercises the padded
+    // pre-activation) and the composed one (an empty row count).
+    register_case({
+        .op = "linear_gelu",
+        .variant = with_bias ? "gelu_tanh(x w^T + b)" : "gelu_tanh(x w^T)",
+        .dtypes = kFloatTypes,
+        .make_inputs =
+            [with_bias](InputMaker& m, DType dtype) {
+              Shape x = m.shape(1, 3, 5);
+              if (m.integer(0, 7) == 0) x[0] = 0;
+              int64_t out = m.integer(1, 12);
+              Tensors inputs{m.normal(x, dtype), m.normal({out, x.back()}, dtype)};
+              if (with_bias) inputs.push_back(m.normal({out}, dtype));
+              return inputs;
+            },
+        .forward =
+            [](const Tensors& in) {
+              return Tensors{linear_gelu(in[0], in[1], in.size() > 2 ? in[2] : Tensor())};
+            },
+        .reference =
+            [](const Tensors& in) {
+              // GPT-2's GELU: 0.5 z (1 + tanh(sqrt(2 / pi) (z + 0.044715 z^3))).
+              Tensor z = reference_linear(in);
+              std::vector<double> values = z.to_vector<double>();
+              for (double& v : values)
+                v = 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+              return Tensors{from_vector(values, z.shape())};
+            },
+        .backward =
+            [](const Tensors& in, const Tensors&, const Tensor& grad) {
+              const bool has_bias = in.size() > 2;
+              Tensor pre = linear(in[0], in[1], has_bias ? in[2] : Tensor());
+              pre = pre.reshape({pre.numel() / pre.size(-1), pre.size(-1)});
+              LinearGrads g = linear_gelu_backward(grad, in[0], in[1], pre, has_bias);
+              Tensors grads{g.input, g.weight};
+              if (has_bias) grads.push_back(g.bias);
               return grads;
             },
         .trials = 6,

@@ -1,5 +1,5 @@
-// Samplers: epoch permutations and token windows are determined by their seed, cover what they
-// should, and differ between epochs and seeds.
+// Epoch permutations and token windows: determined by their seed, covering what they should,
+// different between epochs and seeds; windows at given starts.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -7,25 +7,11 @@
 #include <vector>
 
 #include "core/factories.hpp"
-#include "io/batch_sampler.hpp"
 #include "io/permutation.hpp"
 #include "io/window_sampler.hpp"
 #include "test_support.hpp"
 
 using namespace strata;
-
-namespace {
-
-std::vector<int64_t> concat(const std::vector<Tensor>& batches) {
-  std::vector<int64_t> all;
-  for (const Tensor& batch : batches) {
-    std::vector<int64_t> values = batch.to_vector<int64_t>();
-    all.insert(all.end(), values.begin(), values.end());
-  }
-  return all;
-}
-
-}  // namespace
 
 TEST_CASE("random_permutation is a permutation fixed by seed and stream") {
   std::vector<int64_t> p = io::random_permutation(1000, 7);
@@ -40,33 +26,6 @@ TEST_CASE("random_permutation is a permutation fixed by seed and stream") {
   CHECK(io::random_permutation(1000, 7, 1) != p);
   CHECK(io::random_permutation(0, 7).empty());
   CHECK(io::random_permutation(1, 7) == std::vector<int64_t>{0});
-}
-
-TEST_CASE(
-    "ShuffledBatchSampler: batches cover the dataset once per epoch, fixed by (seed, epoch)") {
-  io::ShuffledBatchSampler sampler(103, 10, /*seed=*/3);
-  CHECK(sampler.num_batches() == 11);
-  std::vector<Tensor> epoch0 = sampler.epoch(0);
-  REQUIRE(epoch0.size() == 11);
-  CHECK(epoch0[0].dtype() == DType::i64);
-  CHECK(epoch0[0].shape() == Shape{10});
-  CHECK(epoch0[10].shape() == Shape{3});
-  std::vector<int64_t> all = concat(epoch0);
-  CHECK(all == io::random_permutation(103, 3, 0));
-  std::sort(all.begin(), all.end());
-  for (int64_t i = 0; i < 103; ++i) REQUIRE(all[i] == i);
-
-  CHECK(concat(io::ShuffledBatchSampler(103, 10, 3).epoch(0)) == concat(epoch0));
-  CHECK(concat(sampler.epoch(1)) != concat(epoch0));
-  CHECK(concat(io::ShuffledBatchSampler(103, 10, 4).epoch(0)) != concat(epoch0));
-
-  io::ShuffledBatchSampler dropping(103, 10, 3, /*drop_last=*/true);
-  CHECK(dropping.num_batches() == 10);
-  std::vector<Tensor> kept = dropping.epoch(0);
-  REQUIRE(kept.size() == 10);
-  for (const Tensor& batch : kept) CHECK(batch.numel() == 10);
-  CHECK(test::contains(test::error_of([] { io::ShuffledBatchSampler(10, 0, 1); }),
-                       "expected size >= 0 and batch size > 0"));
 }
 
 TEST_CASE(
@@ -101,4 +60,14 @@ TEST_CASE(
   CHECK(test::contains(
       test::error_of([&] { io::sample_token_windows(arange(0, 8, 1, {DType::i64}), 2, 8, any); }),
       "8 tokens are too few for a window of context 8 + 1"));
+}
+
+TEST_CASE("gather_token_windows: the windows at the given starts, which must fit") {
+  Tensor tokens = arange(0, 20, 1, {DType::i32});
+  io::TokenBatch batch = io::gather_token_windows(tokens, {0, 16, 5}, 3);
+  CHECK(batch.inputs.shape() == Shape{3, 3});
+  CHECK(batch.inputs.to_vector<int64_t>() == std::vector<int64_t>{0, 1, 2, 16, 17, 18, 5, 6, 7});
+  CHECK(batch.targets.to_vector<int64_t>() == std::vector<int64_t>{1, 2, 3, 17, 18, 19, 6, 7, 8});
+  CHECK(test::contains(test::error_of([&] { io::gather_token_windows(tokens, {17}, 3); }),
+                       "window start 17 is outside [0, 16] for 20 tokens and context 3"));
 }
