@@ -2,11 +2,13 @@
 // so both devices draw the same classes for the same generator state. The probabilities are
 // checked here, on the device: a bad row is reported through core/cuda/device_error.hpp and raised
 // at the next synchronisation, so sampling never waits for the GPU.
-//   With replacement: one thread per row builds the running sum in class order (the CPU's f64
-//   additions, hence its bits), then one thread per sample inverts it.
+//   Checks: one block per row. With replacement, one thread per row then builds the running sum in
+//   class order (the CPU's f64 additions, hence its bits) and one thread per sample inverts it.
 //   Without replacement: one thread per class computes the CPU's key log(u) / p, and the k largest
 //   keys per row are the top-k kernel's k smallest of -key (ties to the lower class, classes
 //   without mass keyed NaN, which sorts after every number).
+#include <cub/block/block_reduce.cuh>
+
 #include <climits>
 #include <cmath>
 
@@ -28,45 +30,69 @@ unsigned blocks_for(int64_t threads) {
   return static_cast<unsigned>(blocks);
 }
 
-// Checks row r of probs [rows, classes]; with `running` set, also writes the row's running sums,
-// its total (0 when the row is invalid, so no sample reads it) and its last class with mass.
-__global__ void check_rows_kernel(const double* probs, int64_t rows, int64_t classes,
-                                  int64_t samples, bool replacement, double* running,
-                                  double* totals, int64_t* last_positive, DeviceError* error) {
-  int64_t r = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (r >= rows) return;
+unsigned grid_for_rows(int64_t rows) {
+  STRATA_CHECK(rows <= INT_MAX, "multinomial: ", rows, " rows exceed one CUDA grid");
+  return static_cast<unsigned>(rows);
+}
+
+template <class T>
+struct Minimum {
+  __device__ T operator()(T a, T b) const { return b < a ? b : a; }
+};
+template <class T>
+struct Maximum {
+  __device__ T operator()(T a, T b) const { return a < b ? b : a; }
+};
+
+// One block per row of probs [rows, classes]: checks it as the CPU does (the first bad class, then
+// no mass, then too few classes with mass), from counts that do not depend on the order. With
+// `running` set, thread 0 also writes the row's running sums in class order (the CPU's bits), its
+// total (0 when the row is invalid, so no sample reads it) and its last class with mass.
+__global__ void check_rows_kernel(const double* probs, int64_t classes, int64_t samples,
+                                  bool replacement, double* running, double* totals,
+                                  int64_t* last_positive, DeviceError* error) {
+  using Reduce = cub::BlockReduce<long long, kThreads>;
+  __shared__ typename Reduce::TempStorage temp;
+  const int64_t r = blockIdx.x;
   const double* p = probs + r * classes;
-  double total = 0;
-  int64_t positive = 0, last = 0;
-  bool valid = true;
-  for (int64_t c = 0; c < classes; ++c) {
+  long long first_bad = LLONG_MAX, positive = 0, last = 0;
+  for (int64_t c = threadIdx.x; c < classes; c += kThreads) {
     double v = p[c];
-    if (!(isfinite(v) && v >= 0)) {
-      report_invalid(error, "multinomial", "negative, NaN or infinite probability at flat position",
-                     r * classes + c);
-      valid = false;
-    }
-    total += v;
+    if (!(isfinite(v) && v >= 0) && c < first_bad) first_bad = c;
     if (v > 0) {
       ++positive;
       last = c;
     }
-    if (running) running[r * classes + c] = total;
   }
-  if (valid && !(total > 0)) {
+  first_bad = Reduce(temp).Reduce(first_bad, Minimum<long long>{});
+  __syncthreads();
+  positive = Reduce(temp).Sum(positive);
+  __syncthreads();
+  last = Reduce(temp).Reduce(last, Maximum<long long>{});
+  if (threadIdx.x != 0) return;
+  // Finite non-negative values have a positive sum exactly when one of them is positive.
+  bool valid = false;
+  if (first_bad != LLONG_MAX) {
+    report_invalid(error, "multinomial", "negative, NaN or infinite probability at flat position",
+                   r * classes + first_bad);
+  } else if (positive == 0) {
     report_invalid(error, "multinomial", "no probability mass (all zeros) in row", r);
-    valid = false;
-  }
-  if (valid && !replacement && positive < samples) {
+  } else if (!replacement && positive < samples) {
     report_invalid(error, "multinomial",
                    "fewer classes with non-zero probability than the samples requested without "
                    "replacement in row",
                    r);
+  } else {
+    valid = true;
   }
-  if (totals) {
-    totals[r] = valid ? total : 0.0;
-    last_positive[r] = last;
+  if (!running) return;
+  double total = 0;
+  for (int64_t c = 0; c < classes; ++c) {
+    total += p[c];
+    running[r * classes + c] = total;
   }
+  totals[r] = valid ? total : 0.0;
+  last_positive[r] = last;
 }
 
 // out[r, s] = the first class whose running sum exceeds u * total, u from slots
@@ -126,8 +152,8 @@ void multinomial_kernel(const Tensor& out, const Tensor& probs, bool replacement
   if (replacement) {
     Tensor running = empty({rows, classes}, f64), totals = empty({rows}, f64);
     Tensor last_positive = empty({rows}, {DType::i64, out.device()});
-    check_rows_kernel<<<blocks_for(rows), kThreads, 0, current_stream()>>>(
-        p, rows, classes, samples, true, static_cast<double*>(running.data_ptr()),
+    check_rows_kernel<<<grid_for_rows(rows), kThreads, 0, current_stream()>>>(
+        p, classes, samples, true, static_cast<double*>(running.data_ptr()),
         static_cast<double*>(totals.data_ptr()), static_cast<int64_t*>(last_positive.data_ptr()),
         device_error_slot());
     STRATA_CUDA_CHECK(cudaGetLastError());
@@ -138,8 +164,8 @@ void multinomial_kernel(const Tensor& out, const Tensor& probs, bool replacement
     STRATA_CUDA_CHECK(cudaGetLastError());
     return;
   }
-  check_rows_kernel<<<blocks_for(rows), kThreads, 0, current_stream()>>>(
-      p, rows, classes, samples, false, nullptr, nullptr, nullptr, device_error_slot());
+  check_rows_kernel<<<grid_for_rows(rows), kThreads, 0, current_stream()>>>(
+      p, classes, samples, false, nullptr, nullptr, nullptr, device_error_slot());
   STRATA_CUDA_CHECK(cudaGetLastError());
   Tensor keys = empty({rows, classes}, f64);
   negated_keys_kernel<<<blocks_for(rows * classes), kThreads, 0, current_stream()>>>(
