@@ -1,8 +1,8 @@
 // Harness cases for flash_attention: small shapes of every kind (size-1 dims, T != S, tiny head
 // dims, random layouts), tile-sized shapes whose T is not a multiple of any tile (the CUDA
-// tensor-core path for bf16/f16 with D = 32 or 64), and q, k, v as the [B, T, 3, H, D] views a
-// fused projection produces; causal and not. The reference is softmax(q k^T * scale [+ mask]) v by
-// plain f64 loops, with its log-sum-exp.
+// tensor-core path for bf16/f16 with D = 32, 64 or 128; three tiles), and q, k, v as the
+// [B, T, 3, H, D] views a fused projection produces; causal and not. The reference is
+// softmax(q k^T * scale [+ mask]) v by plain f64 loops, with its log-sum-exp.
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -130,6 +130,21 @@ const bool registered = [] {
         "tiles, T not a multiple of 64", causal, 2.0, 2,
         [](InputMaker& m) {
           return Sizes{1, 1, m.integer(65, 90), m.integer(65, 90), m.coin() ? 32 : 64};
+        },
+        false, InputMaker::Layout::contiguous);
+    // Three or more tiles, so the CUDA kernels refill a double buffer after reading it (two tiles
+    // never do), over two batch entries.
+    register_attention_case(
+        "three tiles", causal, 2.0, 1,
+        [](InputMaker& m) {
+          return Sizes{2, 1, m.integer(129, 140), m.integer(129, 140), 32};
+        },
+        false, InputMaker::Layout::contiguous);
+    // The largest tensor-core head dim.
+    register_attention_case(
+        "tiles, D = 128", causal, 2.0, 1,
+        [](InputMaker& m) {
+          return Sizes{1, 1, m.integer(65, 80), m.integer(65, 80), 128};
         },
         false, InputMaker::Layout::contiguous);
     register_attention_case(
