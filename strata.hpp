@@ -12,7 +12,7 @@
 #include "core/nn_ops.hpp"       // softmax, layer_norm, rms_norm, cross_entropy, embedding, dropout
 #include "core/parallel.hpp"     // set_num_threads
 #include "core/random.hpp"       // Generator, manual_seed
-#include "core/reduce.hpp"       // sum, mean, amax, var, norm, max, argmax
+#include "core/reduce.hpp"       // sum, mean, amax, var, norm, max, argmax, count_nonfinite
 #include "core/tensor.hpp"       // Tensor
 
 #include "autograd/checkpoint.hpp"   // activation checkpointing
@@ -63,6 +63,7 @@
 #include "optim/adam.hpp"          // Adam, AdamW
 #include "optim/clip_grad.hpp"     // clip_grad_norm_
 #include "optim/lamb.hpp"          // LAMB (DeepSpeed's FusedLamb)
+#include "optim/loss_scaler.hpp"   // LossScaler, LossScalerOptions (fp16 loss scaling)
 #include "optim/lr_schedules.hpp"  // LRRangeTest, OneCycle, WarmupLR, WarmupDecayLR, WarmupCosineLR
 #include "optim/optimizer.hpp"     // Optimizer, ParamGroup, GroupOptions, StateDict
 #include "optim/sgd.hpp"           // SGD

@@ -14,6 +14,7 @@
   X(eq) X(ne) X(lt) X(le) X(gt) X(ge) X(where)                                                    \
   /* reductions (reduce.hpp) */                                                                   \
   X(sum) X(mean) X(amax) X(amin) X(max) X(min) X(argmax) X(argmin) X(var) X(norm)                 \
+  X(count_nonfinite)                                                                              \
   /* matrix products (linalg.hpp) */                                                              \
   X(matmul) X(bmm) X(linear) X(linear_gelu)                                                       \
   /* neural-network kernels (nn_ops.hpp, conv.hpp) */                                             \

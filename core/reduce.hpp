@@ -19,6 +19,13 @@ Tensor var(const Tensor& x, const Dims& dims = {}, int64_t correction = 1, bool 
 // The p-norm over dims (p = 2 by default; p = inf is the max-abs norm).
 Tensor norm(const Tensor& x, double p = 2.0, const Dims& dims = {}, bool keepdim = false);
 
+// The number of inf and NaN elements in all of xs together, as a 0-dim i64 tensor on their device
+// (they must share one; integer and bool tensors have none). One pass over each tensor, and nothing
+// is read back to the host: on CUDA the count is added up on the device. f16/bf16 elements are
+// tested as stored (16 bits), so a value that overflowed to an f16 inf counts. What a loss scaler
+// checks gradients with; .item<int64_t>() on the result is the one synchronisation.
+Tensor count_nonfinite(const std::vector<Tensor>& xs);
+
 struct ValuesIndices {
   Tensor values;
   Tensor indices;  // i64
