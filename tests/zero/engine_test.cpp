@@ -170,6 +170,21 @@ TEST_CASE("initialize: optimizer from the caller or the config, a loader over a 
   CHECK(built.optimizer->param_groups()[0].options.lr == 0.01);
 }
 
+TEST_CASE("forward through a callable, for models whose call takes other arguments") {
+  auto model = make_mlp(1);
+  std::ostringstream log;
+  auto [engine, optimizer, loader, scheduler] =
+      initialize(sgd_config(2, 1), model, {.log = {.out = &log}});
+  io::Example data = make_data(2, 3);
+  Tensor direct = engine(data.inputs);
+  Tensor called = engine.forward([&] { return model->forward(data.inputs); });
+  CHECK(max_difference({called}, {direct}) == 0);
+  engine.backward(nn::functional::cross_entropy(called, data.targets));
+  engine.step();
+  CHECK(engine.timers().last_step()[static_cast<int>(zero::Phase::forward)] > 0);
+  CHECK(engine.timers().last_step()[static_cast<int>(zero::Phase::backward)] > 0);
+}
+
 TEST_CASE("zero_grad(set_to_none) on the model breaks the flat layout: a clear error") {
   auto model = make_mlp(1);
   std::ostringstream log;

@@ -151,5 +151,19 @@ TEST_CASE("fp16: clipping sees the unscaled gradients") {
   CHECK(std::sqrt(moved) == doctest::Approx(0.1 * 0.01).epsilon(0.05));
 }
 
+TEST_CASE("fp16: an overflow at the minimum scale stops with the loss scaler's explanation") {
+  io::Config config = fp16_config();
+  config.fp16.initial_scale_power = 0;  // already at min_loss_scale 1
+  std::ostringstream log;
+  auto [engine, optimizer, loader, scheduler] =
+      initialize(config, make_mlp(2), {.log = {.out = &log}});
+  engine.backward(
+      mlp_loss(engine.module(), {make_data(4, 1).inputs.to(DType::f16), make_data(4, 1).targets}));
+  Tensor(engine.flat_parameters().buffers()[0].grads).fill_(NAN);
+  const std::string error = test::error_of([&] { engine.step(); });
+  CHECK(test::contains(error, "the gradients overflowed"));
+  CHECK(test::contains(error, "bf16"));
+}
+
 }  // namespace
 }  // namespace strata
