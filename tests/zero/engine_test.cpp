@@ -160,6 +160,17 @@ TEST_CASE("initialize: optimizer from the caller or the config, a loader over a 
   CHECK(loader->options().batch_size == 4);
   CHECK(loader->options().seed == 42);
   CHECK(loader->num_batches() == 4);
+  CHECK_FALSE(loader->options().drop_last);
+
+  config.dataloader_drop_last = true;
+  io::Example odd = make_data(18, 2);
+  auto other = make_mlp(1);
+  auto dropping = initialize(
+      config, other,
+      {.optimizer = std::make_shared<optim::SGD>(other->parameters(), optim::SGDOptions{.lr = 0.1}),
+       .dataset = std::make_shared<io::TensorDataset>(odd.inputs, odd.targets),
+       .log = {.out = &log}});
+  CHECK(dropping.loader->num_batches() == 4);  // 18 / 4, the short batch dropped
 
   // The config's optimizer, with its type's defaults: DeepSpeed's Adam decays decoupled.
   io::Config adam = sgd_config(2, 1);
