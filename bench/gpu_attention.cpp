@@ -4,12 +4,11 @@
 // them.
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include "bench/gpu_bench.hpp"
+#include "io/command_line.hpp"
 #include "strata.hpp"
 
 namespace {
@@ -17,51 +16,38 @@ namespace {
 using namespace strata;
 using namespace strata::bench::gpu;
 
-constexpr const char* kHelp =
-    R"(strata_bench_gpu_attention [--batches 8,16] [--heads 12] [--seq 1024] [--head-dim 64]
-                           [--dtype bf16|f16] [--repeats N] [--help]
-
-Times flash_attention (forward) and flash_attention_backward on q, k, v [B, H, T, D] (views of a
+constexpr const char* kDescription =
+    R"(Times flash_attention (forward) and flash_attention_backward on q, k, v [B, H, T, D] (views of a
 [B, T, 3 H D] projection), causal and not, for each B in --batches. FLOPs follow
 FlashAttention-2's count: forward 4 B H T S D (two products), backward 2.5 times that (five
 products), halved when causal; the backward here runs seven products (dQ recomputes the weights
 for determinism), so its tflops is useful work, not executed work. mfu is tflops over the H100's
-989 TFLOP/s dense bf16. Median over --repeats calls (default 20) after 3 warm-ups, CUDA events.
-)";
+989 TFLOP/s dense bf16. Median over --repeats calls after 3 warm-ups, CUDA events.)";
 
 constexpr int kWarmup = 3;
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> batches = {"8", "16"};
+  std::vector<int64_t> batches = {8, 16};
   int64_t heads = 12, seq = 1024, head_dim = 64;
-  DType dtype = DType::bf16;
+  std::string dtype_text = "bf16";
   int repeats = 20;
-  for (int i = 1; i < argc; ++i) {
-    auto is = [&](const char* flag) { return !std::strcmp(argv[i], flag); };
-    const bool has_value = i + 1 < argc;
-    if (is("--batches") && has_value) {
-      batches = split_list(argv[++i]);
-    } else if (is("--heads") && has_value) {
-      heads = std::atoll(argv[++i]);
-    } else if (is("--seq") && has_value) {
-      seq = std::atoll(argv[++i]);
-    } else if (is("--head-dim") && has_value) {
-      head_dim = std::atoll(argv[++i]);
-    } else if (is("--dtype") && has_value) {
-      const std::string name = argv[++i];
-      dtype = name == "f16" ? DType::f16 : DType::bf16;
-    } else if (is("--repeats") && has_value) {
-      repeats = std::max(1, std::atoi(argv[++i]));
-    } else if (is("--help")) {
-      std::fputs(kHelp, stdout);
-      return 0;
-    } else {
-      std::fprintf(stderr, "strata_bench_gpu_attention: unknown option '%s'\n\n%s", argv[i], kHelp);
-      return 2;
-    }
+  io::CommandLine cli("strata_bench_gpu_attention", kDescription);
+  cli.flag("batches", batches, "batch sizes B");
+  cli.flag("heads", heads, "heads H");
+  cli.flag("seq", seq, "sequence length T (= S)");
+  cli.flag("head-dim", head_dim, "head dimension D");
+  cli.flag("dtype", dtype_text, "bf16 or f16");
+  cli.flag("repeats", repeats, "timed calls per measurement");
+  cli.parse(argc, argv);
+  repeats = std::max(1, repeats);
+  if (dtype_text != "bf16" && dtype_text != "f16") {
+    std::fprintf(stderr, "strata_bench_gpu_attention: --dtype expects bf16 or f16, got '%s'\n",
+                 dtype_text.c_str());
+    return 2;
   }
+  const DType dtype = dtype_text == "f16" ? DType::f16 : DType::bf16;
   const Device device = Device::cuda(0);
   if (!cuda_is_available()) {
     std::fprintf(stderr, "strata_bench_gpu_attention: no CUDA device is visible\n");
@@ -72,8 +58,7 @@ int main(int argc, char** argv) {
   manual_seed(1234);
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
   int status = 0;
-  for (const std::string& batch_text : batches) {
-    const int64_t batch = std::atoll(batch_text.c_str());
+  for (const int64_t batch : batches) {
     for (bool causal : {true, false}) {
       const Shape shape = {batch, heads, seq, head_dim};
       // Useful FLOPs of the forward: S = Q K^T and O = P V, 2 B H T S D each.

@@ -5,14 +5,13 @@
 // An op with no CUDA kernel on this build prints one "unavailable" line instead of a number (other
 // branches add the kernels), so the bench runs whatever the branch holds.
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "bench/gpu_bench.hpp"
 #include "core/cuda/cuda_check.hpp"
+#include "io/command_line.hpp"
 #include "strata.hpp"
 
 namespace {
@@ -20,10 +19,8 @@ namespace {
 using namespace strata;
 using namespace strata::bench::gpu;
 
-constexpr const char* kHelp =
-    R"(strata_bench_gpu_bandwidth [--elements N] [--repeats N] [--help]
-
-First the device-to-device copy (cudaMemcpyAsync of 2 N bytes; it moves 4 N bytes, read plus
+constexpr const char* kDescription =
+    R"(First the device-to-device copy (cudaMemcpyAsync of 2 N bytes; it moves 4 N bytes, read plus
 written), then Strata's memory-bound ops on bf16 tensors of N elements (rows of 768 for the
 normalisations, of 1024 for softmax; the classifier on 8192 x 50304 logits, a GPT-2 step of
 B * T = 8192 tokens), each reported as gbps = the least bytes it must move (each input read once,
@@ -32,12 +29,7 @@ each output written once; listed in the line's bytes_formula) over its median ti
 Ops: copy_ (bf16), add, cast bf16->f32 and f32->bf16, gelu (tanh) forward and backward,
 layer_norm forward and backward, softmax forward and backward, cross_entropy forward and
 backward, and the AdamW step on one bf16 parameter of N elements with its f32 master copy.
-An op with no CUDA kernel in this build prints status "unavailable".
-
-  --elements N   elements per tensor (default 268435456 = 2^28: 512 MiB in bf16)
-  --repeats N    timed calls per op (default 20)
-  --help         this text
-)";
+An op with no CUDA kernel in this build prints status "unavailable".)";
 
 constexpr int kWarmup = 3;
 
@@ -148,23 +140,13 @@ std::vector<MemoryBoundOp> memory_bound_ops(int64_t n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int64_t n = int64_t{1} << 28;
+  int64_t n = int64_t{1} << 28;  // 512 MiB in bf16
   int repeats = 20;
-  for (int i = 1; i < argc; ++i) {
-    auto is = [&](const char* flag) { return !std::strcmp(argv[i], flag); };
-    const bool has_value = i + 1 < argc;
-    if (is("--elements") && has_value) {
-      n = std::atoll(argv[++i]);
-    } else if (is("--repeats") && has_value) {
-      repeats = std::max(1, std::atoi(argv[++i]));
-    } else if (is("--help")) {
-      std::fputs(kHelp, stdout);
-      return 0;
-    } else {
-      std::fprintf(stderr, "strata_bench_gpu_bandwidth: unknown option '%s'\n\n%s", argv[i], kHelp);
-      return 2;
-    }
-  }
+  io::CommandLine cli("strata_bench_gpu_bandwidth", kDescription);
+  cli.flag("elements", n, "elements per tensor (2^28: 512 MiB in bf16)");
+  cli.flag("repeats", repeats, "timed calls per op");
+  cli.parse(argc, argv);
+  repeats = std::max(1, repeats);
   const Device device = Device::cuda(0);
   double copy_gbps = 0;
   try {

@@ -73,7 +73,4 @@ const char* failure_status(Failure failure);  // "unavailable", "out_of_memory",
 // Prints the device line: name, SMs, memory, clocks (CUDA), or the CPU. Every run starts with it.
 void print_device(Device device, std::string_view bench);
 
-// "a,b,c" -> {"a", "b", "c"}; empty items dropped.
-std::vector<std::string> split_list(const std::string& list);
-
 }  // namespace strata::bench::gpu

@@ -17,6 +17,7 @@
 
 #include "bench/gpu_bench.hpp"
 #include "core/cuda/cuda_check.hpp"
+#include "io/command_line.hpp"
 #include "strata.hpp"
 
 #define BENCH_CUBLAS_CHECK(call)                                  \
@@ -33,10 +34,8 @@ namespace {
 using namespace strata;
 using namespace strata::bench::gpu;
 
-constexpr const char* kHelp =
-    R"(strata_bench_gpu_gemm [--tokens 8192,16384] [--repeats N] [--candidates N] [--help]
-
-The GEMMs of a GPT-2 124M training step (width 768, vocab 50304) in bf16 with f32 accumulation,
+constexpr const char* kDescription =
+    R"(The GEMMs of a GPT-2 124M training step (width 768, vocab 50304) in bf16 with f32 accumulation,
 at R = B * T tokens per step, for each Linear (qkv c_attn 768 -> 2304, attn.c_proj 768 -> 768,
 c_fc 768 -> 3072, mlp.c_proj 3072 -> 768, lm_head 768 -> 50304):
   forward      y [R, out] = x [R, in] @ W^T (W [out, in] read transposed in place) + bias
@@ -49,13 +48,7 @@ has a bias: every algorithm of the heuristic's top --candidates is timed and the
 choice). TFLOP/s count 2 M N K.
 ratio = Strata's TFLOP/s over cublaslt_best's (goal >= 0.95); rel_diff = ||strata - lt|| / ||lt||
 over the outputs. A gpu_gemm_step line per token count sums the products as one step runs them
-(the four block Linears 12 times, lm_head once).
-
-  --tokens LIST    R values, comma-separated (default 8192,16384: B = 8 and 16 at T = 1024)
-  --repeats N      timed calls per measurement (default 20)
-  --candidates N   heuristic results to time for cublaslt_best (default 16)
-  --help           this text
-)";
+(the four block Linears 12 times, lm_head once).)";
 
 constexpr size_t kWorkspaceBytes = size_t{32} << 20;  // Strata's cuBLASLt workspace
 constexpr int kWarmup = 3;
@@ -265,25 +258,15 @@ void measure(const Product& p, int64_t tokens, int repeats, int candidates, cons
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string tokens_list = "8192,16384";
+  std::vector<int64_t> tokens = {8192, 16384};
   int repeats = 20, candidates = 16;
-  for (int i = 1; i < argc; ++i) {
-    auto is = [&](const char* flag) { return !std::strcmp(argv[i], flag); };
-    const bool has_value = i + 1 < argc;
-    if (is("--tokens") && has_value) {
-      tokens_list = argv[++i];
-    } else if (is("--repeats") && has_value) {
-      repeats = std::max(1, std::atoi(argv[++i]));
-    } else if (is("--candidates") && has_value) {
-      candidates = std::max(1, std::atoi(argv[++i]));
-    } else if (is("--help")) {
-      std::fputs(kHelp, stdout);
-      return 0;
-    } else {
-      std::fprintf(stderr, "strata_bench_gpu_gemm: unknown option '%s'\n\n%s", argv[i], kHelp);
-      return 2;
-    }
-  }
+  io::CommandLine cli("strata_bench_gpu_gemm", kDescription);
+  cli.flag("tokens", tokens, "tokens per step R; the default is B = 8 and 16 at T = 1024");
+  cli.flag("repeats", repeats, "timed calls per measurement");
+  cli.flag("candidates", candidates, "heuristic results to time for cublaslt_best");
+  cli.parse(argc, argv);
+  repeats = std::max(1, repeats);
+  candidates = std::max(1, candidates);
   int status = 0;
   try {
     STRATA_CHECK(cuda_is_available(), "no CUDA device is visible");
@@ -293,8 +276,7 @@ int main(int argc, char** argv) {
     const int64_t C = 768, V = 50304, L = 12;
     Tensor workspace = empty({static_cast<int64_t>(kWorkspaceBytes)},
                              TensorOptions(DType::boolean, Device::cuda(0)));
-    for (const std::string& text : split_list(tokens_list)) {
-      const int64_t R = std::atoll(text.c_str());
+    for (const int64_t R : tokens) {
       std::vector<Product> products;
       add_linear(products, "c_attn", R, C, 3 * C, true, L);
       add_linear(products, "attn.c_proj", R, C, C, true, L);

@@ -9,12 +9,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include "bench/gpu_bench.hpp"
 #include "core/cuda_memory.hpp"
+#include "io/command_line.hpp"
 #include "strata.hpp"
 
 namespace {
@@ -22,11 +22,8 @@ namespace {
 using namespace strata;
 using namespace strata::bench::gpu;
 
-constexpr const char* kHelp =
-    R"(strata_bench_gpu_train [--device cuda|cpu] [--tiny] [--batches 4,8,16,32] [--warmup N]
-                       [--steps N] [--dtype bf16|f32] [--help]
-
-GPT-2 124M training throughput (forward, cross-entropy, backward, AdamW step on random tokens)
+constexpr const char* kDescription =
+    R"(GPT-2 124M training throughput (forward, cross-entropy, backward, AdamW step on random tokens)
 for each micro-batch size B of the sweep, B x 1024 tokens a step. Per size, a fresh model:
   tokens_per_s   B * T over the median step time of the timed steps (after the warm-up steps);
                  each step is timed by CUDA events on the current stream, and waiting for the
@@ -38,24 +35,14 @@ for each micro-batch size B of the sweep, B x 1024 tokens a step. Per size, a fr
 The sweep stops at the first size that runs out of memory, with a line saying so; an op with no
 CUDA kernel on this build gives one "unavailable" line naming it. Weights are bf16 (--dtype f32:
 f32 weights, no master copies); AdamW (lr 1e-4, betas 0.9/0.95, eps 1e-8, weight decay 0.1 on
-every parameter) keeps f32 master copies and states.
-
-  --device D     cuda (default; cuda:N for device N) or cpu
-  --tiny         vocab 512, context 128, 2 layers, 2 heads, width 64 (a smoke test; default
-                 batches 2,4)
-  --batches LIST micro-batch sizes, comma-separated (default 4,8,16,32)
-  --warmup N     untimed steps first (default 3)
-  --steps N      timed steps (default 10)
-  --dtype D      bf16 (default) or f32 weights
-  --help         this text
-)";
+every parameter) keeps f32 master copies and states.)";
 
 constexpr const char* kFlopsFormula = "6*N+12*L*C*T per token, N = parameters less wpe";
 
 struct Options {
   Device device = Device::cuda(0);
   bool tiny = false;
-  std::vector<int64_t> batches;
+  std::vector<int64_t> batches;  // none given: the default sweep for the model
   int warmup = 3, steps = 10;
   DType dtype = DType::bf16;
 };
@@ -195,45 +182,31 @@ Device parse_device(const std::string& text) {
   if (text == "cpu") return Device::cpu();
   if (text == "cuda") return Device::cuda(0);
   if (text.rfind("cuda:", 0) == 0) return Device::cuda(std::atoi(text.c_str() + 5));
-  fail("strata_bench_gpu_train: unknown device '", text, "' (expected cuda, cuda:N or cpu)");
+  fail("unknown device '", text, "' (expected cuda, cuda:N or cpu)");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   Options o;
-  std::string batches;
+  std::string device = "cuda", dtype = "bf16";
+  strata::io::CommandLine cli("strata_bench_gpu_train", kDescription);
+  cli.flag("device", device, "cuda (cuda:N for device N) or cpu");
+  cli.flag("tiny", o.tiny, "vocab 512, context 128, 2 layers, 2 heads, width 64: a smoke test");
+  cli.flag("batches", o.batches, "micro-batch sizes; none: 4,8,16,32, or 2,4 with --tiny");
+  cli.flag("warmup", o.warmup, "untimed steps first");
+  cli.flag("steps", o.steps, "timed steps");
+  cli.flag("dtype", dtype, "bf16 or f32 weights");
+  cli.parse(argc, argv);
   try {
-    for (int i = 1; i < argc; ++i) {
-      auto is = [&](const char* flag) { return !std::strcmp(argv[i], flag); };
-      const bool has_value = i + 1 < argc;
-      if (is("--device") && has_value) {
-        o.device = parse_device(argv[++i]);
-      } else if (is("--tiny")) {
-        o.tiny = true;
-      } else if (is("--batches") && has_value) {
-        batches = argv[++i];
-      } else if (is("--warmup") && has_value) {
-        o.warmup = std::atoi(argv[++i]);
-      } else if (is("--steps") && has_value) {
-        o.steps = std::atoi(argv[++i]);
-      } else if (is("--dtype") && has_value) {
-        const std::string d = argv[++i];
-        STRATA_CHECK(d == "bf16" || d == "f32", "strata_bench_gpu_train: --dtype expects bf16 or ",
-                     "f32, got '", d, "'");
-        o.dtype = d == "bf16" ? DType::bf16 : DType::f32;
-      } else if (is("--help")) {
-        std::fputs(kHelp, stdout);
-        return 0;
-      } else {
-        std::fprintf(stderr, "strata_bench_gpu_train: unknown option '%s'\n\n%s", argv[i], kHelp);
-        return 2;
-      }
-    }
-    STRATA_CHECK(o.warmup >= 0 && o.steps >= 1, "strata_bench_gpu_train: --warmup must be >= 0 ",
-                 "and --steps >= 1, got ", o.warmup, " and ", o.steps);
-    if (batches.empty()) batches = o.tiny ? "2,4" : "4,8,16,32";
-    for (const std::string& b : split_list(batches)) o.batches.push_back(std::atoll(b.c_str()));
+    o.device = parse_device(device);
+    STRATA_CHECK(dtype == "bf16" || dtype == "f32", "--dtype expects bf16 or f32, got '", dtype,
+                 "'");
+    o.dtype = dtype == "bf16" ? DType::bf16 : DType::f32;
+    STRATA_CHECK(o.warmup >= 0 && o.steps >= 1, "--warmup must be >= 0 and --steps >= 1, got ",
+                 o.warmup, " and ", o.steps);
+    if (o.batches.empty())
+      o.batches = o.tiny ? std::vector<int64_t>{2, 4} : std::vector<int64_t>{4, 8, 16, 32};
     print_device(o.device, "gpu_train");
   } catch (const Error& e) {
     std::fprintf(stderr, "strata_bench_gpu_train: %s\n", e.what());

@@ -4,11 +4,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <vector>
 
 #include "bench/bench.hpp"
 #include "core/parallel.hpp"
+#include "io/command_line.hpp"
 
 namespace strata::bench {
 
@@ -50,9 +50,8 @@ double median_seconds(const std::function<void()>& fn, const Options& options) {
 
 namespace {
 
-constexpr const char* kHelp = R"(strata_bench_core [--quick] [--filter NAME] [--help]
-
-Prints one JSON line per measurement: the FMA peak of one core (AVX2, AVX-512) and the bf16
+constexpr const char* kDescription =
+    R"(Prints one JSON line per measurement: the FMA peak of one core (AVX2, AVX-512) and the bf16
 dot-product peak; STREAM triad bandwidth on one thread and all threads; GEMM at 256^3 ... 2048^3
 and the transformer shapes (4096x768x3072 forward and its two backward products), f32 and bf16, one
 thread and all threads, for Strata and the candidate libraries side by side; and Strata's
@@ -61,31 +60,19 @@ Each measurement is a warm-up call and the median of several timed repeats. frac
 GEMM GFLOP/s over the one-core peak (FMA for f32, bf16 dot product for bf16) times the threads, and
 for ops the bandwidth over the triad's at the same thread count.
 
-  --quick        a small subset (256^3 and 512^3 GEMM, 16M-element tensors); runs in seconds
-  --filter NAME  only measurements whose bench or name contains NAME (e.g. gemm, triad, 1024)
-  --help         this text
-
-Threads: all threads means OpenMP's default (omp_get_max_threads, or OMP_NUM_THREADS).
-)";
+Threads: all threads means OpenMP's default (omp_get_max_threads, or OMP_NUM_THREADS).)";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace strata::bench;
   Options options;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--quick")) {
-      options.quick = true;
-    } else if (!std::strcmp(argv[i], "--filter") && i + 1 < argc) {
-      options.filter = argv[++i];
-    } else if (!std::strcmp(argv[i], "--help")) {
-      std::fputs(kHelp, stdout);
-      return 0;
-    } else {
-      std::fprintf(stderr, "strata_bench_core: unknown option '%s'\n\n%s", argv[i], kHelp);
-      return 2;
-    }
-  }
+  strata::io::CommandLine cli("strata_bench_core", kDescription);
+  cli.flag("quick", options.quick,
+           "a small subset (256^3 and 512^3 GEMM, 16M-element tensors); runs in seconds");
+  cli.flag("filter", options.filter,
+           "only measurements whose bench or name contains this (e.g. gemm, triad, 1024)");
+  cli.parse(argc, argv);
   options.max_threads = strata::get_num_threads();
   Limits limits = measure_peaks(options, {});
   limits = measure_triad(options, limits);

@@ -12,7 +12,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <sstream>
@@ -21,6 +20,7 @@
 
 #include "bench/train.hpp"
 #include "core/error.hpp"
+#include "io/command_line.hpp"
 
 namespace strata::bench {
 
@@ -97,10 +97,8 @@ namespace {
 
 using namespace strata::bench;
 
-constexpr const char* kHelp =
-    R"(strata_bench_train [--models tiny,gpt2] [--threads 1,2] [--repeat N] [--quick] [--gemms] [--help]
-
-Training throughput (tokens/s: forward, cross-entropy, backward and an AdamW step on random
+constexpr const char* kDescription =
+    R"(Training throughput (tokens/s: forward, cross-entropy, backward and an AdamW step on random
 tokens; the median over timed steps after warm-up steps) of
   tiny  vocab 256, context 256, 4 layers, 4 heads, width 256, batch 8 x 256 tokens
   gpt2  GPT-2 124M: vocab 50257, 12 layers, 12 heads, width 768, batch 1 x 256 tokens
@@ -123,15 +121,7 @@ products) timed alone through Strata, in a child under OMP_WAIT_POLICY=PASSIVE;
 tokens_per_s there is tokens per step over the summed GEMM time, flops_per_token is nanoGPT's
 6 N + 12 L C T, and each throughput row reports fraction_of_gemm_bound against it. cpu_seconds is
 the step's process CPU time (all threads; a spinning thread counts). train_ratio rows give each
-Strata configuration's throughput over each libtorch configuration's.
-
-  --models LIST   models to run, comma-separated (default tiny,gpt2)
-  --threads LIST  thread counts, comma-separated (default 1,2)
-  --repeat N      rounds over the configurations (default 2); each reports its fastest round
-  --quick         1 warm-up and 3 timed steps instead of the defaults (tiny 3 + 10, gpt2 2 + 5)
-  --gemms         also print one train_gemm line per GEMM of the step (shape, layout, GFLOP/s)
-  --help          this text
-)";
+Strata configuration's throughput over each libtorch configuration's.)";
 
 struct Config {
   std::string library, name;
@@ -155,18 +145,6 @@ const std::vector<Config>& configs() {
 #endif
   };
   return all;
-}
-
-std::vector<std::string> split(const std::string& list) {
-  std::vector<std::string> items;
-  size_t start = 0;
-  while (start <= list.size()) {
-    size_t end = list.find(',', start);
-    if (end == std::string::npos) end = list.size();
-    if (end > start) items.push_back(list.substr(start, end - start));
-    start = end + 1;
-  }
-  return items;
 }
 
 // The child: one measurement. It prints any train_gemm JSON lines, then one line for the parent:
@@ -202,9 +180,9 @@ int run_child(const std::string& what, const std::string& model_name, int thread
   return 0;
 }
 
-// Runs `self --child what model threads [flags]` under env (NAME=value; the rest of the
-// environment is inherited, less the variables of libtorch's best configuration), echoes the JSON
-// lines it prints and returns the numbers of its result line (empty if it failed).
+// Runs `self --child what --models model --threads threads [flags]` under env (NAME=value; the rest
+// of the environment is inherited, less the variables of libtorch's best configuration), echoes the
+// JSON lines it prints and returns the numbers of its result line (empty if it failed).
 std::vector<std::string> run_in_child(const std::string& self, const std::vector<std::string>& env,
                                       const std::string& what, const TrainModel& model, int threads,
                                       const std::string& flags) {
@@ -212,7 +190,7 @@ std::vector<std::string> run_in_child(const std::string& self, const std::vector
   for (const std::string& var : env) command += " " + var;
   command += " OMP_NUM_THREADS=" + std::to_string(threads) +
              " OPENBLAS_NUM_THREADS=" + std::to_string(threads) + " '" + self + "' --child " +
-             what + " " + model.name + " " + std::to_string(threads) + flags;
+             what + " --models " + model.name + " --threads " + std::to_string(threads) + flags;
   FILE* pipe = popen(command.c_str(), "r");
   STRATA_CHECK(pipe, "strata_bench_train: cannot run ", command);
   std::vector<std::string> result;
@@ -245,43 +223,37 @@ std::string self_path() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string models = "tiny,gpt2", threads_list = "1,2";
-  bool quick = false, gemms = false;
+  std::vector<std::string> models = {"tiny", "gpt2"};
+  std::vector<int64_t> thread_counts = {1, 2};
   int repeat = 2;
-  for (int i = 1; i < argc; ++i) {
-    auto is = [&](const char* flag) { return !std::strcmp(argv[i], flag); };
-    if (is("--child") && i + 3 < argc) {
-      bool child_quick = false, child_gemms = false;
-      for (int j = i + 4; j < argc; ++j) {
-        child_quick |= !std::strcmp(argv[j], "--quick");
-        child_gemms |= !std::strcmp(argv[j], "--gemms");
-      }
-      return run_child(argv[i + 1], argv[i + 2], std::atoi(argv[i + 3]), child_quick, child_gemms);
-    } else if (is("--models") && i + 1 < argc) {
-      models = argv[++i];
-    } else if (is("--threads") && i + 1 < argc) {
-      threads_list = argv[++i];
-    } else if (is("--repeat") && i + 1 < argc) {
-      repeat = std::max(1, std::atoi(argv[++i]));
-    } else if (is("--quick")) {
-      quick = true;
-    } else if (is("--gemms")) {
-      gemms = true;
-    } else if (is("--help")) {
-      std::fputs(kHelp, stdout);
-      return 0;
-    } else {
-      std::fprintf(stderr, "strata_bench_train: unknown option '%s'\n\n%s", argv[i], kHelp);
-      return 2;
-    }
-  }
+  bool quick = false, gemms = false;
+  std::string child;
+  strata::io::CommandLine cli("strata_bench_train", kDescription);
+  cli.flag("models", models, "models to run");
+  cli.flag("threads", thread_counts, "thread counts");
+  cli.flag("repeat", repeat, "rounds over the configurations; each reports its fastest round");
+  cli.flag("quick", quick,
+           "1 warm-up and 3 timed steps instead of the defaults (tiny 3 + 10, gpt2 2 + 5)");
+  cli.flag("gemms", gemms,
+           "also print one train_gemm line per GEMM of the step (shape, layout, GFLOP/s)");
+  cli.flag("child", child,
+           "internal, how the bench re-runs itself: measure strata, libtorch or gemm-bound in "
+           "this process, for the one model of --models at the one count of --threads");
+  cli.parse(argc, argv);
+  repeat = std::max(1, repeat);
   try {
+    if (!child.empty()) {
+      STRATA_CHECK(models.size() == 1 && thread_counts.size() == 1,
+                   "--child measures one model at one thread count, got ", models.size(),
+                   " models and ", thread_counts.size(), " thread counts");
+      return run_child(child, models[0], static_cast<int>(thread_counts[0]), quick, gemms);
+    }
     const std::string self = self_path();
-    for (const std::string& name : split(models)) {
+    for (const std::string& name : models) {
       const TrainModel& model = train_model(name);
       const double tokens = static_cast<double>(model.tokens_per_step());
-      for (const std::string& threads_text : split(threads_list)) {
-        const int threads = std::atoi(threads_text.c_str());
+      for (const int64_t thread_count : thread_counts) {
+        const int threads = static_cast<int>(thread_count);
         std::vector<std::string> bound_result = run_in_child(
             self, {kPassiveWait}, "gemm-bound", model, threads, gemms ? " --gemms" : "");
         STRATA_CHECK(bound_result.size() == 2, "strata_bench_train: the GEMM-bound run failed");

@@ -21,4 +21,5 @@ configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/StrataConfig.cmake.in
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/StrataConfigVersion.cmake
                                  COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/StrataConfig.cmake ${PROJECT_BINARY_DIR}/StrataConfigVersion.cmake
+              ${PROJECT_SOURCE_DIR}/cmake/StrataCudnn.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/Strata)

@@ -1,5 +1,6 @@
-// conv2d as im2col + GEMM, its backward, and the pooling front ends: shape checks, output geometry
-// and the lowering onto the kernels of core/conv_kernels.hpp and strata::matmul.
+// conv2d as im2col + GEMM on the CPU and through cuDNN on CUDA, its backward, and the pooling
+// front ends: shape checks, output geometry and the lowering onto the kernels of
+// core/conv_kernels.hpp and strata::matmul.
 //
 // Words used below, for x [N, C, H, W], weight [O, C / G, KH, KW] with G groups:
 //   CK = C / G * KH * KW, the length of one unrolled window of one group;
@@ -12,14 +13,19 @@
 #include "core/autograd_record.hpp"
 #include "core/conv_kernels.hpp"
 #include "core/dispatch.hpp"
+#include "core/elementwise.hpp"
 #include "core/factories.hpp"
 #include "core/indexing.hpp"
 #include "core/linalg.hpp"
+#include "core/reduce.hpp"
 
 namespace strata {
 namespace {
 
 using Im2colFn = void(const Tensor&, const Tensor&, const Window2d&);
+// cuDNN's convolutions and their gradients (CUDA only): (result, operand, operand, window,
+// groups).
+using CudnnConvFn = void(const Tensor&, const Tensor&, const Tensor&, const Window2d&, int64_t);
 
 std::string pair_str(const std::array<int64_t, 2>& pair) {
   return shape_str(Shape(pair.begin(), pair.end()));
@@ -126,8 +132,8 @@ void check_pool_grad(const char* op, const Tensor& grad, const Shape& expected) 
 Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
                       const Conv2dParams& params) {
   static const KernelTable<Im2colFn> im2col{"conv2d", STRATA_CPU_KERNEL(im2col_kernel), nullptr};
+  static const KernelTable<CudnnConvFn> cudnn{"conv2d", nullptr, STRATA_CUDA_KERNEL(conv2d_kernel)};
   check_conv_operands("conv2d", x, weight, bias);
-  Im2colFn* kernel = im2col(x.device());
   const ConvShape s = conv_shape("conv2d", x, weight, params);
   const int64_t groups = s.groups, group_out = s.out_channels / groups;
   const int64_t ck = weight.size(1) * weight.size(2) * weight.size(3);
@@ -137,7 +143,15 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
   const int64_t rows = ck + (bias.defined() ? 1 : 0);
   const Shape out_shape = {s.batch, s.out_channels, s.window.out_height, s.window.out_width};
   if (s.batch == 0) return empty(out_shape, x.options());  // an empty batch: nothing to convolve
+  if (!x.device().is_cpu()) {
+    Tensor out = empty(out_shape, x.options());
+    cudnn(x.device())(out, x.contiguous(), weight.contiguous(), s.window, groups);
+    // The bias in a second pass (rounded twice in 16-bit, where the CPU's GEMM rounds once).
+    if (bias.defined()) add_(out, bias.reshape({1, s.out_channels, 1, 1}));
+    return out;
+  }
 
+  Im2colFn* kernel = im2col(x.device());
   Tensor columns = empty({s.batch, groups, rows, positions}, x.options());  // [N, G, CK (+1), L]
   kernel(columns, x, s.window);
   Tensor w = weight.reshape({groups, group_out, ck});  // [G, O / G, CK]
@@ -176,6 +190,10 @@ Conv2dGrads conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& w
                                             nullptr};
   static const KernelTable<Im2colFn> col2im{"conv2d_backward", STRATA_CPU_KERNEL(col2im_kernel),
                                             nullptr};
+  static const KernelTable<CudnnConvFn> cudnn_input_grad{
+      "conv2d_backward", nullptr, STRATA_CUDA_KERNEL(conv2d_input_grad_kernel)};
+  static const KernelTable<CudnnConvFn> cudnn_weight_grad{
+      "conv2d_backward", nullptr, STRATA_CUDA_KERNEL(conv2d_weight_grad_kernel)};
   check_conv_operands("conv2d_backward", x, weight, grad);
   STRATA_CHECK(grad.defined(), "conv2d_backward: grad is undefined");
   const ConvShape s = conv_shape("conv2d_backward", x, weight, params);
@@ -186,8 +204,6 @@ Conv2dGrads conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& w
   const int64_t groups = s.groups, group_out = s.out_channels / groups;
   const int64_t ck = weight.size(1) * weight.size(2) * weight.size(3);
   const int64_t positions = s.window.out_height * s.window.out_width;
-  Tensor g = grad.reshape({s.batch, groups, group_out, positions});  // [N, G, O / G, L]
-  Tensor w = weight.reshape({groups, group_out, ck});                // [G, O / G, CK]
   const bool want_bias = has_bias && wanted.bias;
   Conv2dGrads grads;
   if (s.batch == 0) {  // an empty batch: no gradient flows
@@ -196,6 +212,21 @@ Conv2dGrads conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& w
     if (want_bias) grads.bias = zeros({s.out_channels}, weight.options());
     return grads;
   }
+  if (!x.device().is_cpu()) {
+    const Tensor grad_c = grad.contiguous();
+    if (wanted.input) {
+      grads.input = empty(x.shape(), x.options());
+      cudnn_input_grad(x.device())(grads.input, grad_c, weight.contiguous(), s.window, groups);
+    }
+    if (wanted.weight) {
+      grads.weight = empty(weight.shape(), weight.options());
+      cudnn_weight_grad(x.device())(grads.weight, grad_c, x.contiguous(), s.window, groups);
+    }
+    if (want_bias) grads.bias = sum(grad, {0, 2, 3});
+    return grads;
+  }
+  Tensor g = grad.reshape({s.batch, groups, group_out, positions});  // [N, G, O / G, L]
+  Tensor w = weight.reshape({groups, group_out, ck});                // [G, O / G, CK]
 
   if (wanted.input) {
     // The columns' gradient [N, G, CK, L] = w^T @ g, summed back onto the input windows.
@@ -221,7 +252,8 @@ Conv2dGrads conv2d_backward(const Tensor& grad, const Tensor& x, const Tensor& w
 
 MaxPoolResult max_pool2d(const Tensor& x, const Pool2dParams& params) {
   static const KernelTable<void(const Tensor&, const Tensor&, const Tensor&, const Window2d&)>
-      kernels{"max_pool2d", STRATA_CPU_KERNEL(max_pool2d_kernel), nullptr};
+      kernels{"max_pool2d", STRATA_CPU_KERNEL(max_pool2d_kernel),
+              STRATA_CUDA_KERNEL(max_pool2d_kernel)};
   STRATA_CHECK(x.defined(), "max_pool2d: input is undefined");
   auto* kernel = kernels(x.device());
   Window2d window = pool_window("max_pool2d", x.shape(), params);
@@ -242,7 +274,8 @@ MaxPoolResult max_pool2d(const Tensor& x, const Pool2dParams& params) {
 
 Tensor max_pool2d_backward(const Tensor& grad, const Tensor& indices, const Shape& input_shape) {
   static const KernelTable<void(const Tensor&, const Tensor&, const Tensor&)> kernels{
-      "max_pool2d_backward", STRATA_CPU_KERNEL(max_pool2d_backward_kernel), nullptr};
+      "max_pool2d_backward", STRATA_CPU_KERNEL(max_pool2d_backward_kernel),
+      STRATA_CUDA_KERNEL(max_pool2d_backward_kernel)};
   check_nchw("max_pool2d_backward", "input", input_shape, "[N, C, H, W]");
   STRATA_CHECK(indices.defined() && indices.dtype() == DType::i64,
                "max_pool2d_backward: indices must be the i64 indices from max_pool2d");
@@ -258,7 +291,7 @@ Tensor max_pool2d_backward(const Tensor& grad, const Tensor& indices, const Shap
 
 Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params) {
   static const KernelTable<void(const Tensor&, const Tensor&, const Window2d&, bool)> kernels{
-      "avg_pool2d", STRATA_CPU_KERNEL(avg_pool2d_kernel), nullptr};
+      "avg_pool2d", STRATA_CPU_KERNEL(avg_pool2d_kernel), STRATA_CUDA_KERNEL(avg_pool2d_kernel)};
   STRATA_CHECK(x.defined(), "avg_pool2d: input is undefined");
   auto* kernel = kernels(x.device());
   Window2d window = pool_window("avg_pool2d", x.shape(), params);
@@ -278,7 +311,8 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params) {
 Tensor avg_pool2d_backward(const Tensor& grad, const Shape& input_shape,
                            const Pool2dParams& params) {
   static const KernelTable<void(const Tensor&, const Tensor&, const Window2d&, bool)> kernels{
-      "avg_pool2d_backward", STRATA_CPU_KERNEL(avg_pool2d_backward_kernel), nullptr};
+      "avg_pool2d_backward", STRATA_CPU_KERNEL(avg_pool2d_backward_kernel),
+      STRATA_CUDA_KERNEL(avg_pool2d_backward_kernel)};
   Window2d window = pool_window("avg_pool2d_backward", input_shape, params);
   check_pool_grad("avg_pool2d_backward", grad, pool_output_shape(input_shape, window));
   auto* kernel = kernels(grad.device());

@@ -49,3 +49,25 @@ STRATA_DECLARE_CPU_KERNEL(void, avg_pool2d_kernel,
 STRATA_DECLARE_CPU_KERNEL(void, avg_pool2d_backward_kernel,
                           (const strata::Tensor& grad_x, const strata::Tensor& grad,
                            const strata::Window2d& window, bool count_include_pad))
+
+// CUDA: the pooling kernels above with the same contracts (core/cuda/pool_kernels.cu), and
+// convolution through cuDNN (core/cuda/conv_cudnn.cpp). The convolution operands are contiguous;
+// `groups` splits the channels as in conv2d.
+namespace strata::cuda {
+void max_pool2d_kernel(const Tensor& out, const Tensor& indices, const Tensor& x,
+                       const Window2d& window);
+void max_pool2d_backward_kernel(const Tensor& grad_x, const Tensor& grad, const Tensor& indices);
+void avg_pool2d_kernel(const Tensor& out, const Tensor& x, const Window2d& window,
+                       bool count_include_pad);
+void avg_pool2d_backward_kernel(const Tensor& grad_x, const Tensor& grad, const Window2d& window,
+                                bool count_include_pad);
+// out [N, O, OH, OW] = x [N, C, H, W] convolved with weight [O, C / G, KH, KW].
+void conv2d_kernel(const Tensor& out, const Tensor& x, const Tensor& weight, const Window2d& window,
+                   int64_t groups);
+// grad_x [N, C, H, W] from grad [N, O, OH, OW] and weight.
+void conv2d_input_grad_kernel(const Tensor& grad_x, const Tensor& grad, const Tensor& weight,
+                              const Window2d& window, int64_t groups);
+// grad_weight [O, C / G, KH, KW] from grad [N, O, OH, OW] and x.
+void conv2d_weight_grad_kernel(const Tensor& grad_weight, const Tensor& grad, const Tensor& x,
+                               const Window2d& window, int64_t groups);
+}  // namespace strata::cuda

@@ -1,5 +1,5 @@
-// Kernels behind embedding and embedding_backward (core/embedding.cpp). Every id has already been
-// checked to lie in [0, num_embeddings).
+// Kernels behind embedding and embedding_backward (core/embedding.cpp). On the CPU every id has
+// already been checked to lie in [0, num_embeddings).
 #pragma once
 
 #include "core/cpu/isa.hpp"
@@ -16,8 +16,9 @@ STRATA_DECLARE_CPU_KERNEL(void, embedding_backward_kernel,
                           (const strata::Tensor& out, const strata::Tensor& grad,
                            const strata::Tensor& row_start, const strata::Tensor& positions))
 
+// CUDA: ids are not checked beforehand; the kernel reports an id outside [0, V) through
+// core/cuda/device_error.hpp and skips it. The backward is index_add_grouped_kernel
+// (core/indexing_kernels.hpp), which groups positions by id on the device.
 namespace strata::cuda {
 void embedding_kernel(const Tensor& out, const Tensor& weight, const Tensor& ids);
-void embedding_backward_kernel(const Tensor& out, const Tensor& grad, const Tensor& row_start,
-                               const Tensor& positions);
 }  // namespace strata::cuda

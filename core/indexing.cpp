@@ -1,6 +1,7 @@
 // Joining, splitting, gathering, scattering, masking and top-k: validation and shaping. cat and
 // stack are copies into slices of the result; split and chunk are views; the rest dispatch to
 // core/indexing_kernels.hpp. Scatter-adds of 16-bit floats accumulate in f32 and round once.
+// Index ranges are checked here for CPU tensors and by a kernel for CUDA tensors.
 #include "core/indexing.hpp"
 
 #include "core/autograd_record.hpp"
@@ -40,9 +41,17 @@ void check_index_dtype(const char* op, const Tensor& index) {
                ": index must be i32 or i64, got ", dtype_name(index.dtype()));
 }
 
-// Throws naming the first index outside [0, size).
+// Throws naming the first index outside [0, size). On a CUDA device the indices are checked by a
+// kernel and a bad one is raised at the next synchronisation (core/cuda/device_error.hpp): reading
+// them here would wait for the device on every op.
 void check_index_range(const char* op, const Tensor& index, int64_t size, int64_t dim) {
-  Tensor host = index.to(Device::cpu()).contiguous();
+  static const KernelTable<void(const char*, const char*, const Tensor&, int64_t)> device_check{
+      "index check", nullptr, STRATA_CUDA_KERNEL(check_index_range)};
+  if (!index.device().is_cpu()) {
+    device_check(index.device())(op, "index", index, size);
+    return;
+  }
+  Tensor host = index.contiguous();
   auto scan = [&](const auto* values) {
     for (int64_t i = 0; i < host.numel(); ++i) {
       int64_t v = values[i];
@@ -227,7 +236,7 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   static const KernelTable<GatherFn> kernels{"index_select", STRATA_CPU_KERNEL(gather_kernel),
-                                             nullptr};
+                                             STRATA_CUDA_KERNEL(gather_kernel)};
   check_defined("index_select", {&x, &index});
   GatherFn* kernel = kernels(common_device("index_select", {&x, &index}));
   dim = wrap_dim(dim, x.dim(), "index_select");
@@ -256,9 +265,12 @@ Tensor index_select_backward(const Tensor& grad, const Shape& input_shape, int64
                              const Tensor& index) {
   static const KernelTable<ScatterFn> kernels{"index_select_backward",
                                               STRATA_CPU_KERNEL(scatter_kernel), nullptr};
+  // CUDA: a sort-based grouping instead of the line-by-line scatter (see index_add_grouped_kernel).
+  static const KernelTable<void(const char*, const char*, const Tensor&, const Tensor&,
+                                const Tensor&)>
+      grouped{"index_select_backward", nullptr, STRATA_CUDA_KERNEL(index_add_grouped_kernel)};
   check_defined("index_select_backward", {&grad, &index});
   Device device = common_device("index_select_backward", {&grad, &index});
-  ScatterFn* kernel = kernels(device);
   STRATA_CHECK(grad.dtype() != DType::boolean,
                "index_select_backward: dtype bool is not supported");
   dim = wrap_dim(dim, static_cast<int64_t>(input_shape.size()), "index_select_backward");
@@ -270,15 +282,26 @@ Tensor index_select_backward(const Tensor& grad, const Shape& input_shape, int64
   STRATA_CHECK(grad.shape() == expected, "index_select_backward: grad has shape ",
                shape_str(grad.shape()), " but selecting ", index.numel(), " slices along dim ", dim,
                " of shape ", shape_str(input_shape), " gives ", shape_str(expected));
+  if (!device.is_cpu()) {
+    // [outer, V, inner] <- [outer, N, inner]; the kernel checks the indices itself.
+    int64_t outer = 1, inner = 1;
+    for (int64_t d = 0; d < dim; ++d) outer *= input_shape[d];
+    for (size_t d = dim + 1; d < input_shape.size(); ++d) inner *= input_shape[d];
+    Tensor out = empty(input_shape, grad.options());
+    grouped(device)("index_select_backward", "index", out.view({outer, input_shape[dim], inner}),
+                    grad.contiguous().view({outer, index.numel(), inner}), index.reshape({-1}));
+    return out;
+  }
   check_index_range("index_select_backward", index, input_shape[dim], dim);
   DType dtype = accumulate_dtype(grad.dtype());
   Tensor out = zeros(input_shape, {dtype, device});
-  kernel(out, dim, spread_index(index, grad.shape(), dim), grad.to(dtype), true);
+  kernels(device)(out, dim, spread_index(index, grad.shape(), dim), grad.to(dtype), true);
   return out.to(grad.dtype());
 }
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
-  static const KernelTable<GatherFn> kernels{"gather", STRATA_CPU_KERNEL(gather_kernel), nullptr};
+  static const KernelTable<GatherFn> kernels{"gather", STRATA_CPU_KERNEL(gather_kernel),
+                                             STRATA_CUDA_KERNEL(gather_kernel)};
   check_defined("gather", {&x, &index});
   GatherFn* kernel = kernels(common_device("gather", {&x, &index}));
   check_index_dtype("gather", index);
@@ -305,19 +328,19 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
 
 Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
   static const KernelTable<ScatterFn> kernels{"scatter", STRATA_CPU_KERNEL(scatter_kernel),
-                                              nullptr};
+                                              STRATA_CUDA_KERNEL(scatter_kernel)};
   return scatter_into_copy("scatter", kernels, x, dim, index, src, false);
 }
 
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
   static const KernelTable<ScatterFn> kernels{"scatter_add", STRATA_CPU_KERNEL(scatter_kernel),
-                                              nullptr};
+                                              STRATA_CUDA_KERNEL(scatter_kernel)};
   return scatter_into_copy("scatter_add", kernels, x, dim, index, src, true);
 }
 
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
   static const KernelTable<void(const Tensor&, const Tensor&, const Tensor&, double)> kernels{
-      "masked_fill", STRATA_CPU_KERNEL(masked_fill_kernel), nullptr};
+      "masked_fill", STRATA_CPU_KERNEL(masked_fill_kernel), STRATA_CUDA_KERNEL(masked_fill_kernel)};
   check_defined("masked_fill", {&x, &mask});
   auto* kernel = kernels(common_device("masked_fill", {&x, &mask}));
   STRATA_CHECK(mask.dtype() == DType::boolean, "masked_fill: mask must be bool, got ",
@@ -345,7 +368,7 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
 
 ValuesIndices topk(const Tensor& x, int64_t k, int64_t dim, bool largest, bool sorted) {
   static const KernelTable<void(const Tensor&, const Tensor&, const Tensor&, int64_t, bool, bool)>
-      kernels{"topk", STRATA_CPU_KERNEL(topk_kernel), nullptr};
+      kernels{"topk", STRATA_CPU_KERNEL(topk_kernel), STRATA_CUDA_KERNEL(topk_kernel)};
   check_defined("topk", {&x});
   auto* kernel = kernels(x.device());
   STRATA_CHECK(x.dtype() != DType::boolean, "topk: dtype bool is not supported");

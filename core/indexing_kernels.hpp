@@ -24,3 +24,22 @@ STRATA_DECLARE_CPU_KERNEL(void, masked_fill_kernel,
 STRATA_DECLARE_CPU_KERNEL(void, topk_kernel,
                           (const strata::Tensor& values, const strata::Tensor& indices,
                            const strata::Tensor& x, int64_t dim, bool largest, bool sorted))
+
+namespace strata::cuda {
+void gather_kernel(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& index);
+void scatter_kernel(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src,
+                    bool accumulate);
+void masked_fill_kernel(const Tensor& out, const Tensor& x, const Tensor& mask, double value);
+void topk_kernel(const Tensor& values, const Tensor& indices, const Tensor& x, int64_t dim,
+                 bool largest, bool sorted);
+// Reports (core/cuda/device_error.hpp) the first element of index (i32/i64, any layout) outside
+// [0, bound) as a `what` of `op`; the error is raised at the next synchronisation. The kernels
+// above skip such indices rather than read or write out of bounds.
+void check_index_range(const char* op, const char* what, const Tensor& index, int64_t bound);
+// out [outer, V, inner] (contiguous, grad's dtype, not bool) = zeros with grad [outer, N, inner]
+// (contiguous) slice j added at slice index[j] (1-D, N entries, i32/i64): each output element is
+// one thread's sum over ascending j, so the result is the CPU scatter-add's, and deterministic.
+// Indices outside [0, V) are reported as for check_index_range and skipped.
+void index_add_grouped_kernel(const char* op, const char* what, const Tensor& out,
+                              const Tensor& grad, const Tensor& index);
+}  // namespace strata::cuda

@@ -1,9 +1,11 @@
 // multinomial: checks the request and the probabilities, reserves the stream slots the draw uses
-// (core/random_kernels.hpp), and samples. Sampling runs on the host for every device: each
-// probability must be read to be checked anyway, the output is small, and the samples are then the
-// same whatever device holds the probabilities.
+// (core/random_kernels.hpp), and samples on the probabilities' device. Both devices use the same
+// slots and sampling rule, so they draw the same classes. CPU probabilities are checked here;
+// CUDA ones by the kernel, which reports a bad row at the next synchronisation rather than make
+// every draw wait for the GPU.
 #include <cmath>
 
+#include "core/dispatch.hpp"
 #include "core/factories.hpp"
 #include "core/indexing.hpp"
 #include "core/random_kernels.hpp"
@@ -46,14 +48,17 @@ Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement, G
   STRATA_CHECK(num_samples > 0, "multinomial: num_samples must be positive, got ", num_samples);
   STRATA_CHECK(replacement || num_samples <= classes, "multinomial: cannot draw ", num_samples,
                " samples without replacement from ", classes, " classes");
-  Tensor p = probs.to({DType::f64, Device::cpu()}).contiguous().reshape({-1, classes});
-  check_probabilities(p, num_samples, replacement);
+  static const KernelTable<void(const Tensor&, const Tensor&, bool, PhiloxState)> kernels{
+      "multinomial", STRATA_CPU_KERNEL(multinomial_kernel), STRATA_CUDA_KERNEL(multinomial_kernel)};
+  const Device device = probs.device();
+  auto* kernel = kernels(device);
+  Tensor p = probs.to({DType::f64, device}).contiguous().reshape({-1, classes});
+  if (device.is_cpu()) check_probabilities(p, num_samples, replacement);
   const int64_t rows = p.size(0);
-  Tensor out = empty({rows, num_samples}, {DType::i64, Device::cpu()});
+  Tensor out = empty({rows, num_samples}, {DType::i64, device});
   uint64_t per_row = static_cast<uint64_t>(replacement ? num_samples : classes);
   PhiloxState state = gen.draw(2 * per_row * static_cast<uint64_t>(rows));
-  if (rows) STRATA_CPU_KERNEL(multinomial_kernel)(out, p, replacement, state);
-  out = out.to(probs.device());
+  if (rows) kernel(out, p, replacement, state);
   return probs.dim() == 1 ? out.view({num_samples}) : out;
 }
 

@@ -1,14 +1,16 @@
 // Front ends of the softmax, normalisation and cross-entropy ops: checks that name the op and the
 // offending shapes or dtypes, output allocation, and dispatch to the device kernel
-// (core/cpu/nn_kernels.hpp; CUDA kernels come with the CUDA backend).
+// (core/nn_kernels.hpp). The CPU form of the fused classifier composes the CPU kernels, giving the
+// same values as the CUDA kernel that fuses them.
 #include "core/nn_ops.hpp"
 
 #include <algorithm>
 
 #include "core/autograd_record.hpp"
-#include "core/cpu/nn_kernels.hpp"
 #include "core/dispatch.hpp"
+#include "core/elementwise.hpp"
 #include "core/factories.hpp"
+#include "core/nn_kernels.hpp"
 
 namespace strata {
 namespace {
@@ -45,9 +47,11 @@ using SoftmaxBackwardKernel = void(const Tensor&, const Tensor&, const Tensor&, 
 
 Tensor softmax_backward_impl(const Tensor& grad, const Tensor& y, int64_t dim, bool log) {
   static const KernelTable<SoftmaxBackwardKernel> softmax_kernels{
-      "softmax_backward", STRATA_CPU_KERNEL(softmax_backward_kernel), nullptr};
+      "softmax_backward", STRATA_CPU_KERNEL(softmax_backward_kernel),
+      STRATA_CUDA_KERNEL(softmax_backward_kernel)};
   static const KernelTable<SoftmaxBackwardKernel> log_softmax_kernels{
-      "log_softmax_backward", STRATA_CPU_KERNEL(softmax_backward_kernel), nullptr};
+      "log_softmax_backward", STRATA_CPU_KERNEL(softmax_backward_kernel),
+      STRATA_CUDA_KERNEL(softmax_backward_kernel)};
   const char* op = log ? "log_softmax_backward" : "softmax_backward";
   check_floating(op, "output", y);
   check_floating(op, "grad", grad);
@@ -62,9 +66,9 @@ Tensor softmax_backward_impl(const Tensor& grad, const Tensor& y, int64_t dim, b
 
 Tensor softmax_forward(const Tensor& x, int64_t dim, bool log) {
   static const KernelTable<SoftmaxKernel> softmax_kernels{
-      "softmax", STRATA_CPU_KERNEL(softmax_kernel), nullptr};
+      "softmax", STRATA_CPU_KERNEL(softmax_kernel), STRATA_CUDA_KERNEL(softmax_kernel)};
   static const KernelTable<SoftmaxKernel> log_softmax_kernels{
-      "log_softmax", STRATA_CPU_KERNEL(softmax_kernel), nullptr};
+      "log_softmax", STRATA_CPU_KERNEL(softmax_kernel), STRATA_CUDA_KERNEL(softmax_kernel)};
   const char* op = log ? "log_softmax" : "softmax";
   check_floating(op, "input", x);
   // A scalar is a row of one (dim 0 or -1).
@@ -140,7 +144,26 @@ NormGrads norm_backward(const KernelTable<NormBackwardKernel>& kernels, const Te
   return grads;
 }
 
+using AddNormKernel = void(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                           const Tensor&, const Tensor&, const Tensor&, const Tensor&, double);
+
 // ---- cross-entropy --------------------------------------------------------------------------
+
+using CrossEntropyKernel = void(const Tensor&, const Tensor&, const Tensor&, const Tensor&, int64_t,
+                                Reduction, double);
+
+// The fused classifier on the CPU: the loss, then the logit gradient for a unit upstream gradient
+// written over the logits by the backward kernel (which reads each row before writing it).
+void cross_entropy_inplace_grad_composed(const Tensor& loss, const Tensor& log_sum_exp,
+                                         const Tensor& logits, const Tensor& targets,
+                                         int64_t ignore_index, Reduction reduction,
+                                         double label_smoothing) {
+  STRATA_CPU_KERNEL(cross_entropy_kernel)
+  (loss, log_sum_exp, logits, targets, ignore_index, reduction, label_smoothing);
+  const Tensor unit = ones(loss.shape(), loss.options());
+  STRATA_CPU_KERNEL(cross_entropy_backward_kernel)
+  (logits, unit, logits, targets, log_sum_exp, ignore_index, reduction, label_smoothing);
+}
 
 // logits [N, C] floating, targets [N] i64, label_smoothing in [0, 1]; returns N.
 int64_t check_cross_entropy_inputs(const char* op, const Tensor& logits, const Tensor& targets,
@@ -158,6 +181,12 @@ int64_t check_cross_entropy_inputs(const char* op, const Tensor& logits, const T
   return rows;
 }
 
+// The loss (scalar for mean/sum, [N] for none) and log-sum-exp [N] of a cross-entropy.
+CrossEntropyResult cross_entropy_outputs(const Tensor& logits, int64_t rows, Reduction reduction) {
+  TensorOptions stats{stats_dtype(logits.dtype()), logits.device()};
+  return {empty(reduction == Reduction::none ? Shape{rows} : Shape{}, stats), empty({rows}, stats)};
+}
+
 }  // namespace
 
 Tensor softmax(const Tensor& x, int64_t dim) { return softmax_forward(x, dim, false); }
@@ -172,7 +201,7 @@ Tensor log_softmax_backward(const Tensor& grad, const Tensor& y, int64_t dim) {
 
 LayerNormResult layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
   static const KernelTable<NormKernel> kernels{"layer_norm", STRATA_CPU_KERNEL(norm_kernel),
-                                               nullptr};
+                                               STRATA_CUDA_KERNEL(norm_kernel)};
   check_norm_inputs("layer_norm", x, weight, bias);
   const bool recording = autograd::should_record(x, weight, bias);
   autograd::NoGradGuard forward_only;
@@ -197,15 +226,60 @@ LayerNormResult layer_norm(const Tensor& x, const Tensor& weight, const Tensor& 
 
 NormGrads layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& mean,
                               const Tensor& rstd, const Tensor& weight, bool has_bias) {
-  static const KernelTable<NormBackwardKernel> kernels{
-      "layer_norm_backward", STRATA_CPU_KERNEL(norm_backward_kernel), nullptr};
+  static const KernelTable<NormBackwardKernel> kernels{"layer_norm_backward",
+                                                       STRATA_CPU_KERNEL(norm_backward_kernel),
+                                                       STRATA_CUDA_KERNEL(norm_backward_kernel)};
   STRATA_CHECK(mean.defined() && rstd.defined(),
                "layer_norm_backward: mean and rstd must be the tensors layer_norm returned");
   return norm_backward(kernels, grad, x, mean, rstd, weight, has_bias);
 }
 
+AddLayerNormResult add_layer_norm(const Tensor& x, const Tensor& residual, const Tensor& weight,
+                                  const Tensor& bias, double eps) {
+  static const KernelTable<AddNormKernel> kernels{
+      "add_layer_norm", STRATA_CPU_KERNEL(add_norm_kernel), STRATA_CUDA_KERNEL(add_norm_kernel)};
+  const char* op = "add_layer_norm";
+  check_norm_inputs(op, x, weight, bias);
+  check_floating(op, "residual", residual);
+  check_shape(op, "residual", residual, x.shape(), "the shape of x");
+  check_dtype(op, "residual", residual, x.dtype(), "x's dtype");
+  STRATA_CHECK(eps >= 0, op, ": eps is ", eps, "; expected eps >= 0");
+  auto* kernel = kernels(common_device(op, {&x, &residual, &weight, &bias}));
+  const bool recording = autograd::should_record(x, residual, weight, bias);
+  autograd::NoGradGuard forward_only;
+  TensorOptions stats{stats_dtype(x.dtype()), x.device()};
+  AddLayerNormResult result{empty(x.shape(), x.options()), empty(x.shape(), x.options()),
+                            empty(row_shape(x), stats), empty(row_shape(x), stats)};
+  kernel(result.sum, result.output, result.mean, result.rstd, x, residual, weight, bias, eps);
+  if (recording) {
+    autograd::record(
+        op, {x, residual, weight, bias}, {&result.sum, &result.output},
+        [sum = autograd::saved(result.sum), mean = autograd::saved(result.mean),
+         rstd = autograd::saved(result.rstd), weight = autograd::saved(weight)](
+            const autograd::Grads& grad, const autograd::NeedsGrad& needs) {
+          NormGrads g =
+              add_layer_norm_backward(grad[1], grad[0], sum, mean, rstd, weight, needs[3]);
+          return autograd::Grads{needs[0] ? g.input : Tensor(), needs[1] ? g.input : Tensor(),
+                                 needs[2] ? g.weight : Tensor(), g.bias};
+        });
+  }
+  return result;
+}
+
+NormGrads add_layer_norm_backward(const Tensor& grad, const Tensor& grad_sum, const Tensor& sum,
+                                  const Tensor& mean, const Tensor& rstd, const Tensor& weight,
+                                  bool has_bias) {
+  NormGrads grads;
+  if (grad.defined()) grads = layer_norm_backward(grad, sum, mean, rstd, weight, has_bias);
+  if (!grad_sum.defined()) return grads;
+  check_shape("add_layer_norm_backward", "grad_sum", grad_sum, sum.shape(), "the shape of sum");
+  grads.input = grads.input.defined() ? add(grads.input, grad_sum) : grad_sum;
+  return grads;
+}
+
 RmsNormResult rms_norm(const Tensor& x, const Tensor& weight, double eps) {
-  static const KernelTable<NormKernel> kernels{"rms_norm", STRATA_CPU_KERNEL(norm_kernel), nullptr};
+  static const KernelTable<NormKernel> kernels{"rms_norm", STRATA_CPU_KERNEL(norm_kernel),
+                                               STRATA_CUDA_KERNEL(norm_kernel)};
   check_norm_inputs("rms_norm", x, weight, Tensor());
   const bool recording = autograd::should_record(x, weight);
   autograd::NoGradGuard forward_only;
@@ -227,26 +301,24 @@ RmsNormResult rms_norm(const Tensor& x, const Tensor& weight, double eps) {
 
 NormGrads rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& rstd,
                             const Tensor& weight) {
-  static const KernelTable<NormBackwardKernel> kernels{
-      "rms_norm_backward", STRATA_CPU_KERNEL(norm_backward_kernel), nullptr};
+  static const KernelTable<NormBackwardKernel> kernels{"rms_norm_backward",
+                                                       STRATA_CPU_KERNEL(norm_backward_kernel),
+                                                       STRATA_CUDA_KERNEL(norm_backward_kernel)};
   STRATA_CHECK(rstd.defined(), "rms_norm_backward: rstd must be the tensor rms_norm returned");
   return norm_backward(kernels, grad, x, Tensor(), rstd, weight, false);
 }
 
 CrossEntropyResult cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
                                  Reduction reduction, double label_smoothing) {
-  static const KernelTable<void(const Tensor&, const Tensor&, const Tensor&, const Tensor&, int64_t,
-                                Reduction, double)>
-      kernels{"cross_entropy", STRATA_CPU_KERNEL(cross_entropy_kernel), nullptr};
+  static const KernelTable<CrossEntropyKernel> kernels{"cross_entropy",
+                                                       STRATA_CPU_KERNEL(cross_entropy_kernel),
+                                                       STRATA_CUDA_KERNEL(cross_entropy_kernel)};
   const char* op = "cross_entropy";
   const int64_t rows = check_cross_entropy_inputs(op, logits, targets, label_smoothing);
   auto* kernel = kernels(common_device(op, {&logits, &targets}));
   const bool recording = autograd::should_record(logits);
   autograd::NoGradGuard forward_only;
-  TensorOptions stats{stats_dtype(logits.dtype()), logits.device()};
-  CrossEntropyResult result;
-  result.loss = empty(reduction == Reduction::none ? Shape{rows} : Shape{}, stats);
-  result.log_sum_exp = empty({rows}, stats);
+  CrossEntropyResult result = cross_entropy_outputs(logits, rows, reduction);
   kernel(result.loss, result.log_sum_exp, logits, targets.contiguous(), ignore_index, reduction,
          label_smoothing);
   if (recording) {
@@ -264,12 +336,50 @@ CrossEntropyResult cross_entropy(const Tensor& logits, const Tensor& targets, in
   return result;
 }
 
+CrossEntropyResult cross_entropy_inplace_grad(const Tensor& logits, const Tensor& targets,
+                                              int64_t ignore_index, Reduction reduction,
+                                              double label_smoothing) {
+  static const KernelTable<CrossEntropyKernel> kernels{
+      "cross_entropy_inplace_grad", &cross_entropy_inplace_grad_composed,
+      STRATA_CUDA_KERNEL(cross_entropy_inplace_grad_kernel)};
+  static const KernelTable<void(const Tensor&, const Tensor&, Reduction)> scale_kernels{
+      "cross_entropy_inplace_grad_backward", STRATA_CPU_KERNEL(cross_entropy_scale_grad_kernel),
+      STRATA_CUDA_KERNEL(cross_entropy_scale_grad_kernel)};
+  if (!autograd::should_record(logits)) {
+    return cross_entropy(logits, targets, ignore_index, reduction, label_smoothing);
+  }
+  const char* op = "cross_entropy_inplace_grad";
+  const int64_t rows = check_cross_entropy_inputs(op, logits, targets, label_smoothing);
+  const Device device = common_device(op, {&logits, &targets});
+  auto* kernel = kernels(device);
+  auto* scale_kernel = scale_kernels(device);
+  autograd::NoGradGuard forward_only;
+  CrossEntropyResult result = cross_entropy_outputs(logits, rows, reduction);
+  // From here on the logits' storage holds their gradient.
+  Tensor gradient = autograd::saved(logits);
+  kernel(result.loss, result.log_sum_exp, gradient, targets.contiguous(), ignore_index, reduction,
+         label_smoothing);
+  autograd::record(op, {logits, targets}, {&result.loss},
+                   [gradient, reduction, scale_kernel](const autograd::Grads& grad, auto&) {
+                     const char* backward_op = "cross_entropy_inplace_grad_backward";
+                     check_floating(backward_op, "grad_loss", grad[0]);
+                     check_shape(backward_op, "grad_loss", grad[0],
+                                 reduction == Reduction::none ? Shape{gradient.size(0)} : Shape{},
+                                 "the shape of the loss");
+                     scale_kernel(gradient, grad[0].to(stats_dtype(gradient.dtype())).contiguous(),
+                                  reduction);
+                     return autograd::Grads{gradient, Tensor()};
+                   });
+  return result;
+}
+
 Tensor cross_entropy_backward(const Tensor& grad_loss, const Tensor& logits, const Tensor& targets,
                               const Tensor& log_sum_exp, int64_t ignore_index, Reduction reduction,
                               double label_smoothing) {
   static const KernelTable<void(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                                 const Tensor&, int64_t, Reduction, double)>
-      kernels{"cross_entropy_backward", STRATA_CPU_KERNEL(cross_entropy_backward_kernel), nullptr};
+      kernels{"cross_entropy_backward", STRATA_CPU_KERNEL(cross_entropy_backward_kernel),
+              STRATA_CUDA_KERNEL(cross_entropy_backward_kernel)};
   const char* op = "cross_entropy_backward";
   const int64_t rows = check_cross_entropy_inputs(op, logits, targets, label_smoothing);
   check_floating(op, "grad_loss", grad_loss);

@@ -28,6 +28,23 @@ struct NormGrads {
 NormGrads layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& mean,
                               const Tensor& rstd, const Tensor& weight, bool has_bias);
 
+// The residual stream of a pre-norm transformer in one pass over memory: sum = x + residual (the
+// next residual) and output = layer_norm(sum), exactly as the two ops give them (sum is rounded to
+// x's dtype before it is normalised). x and residual have one shape and dtype.
+struct AddLayerNormResult {
+  Tensor sum;
+  Tensor output;
+  Tensor mean;  // [...], of sum's rows, as layer_norm returns them
+  Tensor rstd;
+};
+AddLayerNormResult add_layer_norm(const Tensor& x, const Tensor& residual, const Tensor& weight,
+                                  const Tensor& bias, double eps = 1e-5);
+// Gradients from those of output (grad) and of sum (grad_sum, undefined when sum got none); the
+// input gradient is that of both x and residual.
+NormGrads add_layer_norm_backward(const Tensor& grad, const Tensor& grad_sum, const Tensor& sum,
+                                  const Tensor& mean, const Tensor& rstd, const Tensor& weight,
+                                  bool has_bias);
+
 // RMS norm over the last dim: x / sqrt(mean(x^2) + eps) * weight.
 struct RmsNormResult {
   Tensor output;
@@ -51,6 +68,17 @@ CrossEntropyResult cross_entropy(const Tensor& logits, const Tensor& targets,
 Tensor cross_entropy_backward(const Tensor& grad_loss, const Tensor& logits, const Tensor& targets,
                               const Tensor& log_sum_exp, int64_t ignore_index = -100,
                               Reduction reduction = Reduction::mean, double label_smoothing = 0.0);
+
+// The fused classifier: cross_entropy that, when it records autograd, also writes d loss / d logits
+// (for a unit upstream gradient) over the logits in the same pass, so training allocates no second
+// [N, C] tensor; its backward scales that buffer in place by the upstream gradient and returns it
+// as the logits' gradient. Valid only when nothing reads the logits afterwards, including a
+// backward that saved them (logits straight from a linear layer are safe). Without recording it
+// is cross_entropy and leaves the logits as they are.
+CrossEntropyResult cross_entropy_inplace_grad(const Tensor& logits, const Tensor& targets,
+                                              int64_t ignore_index = -100,
+                                              Reduction reduction = Reduction::mean,
+                                              double label_smoothing = 0.0);
 
 // Rows of weight [V, D] picked by ids (i32/i64, any shape): [..., D].
 Tensor embedding(const Tensor& weight, const Tensor& ids);

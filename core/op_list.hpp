@@ -18,8 +18,8 @@
   /* matrix products (linalg.hpp) */                                                              \
   X(matmul) X(bmm) X(linear) X(linear_gelu)                                                       \
   /* neural-network kernels (nn_ops.hpp, conv.hpp) */                                             \
-  X(softmax) X(log_softmax) X(layer_norm) X(rms_norm) X(cross_entropy) X(embedding) X(dropout)    \
-  X(flash_attention)                                                                              \
+  X(softmax) X(log_softmax) X(layer_norm) X(add_layer_norm) X(rms_norm) X(cross_entropy)          \
+  X(embedding) X(dropout) X(flash_attention)                                                      \
   X(conv2d) X(max_pool2d) X(avg_pool2d)                                                           \
   /* joining, splitting and indexing (indexing.hpp) */                                            \
   X(cat) X(stack) X(split) X(chunk) X(index_select) X(gather) X(scatter) X(scatter_add)           \

@@ -36,4 +36,7 @@ void uniform_kernel(const Tensor& out, PhiloxState state);
 void normal_kernel(const Tensor& out, PhiloxState state);
 void randint_kernel(const Tensor& out, PhiloxState state, int64_t low, uint64_t range);
 void dropout_kernel(const Tensor& out, const Tensor& x, double p, PhiloxState state);
+// As the CPU kernel, but probs are checked on the device (core/cuda/multinomial_kernels.cu).
+void multinomial_kernel(const Tensor& out, const Tensor& probs, bool replacement,
+                        PhiloxState state);
 }  // namespace strata::cuda

@@ -15,14 +15,21 @@ namespace strata::io {
 
 namespace {
 
+// The number `text` spells exactly, or nothing.
 template <class T>
-T parse_number(const std::string& name, const std::string& text, const char* kind) {
+std::optional<T> number_from(const std::string& text) {
   T value{};
   const char* end = text.data() + text.size();
   auto [ptr, error] = std::from_chars(text.data(), end, value);
-  STRATA_CHECK(error == std::errc() && ptr == end, "--", name, ": expected ", kind, ", got \"",
-               text, "\"");
+  if (error != std::errc() || ptr != end) return std::nullopt;
   return value;
+}
+
+template <class T>
+T parse_number(const std::string& name, const std::string& text, const char* kind) {
+  std::optional<T> value = number_from<T>(text);
+  STRATA_CHECK(value, "--", name, ": expected ", kind, ", got \"", text, "\"");
+  return *value;
 }
 
 template <class T>
@@ -30,6 +37,34 @@ std::string to_text(const T& value) {
   std::ostringstream out;
   out << value;
   return out.str();
+}
+
+// "4,8,16" -> {4, 8, 16}: element(item) converts one element, or returns nothing when it is
+// malformed. An empty or malformed element is an error naming the flag, the element and the list.
+template <class T, class Element>
+std::vector<T> parse_list(const std::string& name, const std::string& text, const char* kind,
+                          Element element) {
+  std::vector<T> values;
+  for (size_t start = 0;;) {
+    const size_t end = text.find(',', start);
+    const std::string item = text.substr(start, end == std::string::npos ? end : end - start);
+    std::optional<T> value = item.empty() ? std::nullopt : element(item);
+    STRATA_CHECK(value, "--", name, ": expected a comma-separated list of ", kind, ", but element ",
+                 values.size() + 1, " of \"", text, "\" is ",
+                 item.empty() ? std::string("empty") : "\"" + item + "\"");
+    values.push_back(std::move(*value));
+    if (end == std::string::npos) return values;
+    start = end + 1;
+  }
+}
+
+// A list's default as --help shows it: "4,8,16", or "none".
+template <class T>
+std::string join(const std::vector<T>& values) {
+  if (values.empty()) return "none";
+  std::string text;
+  for (const T& v : values) text += (text.empty() ? "" : ",") + to_text(v);
+  return text;
 }
 
 }  // namespace
@@ -43,33 +78,48 @@ void CommandLine::add(Flag flag) {
 }
 
 void CommandLine::flag(const std::string& name, int64_t& value, const std::string& help) {
-  add({name, help, to_text(value), false, [&value, name](const std::string& text) {
+  add({name, help, to_text(value), false, false, [&value, name](const std::string& text) {
          value = parse_number<int64_t>(name, text, "an integer");
        }});
 }
 
 void CommandLine::flag(const std::string& name, int& value, const std::string& help) {
-  add({name, help, to_text(value), false, [&value, name](const std::string& text) {
+  add({name, help, to_text(value), false, false, [&value, name](const std::string& text) {
          value = parse_number<int>(name, text, "an integer");
        }});
 }
 
 void CommandLine::flag(const std::string& name, double& value, const std::string& help) {
-  add({name, help, to_text(value), false, [&value, name](const std::string& text) {
+  add({name, help, to_text(value), false, false, [&value, name](const std::string& text) {
          value = parse_number<double>(name, text, "a number");
        }});
 }
 
 void CommandLine::flag(const std::string& name, std::string& value, const std::string& help) {
-  add({name, help, value.empty() ? "\"\"" : value, false,
+  add({name, help, value.empty() ? "\"\"" : value, false, false,
        [&value](const std::string& text) { value = text; }});
 }
 
 void CommandLine::flag(const std::string& name, bool& value, const std::string& help) {
-  add({name, help, value ? "true" : "false", true, [&value, name](const std::string& text) {
+  add({name, help, value ? "true" : "false", true, false, [&value, name](const std::string& text) {
          STRATA_CHECK(text == "true" || text == "false" || text == "1" || text == "0", "--", name,
                       ": expected true or false, got \"", text, "\"");
          value = text == "true" || text == "1";
+       }});
+}
+
+void CommandLine::flag(const std::string& name, std::vector<int64_t>& values,
+                       const std::string& help) {
+  add({name, help, join(values), false, true, [&values, name](const std::string& text) {
+         values = parse_list<int64_t>(name, text, "integers", number_from<int64_t>);
+       }});
+}
+
+void CommandLine::flag(const std::string& name, std::vector<std::string>& values,
+                       const std::string& help) {
+  add({name, help, join(values), false, true, [&values, name](const std::string& text) {
+         values = parse_list<std::string>(
+             name, text, "values", [](const std::string& item) { return std::optional(item); });
        }});
 }
 
@@ -160,8 +210,8 @@ std::string CommandLine::usage() const {
   width = 0;
   for (const Flag& f : flags_) width = std::max(width, f.name.size());
   for (const Flag& f : flags_) {
-    out << "  --" << f.name << std::string(width - f.name.size() + 2, ' ') << f.help << " (default "
-        << f.default_text << ")\n";
+    out << "  --" << f.name << std::string(width - f.name.size() + 2, ' ') << f.help
+        << (f.is_list ? " (comma-separated; default " : " (default ") << f.default_text << ")\n";
   }
   out << "  --help" << std::string(width > 4 ? width - 4 + 2 : 2, ' ') << "this text\n";
   return out.str();

@@ -8,7 +8,8 @@
 //   cli.flag("device", options.device, "cpu or cuda");
 //   cli.parse(argc, argv);                  // exits 0 after --help, 2 after a bad flag
 //
-// Flags read `--name value` or `--name=value`; a bool flag may be given alone (`--plot`).
+// Flags read `--name value` or `--name=value`; a bool flag may be given alone (`--plot`). A list
+// flag reads a comma-separated value (`--batches 4,8,16`) that replaces its default list.
 // Positional arguments (`cli.positional("DIR", dir, "the checkpoint directory")`) take the
 // arguments that are not flags, in the order they are declared.
 #pragma once
@@ -29,6 +30,9 @@ class CommandLine {
   void flag(const std::string& name, double& value, const std::string& help);
   void flag(const std::string& name, std::string& value, const std::string& help);
   void flag(const std::string& name, bool& value, const std::string& help);
+  // Comma-separated lists; every element must be non-empty (and an integer, for the first).
+  void flag(const std::string& name, std::vector<int64_t>& values, const std::string& help);
+  void flag(const std::string& name, std::vector<std::string>& values, const std::string& help);
   // A positional argument; optional ones (required = false) must come after the required ones.
   void positional(const std::string& name, std::string& value, const std::string& help,
                   bool required = true);
@@ -44,7 +48,7 @@ class CommandLine {
  private:
   struct Flag {
     std::string name, help, default_text;
-    bool is_bool = false;
+    bool is_bool = false, is_list = false;
     std::function<void(const std::string& text)> set;  // throws on a malformed value
   };
   void add(Flag flag);

@@ -150,10 +150,11 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets,
                      const CrossEntropyOptions& options) {
   check_targets("cross_entropy", logits, targets);
   const int64_t classes = logits.size(-1);
-  Tensor loss =
-      strata::cross_entropy(logits.reshape({-1, classes}), targets.reshape({-1}),
-                            options.ignore_index, options.reduction, options.label_smoothing)
-          .loss;
+  auto* op =
+      options.gradient_into_logits ? &strata::cross_entropy_inplace_grad : &strata::cross_entropy;
+  Tensor loss = op(logits.reshape({-1, classes}), targets.reshape({-1}), options.ignore_index,
+                   options.reduction, options.label_smoothing)
+                    .loss;
   return options.reduction == Reduction::none ? loss.view(targets.shape()) : loss;
 }
 

@@ -66,6 +66,10 @@ struct CrossEntropyOptions {
   int64_t ignore_index = -100;
   double label_smoothing = 0.0;
   Reduction reduction = Reduction::mean;
+  // The fused classifier (strata::cross_entropy_inplace_grad): the forward writes the logits'
+  // gradient over the logits, so no second [..., C] tensor is allocated. Only when nothing reads
+  // the logits afterwards (a training step's loss on logits straight from the output layer).
+  bool gradient_into_logits = false;
 };
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets,
                      const CrossEntropyOptions& options = {});

@@ -54,13 +54,14 @@ class LossScaler {
   // (extra_factor: e.g. 1 / accumulation steps; 1 when unused), and returns false. One device-side
   // count and one host read of it per call, whatever the number of tensors. 16-bit gradients are
   // checked as stored (an f16 inf is the overflow) and multiplied in f32, rounded once: unscaled
-  // f16 values below 2^-24 are lost, so unscale into f32 gradients where that matters.
+  // f16 values below 2^-14 lose precision and below 2^-25 become 0, so unscale f32 gradients where
+  // that matters.
   bool unscale_and_check(const std::vector<Tensor>& grads, double extra_factor = 1.0);
   // The number of inf/NaN gradient elements the last unscale_and_check found.
   int64_t last_nonfinite() const { return last_nonfinite_; }
 
   // Applies one step's outcome to the scale (the rules above). Throws strata::Error on an overflow
-  // that would need a scale below min_loss_scale.
+  // that would halve a scale already at min_loss_scale, and then changes nothing.
   void update(bool overflow);
 
   int64_t overflows() const { return overflows_; }  // total skipped steps so far
@@ -79,7 +80,8 @@ class LossScaler {
  private:
   LossScalerOptions options_;
   double scale_;
-  int hysteresis_;                        // overflows left before the scale halves (>= 1)
+  int hysteresis_;  // DeepSpeed's cur_hysteresis: an overflow halves the scale at 1, else counts
+                    // down
   int64_t iteration_ = 0;                 // update() calls so far
   int64_t last_overflow_iteration_ = -1;  // iteration of the latest overflow; -1: none yet
   int64_t overflows_ = 0;

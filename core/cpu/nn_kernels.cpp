@@ -5,7 +5,7 @@
 // sits in cache, and stored back. Rows are split across threads; sums across rows (weight and bias
 // gradients, the reduced loss) combine partial sums of fixed row chunks in a fixed order, so
 // results do not depend on the thread count.
-#include "core/cpu/nn_kernels.hpp"
+#include "core/nn_kernels.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -19,51 +19,10 @@
 #include "core/cpu/vec_math.hpp"
 #include "core/dtype.hpp"
 #include "core/parallel.hpp"
+#include "core/row_layout.hpp"
 
 namespace strata::cpu::STRATA_ISA {
 namespace {
-
-// ---- row geometry ---------------------------------------------------------------------------
-
-// A tensor seen as rows along `dim`: row r starts offset(r) elements past data_ptr() and steps by
-// `step` elements. Rows are numbered in row-major order of the other dims, so the rows of tensors
-// of one shape line up whatever their strides. A scalar is one row of one element.
-struct RowLayout {
-  int64_t count = 1;   // number of rows
-  int64_t length = 0;  // elements per row
-  int64_t step = 1;    // element stride along a row
-  int ndim = 0;        // the other dims, neighbours merged where they step as one, innermost first
-  int64_t sizes[kMaxLoopDims] = {};
-  int64_t strides[kMaxLoopDims] = {};
-
-  RowLayout(const Tensor& t, int64_t dim)
-      : length(t.dim() == 0 ? 1 : t.size(dim)), step(t.dim() == 0 ? 1 : t.stride(dim)) {
-    for (int64_t d = t.dim() - 1; d >= 0; --d) {
-      int64_t size = t.size(d), stride = t.stride(d);
-      if (d == dim) continue;
-      count *= size;
-      if (size == 1) continue;
-      if (ndim > 0 && stride == strides[ndim - 1] * sizes[ndim - 1]) {
-        sizes[ndim - 1] *= size;
-        continue;
-      }
-      STRATA_CHECK(ndim < kMaxLoopDims, "row kernel: tensor of shape ", shape_str(t.shape()),
-                   " has more than ", kMaxLoopDims, " dims that cannot be merged");
-      sizes[ndim] = size;
-      strides[ndim] = stride;
-      ++ndim;
-    }
-  }
-
-  int64_t offset(int64_t row) const {
-    int64_t result = 0;
-    for (int d = 0; d < ndim; ++d) {
-      result += row % sizes[d] * strides[d];
-      row /= sizes[d];
-    }
-    return result;
-  }
-};
 
 // Rows per parallel chunk so that a chunk holds enough elements to be worth a thread.
 int64_t row_grain(int64_t length) {
@@ -383,6 +342,58 @@ int64_t count_kept(const int64_t* targets, int64_t rows, int64_t ignore_index) {
   return kept;
 }
 
+// norm_kernel, and add_norm_kernel when residual is defined: each row of x is then replaced by
+// sum = x + residual, stored (rounded to the storage type, as the add op rounds it) and
+// normalised as stored.
+void norm_rows(const Tensor& sum, const Tensor& y, const Tensor& mean, const Tensor& rstd,
+               const Tensor& x, const Tensor& residual, const Tensor& weight, const Tensor& bias,
+               double eps) {
+  const bool center = mean.defined(), fused = residual.defined();
+  STRATA_DISPATCH_FLOATING(x.dtype(), center ? "layer_norm" : "rms_norm", [&] {
+    using A = compute_t<scalar_t>;
+    const int64_t last = x.dim() - 1;
+    const RowLayout in(x, last), out(y, last);
+    const RowLayout residual_rows = fused ? RowLayout(residual, last) : in;
+    const RowLayout sum_rows = fused ? RowLayout(sum, last) : in;
+    const int64_t n = in.length;
+    const std::vector<A> w = load_vector<scalar_t>(weight, n, A(1));
+    const std::vector<A> b = load_vector<scalar_t>(bias, n, A(0));
+    const auto* x_data = static_cast<const scalar_t*>(x.data_ptr());
+    const auto* residual_data = fused ? static_cast<const scalar_t*>(residual.data_ptr()) : nullptr;
+    auto* sum_data = fused ? static_cast<scalar_t*>(sum.data_ptr()) : nullptr;
+    auto* y_data = static_cast<scalar_t*>(y.data_ptr());
+    A* mean_data = center ? mean.data<A>() : nullptr;
+    A* rstd_data = rstd.data<A>();
+    const A* w_data = w.data();
+    const A* b_data = b.data();
+    parallel_for(0, in.count, row_grain(n), [&](int64_t begin, int64_t end) {
+      std::vector<A> x_buffer(n), residual_buffer(fused ? n : 0), sum_buffer(fused ? n : 0);
+      for (int64_t r = begin; r < end; ++r) {
+        const A* x_row = load_row(x_data + in.offset(r), in.step, n, x_buffer.data());
+        if (fused) {
+          const A* residual_row = load_row(residual_data + residual_rows.offset(r),
+                                           residual_rows.step, n, residual_buffer.data());
+          scalar_t* sum_dst = sum_data + sum_rows.offset(r);
+          A* sum_row = output_row(sum_dst, sum_rows.step, sum_buffer.data());
+          _Pragma("omp simd") for (int64_t i = 0; i < n; ++i) {
+            sum_row[i] = x_row[i] + residual_row[i];
+          }
+          store_row(sum_dst, sum_rows.step, n, sum_row);
+          x_row = load_row(sum_dst, sum_rows.step, n, sum_buffer.data());
+        }
+        const auto [mu, row_rstd] = norm_stats(x_row, n, center, eps);
+        write_row_values(y_data + out.offset(r), out.step, n, [&](A* values, int64_t i, int64_t m) {
+          _Pragma("omp simd") for (int64_t j = 0; j < m; ++j) {
+            values[j] = (x_row[i + j] - mu) * row_rstd * w_data[i + j] + b_data[i + j];
+          }
+        });
+        if (center) mean_data[r] = mu;
+        rstd_data[r] = row_rstd;
+      }
+    });
+  });
+}
+
 }  // namespace
 
 // ---- kernels --------------------------------------------------------------------------------
@@ -442,34 +453,13 @@ void softmax_backward_kernel(const Tensor& dx, const Tensor& grad, const Tensor&
 
 void norm_kernel(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x,
                  const Tensor& weight, const Tensor& bias, double eps) {
-  const bool center = mean.defined();
-  STRATA_DISPATCH_FLOATING(x.dtype(), center ? "layer_norm" : "rms_norm", [&] {
-    using A = compute_t<scalar_t>;
-    const RowLayout in(x, x.dim() - 1), out(y, y.dim() - 1);
-    const int64_t n = in.length;
-    const std::vector<A> w = load_vector<scalar_t>(weight, n, A(1));
-    const std::vector<A> b = load_vector<scalar_t>(bias, n, A(0));
-    const auto* x_data = static_cast<const scalar_t*>(x.data_ptr());
-    auto* y_data = static_cast<scalar_t*>(y.data_ptr());
-    A* mean_data = center ? mean.data<A>() : nullptr;
-    A* rstd_data = rstd.data<A>();
-    const A* w_data = w.data();
-    const A* b_data = b.data();
-    parallel_for(0, in.count, row_grain(n), [&](int64_t begin, int64_t end) {
-      std::vector<A> x_buffer(n);
-      for (int64_t r = begin; r < end; ++r) {
-        const A* x_row = load_row(x_data + in.offset(r), in.step, n, x_buffer.data());
-        const auto [mu, row_rstd] = norm_stats(x_row, n, center, eps);
-        write_row_values(y_data + out.offset(r), out.step, n, [&](A* values, int64_t i, int64_t m) {
-          _Pragma("omp simd") for (int64_t j = 0; j < m; ++j) {
-            values[j] = (x_row[i + j] - mu) * row_rstd * w_data[i + j] + b_data[i + j];
-          }
-        });
-        if (center) mean_data[r] = mu;
-        rstd_data[r] = row_rstd;
-      }
-    });
-  });
+  norm_rows(Tensor(), y, mean, rstd, x, Tensor(), weight, bias, eps);
+}
+
+void add_norm_kernel(const Tensor& sum, const Tensor& y, const Tensor& mean, const Tensor& rstd,
+                     const Tensor& x, const Tensor& residual, const Tensor& weight,
+                     const Tensor& bias, double eps) {
+  norm_rows(sum, y, mean, rstd, x, residual, weight, bias, eps);
 }
 
 void norm_backward_kernel(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
@@ -613,6 +603,28 @@ void cross_entropy_backward_kernel(const Tensor& dlogits, const Tensor& grad_los
       }
     });
     bad.throw_if_any("cross_entropy_backward", target_data, classes, ignore_index);
+  });
+}
+
+void cross_entropy_scale_grad_kernel(const Tensor& dlogits, const Tensor& grad_loss,
+                                     Reduction reduction) {
+  STRATA_DISPATCH_FLOATING(dlogits.dtype(), "cross_entropy_inplace_grad_backward", [&] {
+    using A = compute_t<scalar_t>;
+    const RowLayout rows(dlogits, 1);
+    const int64_t n = rows.length;
+    auto* data = static_cast<scalar_t*>(dlogits.data_ptr());
+    const A* g_data = grad_loss.data<A>();
+    parallel_for(0, rows.count, row_grain(n), [&](int64_t begin, int64_t end) {
+      std::vector<A> buffer(n);
+      for (int64_t r = begin; r < end; ++r) {
+        scalar_t* row = data + rows.offset(r);
+        const A scale = reduction == Reduction::none ? g_data[r] : g_data[0];
+        const A* values = load_row(row, rows.step, n, buffer.data());
+        write_row_values(row, rows.step, n, [&](A* out, int64_t i, int64_t m) {
+          _Pragma("omp simd") for (int64_t j = 0; j < m; ++j) out[j] = values[i + j] * scale;
+        });
+      }
+    });
   });
 }
 

@@ -35,10 +35,12 @@ void raise_device_error() {
   if (!reported->written) return;
   const DeviceError error = *const_cast<const DeviceError*>(reported);
   *slot().host = DeviceError{};
+  const char* when =
+      " (found by a CUDA kernel and raised at the next synchronisation, so the op ran "
+      "before the statement that threw this)";
+  if (error.problem) fail(error.op, ": ", error.problem, " ", error.position, when);
   fail(error.op, ": ", error.what, " ", error.value, " at flat position ", error.position,
-       " is out of range: expected 0 <= ", error.what, " < ", error.bound,
-       " (found by a CUDA kernel and raised at the next synchronisation, so the op ran before the "
-       "statement that threw this)");
+       " is out of range: expected 0 <= ", error.what, " < ", error.bound, when);
 }
 
 }  // namespace strata::cuda

@@ -15,6 +15,7 @@ struct DeviceError {
   const char* op;        // string literals from the host: their addresses are valid there
   const char* what;      // what the value is: "index", "target", "id", ...
   long long value, position, bound;
+  const char* problem;  // set by report_invalid instead of what/value/bound
 };
 
 // The device's view of the one slot (mapped host memory, visible to every device).
@@ -34,6 +35,18 @@ __device__ inline void report_out_of_range(DeviceError* slot, const char* op, co
   slot->value = value;
   slot->position = position;
   slot->bound = bound;
+  __threadfence_system();
+  slot->written = 1u;
+}
+
+// From a kernel: the op's input is invalid for a reason other than a value out of [0, bound).
+// `problem` is a literal that `position` completes: "no probability mass (all zeros) in row", 3.
+__device__ inline void report_invalid(DeviceError* slot, const char* op, const char* problem,
+                                      long long position) {
+  if (atomicCAS(&slot->claimed, 0u, 1u) != 0u) return;
+  slot->op = op;
+  slot->problem = problem;
+  slot->position = position;
   __threadfence_system();
   slot->written = 1u;
 }

@@ -2,6 +2,7 @@
 #include "nn/models/transformer_block.hpp"
 
 #include "core/linalg.hpp"
+#include "core/nn_ops.hpp"
 
 namespace strata::nn {
 
@@ -33,8 +34,15 @@ TransformerBlock::TransformerBlock(const GPTConfig& config) : Module("Transforme
 }
 
 Tensor TransformerBlock::forward(const Tensor& x) {
-  Tensor h = x + (*attn)((*ln_1)(x));
-  return h + (*mlp)((*ln_2)(h));
+  Tensor attended = (*attn)((*ln_1)(x));
+  // x + attended and ln_2 of it are one op, add_layer_norm (one pass over memory, with ln_2's
+  // parameters), unless a hook observes ln_2's call.
+  if (ln_2->has_hooks()) {
+    Tensor h = x + attended;
+    return h + (*mlp)((*ln_2)(h));
+  }
+  AddLayerNormResult h = add_layer_norm(attended, x, ln_2->weight, ln_2->bias, ln_2->eps);
+  return h.sum + (*mlp)(h.output);
 }
 
 }  // namespace strata::nn

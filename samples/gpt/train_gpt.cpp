@@ -148,8 +148,9 @@ int main(int argc, char** argv) {
     for (int64_t step = 1; step <= o.steps; ++step) {
       io::TokenBatch batch = io::sample_token_windows(train_tokens, o.batch, o.context, batches);
       Tensor logits = (*model)(batch.inputs.to(device));  // [B, T, V]
-      Tensor loss =
-          nn::functional::cross_entropy(logits.flatten(0, 1), batch.targets.to(device).flatten());
+      // The fused classifier: the logits are not read again, so their gradient overwrites them.
+      Tensor loss = nn::functional::cross_entropy(
+          logits.flatten(0, 1), batch.targets.to(device).flatten(), {.gradient_into_logits = true});
       optimizer.zero_grad();
       loss.backward();
       // The norm stays on the device until it is logged, after the step has been queued.

@@ -12,9 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "core/device.hpp"
+#include "core/elementwise.hpp"
 #include "core/factories.hpp"
 #include "core/nn_ops.hpp"
 #include "core/parallel.hpp"
+#include "core/reduce.hpp"
 
 using namespace strata;
 
@@ -264,4 +267,128 @@ TEST_CASE("norm weight gradients and losses are bit-identical for any thread cou
     return std::vector<Tensor>{g.weight, g.bias, rms_g.weight, ce.loss};
   };
   test::check_same_at_any_thread_count(run);
+}
+
+TEST_CASE("add_layer_norm equals add then layer_norm, through both outputs' gradients") {
+  const int64_t rows = 5, channels = 24;
+  Tensor x = normal({rows, channels}, 12), residual = normal({rows, channels}, 13);
+  Tensor weight = normal({channels}, 14), bias = normal({channels}, 15);
+  Tensor grad_output = normal({rows, channels}, 16), grad_sum = normal({rows, channels}, 17);
+  // Gradients of sum(output * grad_output) + sum(sum * grad_sum) for x, residual, weight, bias.
+  auto run = [&](bool fused) {
+    std::vector<Tensor> leaves;
+    for (const Tensor& t : {x, residual, weight, bias})
+      leaves.push_back(t.clone().requires_grad_());
+    Tensor total, output;
+    if (fused) {
+      AddLayerNormResult r = add_layer_norm(leaves[0], leaves[1], leaves[2], leaves[3]);
+      total = r.sum;
+      output = r.output;
+    } else {
+      total = leaves[0] + leaves[1];
+      output = layer_norm(total, leaves[2], leaves[3]).output;
+    }
+    (sum(output * grad_output) + sum(total * grad_sum)).backward();
+    std::vector<std::vector<float>> values = {total.to_vector<float>(), output.to_vector<float>()};
+    for (const Tensor& leaf : leaves) values.push_back(leaf.grad().to_vector<float>());
+    return values;
+  };
+  std::vector<std::vector<float>> fused = run(true), unfused = run(false);
+  for (size_t k = 0; k < fused.size(); ++k) CHECK_MESSAGE(fused[k] == unfused[k], "tensor ", k);
+}
+
+TEST_CASE("the fused classifier returns cross_entropy's loss and its gradient in the logits") {
+  const int64_t rows = 7, classes = 41;
+  Tensor targets = from_vector<int64_t>({3, -100, 0, 40, 11, 3, -100});
+  for (Reduction reduction : {Reduction::none, Reduction::mean, Reduction::sum}) {
+    for (double smoothing : {0.0, 0.1}) {
+      CAPTURE(static_cast<int>(reduction));
+      CAPTURE(smoothing);
+      Tensor logits = normal({rows, classes}, 18, 3.0);
+      const Shape loss_shape = reduction == Reduction::none ? Shape{rows} : Shape{};
+      for (bool unit_grad : {true, false}) {
+        Tensor upstream = unit_grad ? ones(loss_shape) : normal(loss_shape, 19);
+        Tensor plain = logits.clone().requires_grad_();
+        Tensor plain_loss = cross_entropy(plain, targets, -100, reduction, smoothing).loss;
+        plain_loss.backward(upstream);
+        Tensor fused = logits.clone().requires_grad_();
+        Tensor fused_loss =
+            cross_entropy_inplace_grad(fused, targets, -100, reduction, smoothing).loss;
+        CHECK(fused_loss.to_vector<float>() == plain_loss.to_vector<float>());
+        // Before the backward, the logits hold the gradient for a unit upstream gradient.
+        CHECK(fused.detach().to_vector<float>() ==
+              cross_entropy_backward(ones(loss_shape), logits, targets,
+                                     cross_entropy(logits, targets).log_sum_exp, -100, reduction,
+                                     smoothing)
+                  .to_vector<float>());
+        fused_loss.backward(upstream);
+        std::vector<float> expected = plain.grad().to_vector<float>();
+        std::vector<float> got = fused.grad().to_vector<float>();
+        if (unit_grad) {
+          CHECK(got == expected);
+        } else {
+          for (size_t i = 0; i < got.size(); ++i) {
+            CHECK(got[i] == doctest::Approx(expected[i]).epsilon(1e-6));
+          }
+        }
+      }
+    }
+  }
+  // Without autograd it is cross_entropy and leaves the logits alone.
+  Tensor logits = normal({rows, classes}, 20);
+  std::vector<float> before = logits.to_vector<float>();
+  cross_entropy_inplace_grad(logits, targets);
+  CHECK(logits.to_vector<float>() == before);
+}
+
+// The CUDA kernels against the CPU ones where the harness's random inputs do not reach: masked,
+// NaN and infinite logits, vocabulary-sized rows, and targets out of range (reported at the next
+// synchronisation, not by a host round trip in the op).
+TEST_CASE("CUDA row kernels agree with the CPU on special values, long rows and bad targets") {
+  if (!cuda_is_available()) {
+    MESSAGE("no CUDA device: the CUDA row-kernel checks did not run");
+    return;
+  }
+  const double inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<double> special(4 * 37, 0.25);
+  for (int i = 0; i < 37; ++i) {
+    special[i] = i % 3 == 0 ? -inf : 0.1 * i;  // masked row
+    special[37 + i] = -inf;                    // fully masked row
+  }
+  special[2 * 37 + 5] = nan;
+  special[3 * 37 + 9] = inf;
+  const Tensor special_logits = from_vector<double>(special, {4, 37});
+  const Tensor wide = normal({3, 50304}, 21, 4.0);  // GPT-2's padded vocabulary
+  for (DType dtype : kFloatDTypes) {
+    CAPTURE(dtype_name(dtype));
+    const double tolerance = is_16bit_float(dtype) ? 2e-2 : dtype == DType::f32 ? 1e-5 : 1e-12;
+    for (const Tensor& source : {special_logits, wide}) {
+      Tensor x = source.to(dtype);
+      for (bool log : {false, true}) {
+        std::vector<double> cpu = (log ? log_softmax(x) : softmax(x)).to_vector<double>();
+        Tensor x_cuda = x.to(Device::cuda(0));
+        std::vector<double> gpu = (log ? log_softmax(x_cuda) : softmax(x_cuda)).to_vector<double>();
+        REQUIRE(cpu.size() == gpu.size());
+        for (size_t i = 0; i < cpu.size(); ++i) {
+          if (std::isnan(cpu[i]) || std::isinf(cpu[i])) {
+            CHECK_MESSAGE((std::isnan(gpu[i]) ? std::isnan(cpu[i]) : gpu[i] == cpu[i]), i);
+          } else {
+            CHECK_MESSAGE(gpu[i] == doctest::Approx(cpu[i]).epsilon(tolerance).scale(1.0), i);
+          }
+        }
+      }
+    }
+    Tensor logits = wide.to(dtype);
+    Tensor targets = random_targets(3, 50304, 22);
+    const double cpu_loss = cross_entropy(logits, targets).loss.item<double>();
+    const double gpu_loss =
+        cross_entropy(logits.to(Device::cuda(0)), targets.to(Device::cuda(0))).loss.item<double>();
+    CHECK(gpu_loss == doctest::Approx(cpu_loss).epsilon(tolerance));
+  }
+  Tensor bad_targets = from_vector<int64_t>({1, 37, 2, 0}).to(Device::cuda(0));
+  Tensor logits = special_logits.to(Device::cuda(0));
+  Tensor loss = cross_entropy(logits, bad_targets).loss;  // returns without waiting
+  CHECK(mentions(error_of([&] { loss.item<double>(); }),
+                 {"cross_entropy", "target", "37", "position 1"}));
 }

@@ -1,5 +1,5 @@
 // Reductions beyond the op harness: dtype rules, error messages, sum_to, determinism across
-// thread counts, and the accuracy of long f32 sums.
+// thread counts, the accuracy of long f32 sums, and count_nonfinite's exact counts and errors.
 #include <doctest/doctest.h>
 
 #include "test_support.hpp"
@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <random>
 #include <string>
 
@@ -231,6 +232,35 @@ TEST_CASE("reductions are bit-identical with 1 and 2 threads") {
   std::vector<float> got = two[1].to_vector<float>();
   for (size_t c = 0; c < exact.size(); ++c)
     CHECK(got[c] == doctest::Approx(exact[c]).epsilon(1e-5));
+}
+
+TEST_CASE("count_nonfinite: exact counts across threads and blocks, and its errors") {
+  // Past the 32K-element blocks and the threading grain, with infs, NaNs and f16 overflows
+  // (1e5) at known places, some in the same block and some at the very ends.
+  const int64_t n = (1 << 18) + 4321;
+  std::vector<double> values(static_cast<size_t>(n), 1.5);
+  const double inf = std::numeric_limits<double>::infinity();
+  const std::vector<int64_t> places = {0, 1, 32767, 32768, 100000, 100001, n - 2, n - 1};
+  for (size_t k = 0; k < places.size(); ++k) {
+    values[static_cast<size_t>(places[k])] = k % 3 == 0 ? inf : k % 3 == 1 ? std::nan("") : 1e5;
+  }
+  Tensor f32 = from_vector(values);
+  Tensor f16 = f32.to(DType::f16);
+  std::vector<Tensor> counts = test::check_same_at_any_thread_count([&] {
+    return std::vector<Tensor>{count_nonfinite({f32}), count_nonfinite({f16}),
+                               count_nonfinite({f32, f16, f16.narrow(0, 1, n - 2)})};
+  });
+  CHECK(counts[0].item<int64_t>() == 6);  // 3 infs, 3 NaNs; 1e5 is finite in f32
+  CHECK(counts[1].item<int64_t>() == 8);
+  CHECK(counts[2].item<int64_t>() == 6 + 8 + 6);  // the view drops places 0 and n - 1
+  CHECK(count_nonfinite({zeros({3}, {DType::i64}), zeros({0})}).item<int64_t>() == 0);
+
+  CHECK(contains(error_of([] { count_nonfinite({}); }),
+                 "count_nonfinite: expected at least one tensor, got none"));
+  CHECK(contains(error_of([] {
+                   count_nonfinite({zeros({2}), Tensor()});
+                 }),
+                 "count_nonfinite: tensor 1 of 2 is undefined"));
 }
 
 TEST_CASE("a long f32 sum stays close to the f64 sum") {

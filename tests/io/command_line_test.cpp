@@ -1,4 +1,5 @@
-// CommandLine: binding, both value forms, bool flags, --help, and errors that suggest a flag.
+// CommandLine: binding, both value forms, bool and list flags, --help, and errors that suggest a
+// flag.
 #include <doctest/doctest.h>
 
 #include "io/command_line.hpp"
@@ -56,6 +57,48 @@ TEST_CASE("bad flags say what is wrong") {
   CHECK(test::contains(error({"--steps", "many"}), "expected an integer"));
   CHECK(test::contains(error({"--lr"}), "needs a value"));
   CHECK(test::contains(error({"steps"}), "unexpected argument"));
+}
+
+TEST_CASE("list flags split on commas, replace their default and show it in --help") {
+  std::vector<int64_t> batches = {4, 8, 16}, sizes;
+  std::vector<std::string> models = {"tiny", "gpt2"};
+  io::CommandLine cli("bench", "Measures things.");
+  cli.flag("batches", batches, "micro-batch sizes");
+  cli.flag("models", models, "models to run");
+  cli.flag("sizes", sizes, "sizes");
+  const std::string usage = cli.usage();
+  CHECK(test::contains(usage, "micro-batch sizes (comma-separated; default 4,8,16)"));
+  CHECK(test::contains(usage, "models to run (comma-separated; default tiny,gpt2)"));
+  CHECK(test::contains(usage, "sizes (comma-separated; default none)"));
+
+  const char* argv[] = {"bench", "--batches", "2", "--models=gpt2,tiny,x", "--sizes", "-1,0,7"};
+  REQUIRE(cli.try_parse(6, argv));
+  CHECK(batches == std::vector<int64_t>{2});
+  CHECK(models == std::vector<std::string>{"gpt2", "tiny", "x"});
+  CHECK(sizes == std::vector<int64_t>{-1, 0, 7});
+}
+
+TEST_CASE("a malformed list element is an error naming the flag, the element and the list") {
+  std::vector<int64_t> batches = {4, 8};
+  std::vector<std::string> models = {"tiny"};
+  io::CommandLine cli("bench", "Measures things.");
+  cli.flag("batches", batches, "micro-batch sizes");
+  cli.flag("models", models, "models to run");
+  auto error = [&](const char* flag, const char* value) {
+    const char* argv[] = {"bench", flag, value};
+    return test::error_of([&] { cli.try_parse(3, argv); });
+  };
+  CHECK(error("--batches", "4,x,16") ==
+        "--batches: expected a comma-separated list of integers, but element 2 of \"4,x,16\" is "
+        "\"x\"");
+  CHECK(test::contains(error("--batches", "4,8.5"), "element 2 of \"4,8.5\" is \"8.5\""));
+  CHECK(test::contains(error("--batches", "4,,16"), "element 2 of \"4,,16\" is empty"));
+  CHECK(test::contains(error("--batches", "4,"), "element 2 of \"4,\" is empty"));
+  CHECK(test::contains(error("--models", "tiny,,gpt2"),
+                       "--models: expected a comma-separated list of values, but element 2 of "
+                       "\"tiny,,gpt2\" is empty"));
+  CHECK(test::contains(error("--models", ""), "element 1 of \"\" is empty"));
+  CHECK(batches == std::vector<int64_t>{4, 8});  // a failed parse leaves the list as it was
 }
 
 TEST_CASE("positional arguments fill in order, between flags; optional ones may be left out") {

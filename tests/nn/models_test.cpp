@@ -155,6 +155,24 @@ TEST_CASE("a tiny GPT overfits a fixed batch with plain SGD") {
   CHECK(last < 0.5 * first);
 }
 
+TEST_CASE("the fused classifier gives a GPT the unfused loss and gradients exactly") {
+  manual_seed(5);
+  GPT gpt(tiny_config());
+  Tensor batch = randint(0, 32, {3, 9});
+  Tensor inputs = batch.narrow(1, 0, 8), targets = batch.narrow(1, 1, 8);
+  auto loss_and_grads = [&](bool fused) {
+    gpt.zero_grad();
+    Tensor loss = functional::cross_entropy(gpt(inputs), targets, {.gradient_into_logits = fused});
+    loss.backward();
+    std::vector<std::vector<float>> grads = {loss.to_vector<float>()};
+    for (const Tensor& p : gpt.parameters()) grads.push_back(p.grad().to_vector<float>());
+    return grads;
+  };
+  std::vector<std::vector<float>> unfused = loss_and_grads(false), fused = loss_and_grads(true);
+  REQUIRE(fused.size() == unfused.size());
+  for (size_t k = 0; k < fused.size(); ++k) CHECK_MESSAGE(fused[k] == unfused[k], "tensor ", k);
+}
+
 TEST_CASE("GPT with dropout: training draws masks, eval is deterministic") {
   GPTConfig config = tiny_config();
   config.dropout = 0.2;

@@ -13,17 +13,9 @@ namespace {
 using optim_test::flatten;
 using optim_test::make_optimizer;
 using optim_test::make_params;
+using optim_test::masters;
 using optim_test::same_bits;
 using optim_test::set_grads;
-
-// The f32 master copies, in parameter order, from the state dict.
-std::vector<float> masters(const optim::Optimizer& optimizer, size_t count) {
-  optim::StateDict state = optimizer.state_dict();
-  std::vector<Tensor> tensors;
-  for (size_t i = 0; i < count; ++i)
-    tensors.push_back(state.tensors.at("state." + std::to_string(i) + ".master"));
-  return flatten(tensors);
-}
 
 TEST_CASE("every optimizer's CUDA kernel equals its CPU kernel") {
   if (!cuda_is_available()) {

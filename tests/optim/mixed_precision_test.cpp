@@ -10,20 +10,9 @@ namespace {
 using optim_test::flatten;
 using optim_test::make_optimizer;
 using optim_test::make_params;
+using optim_test::masters;
 using optim_test::same_bits;
 using optim_test::set_grads;
-
-// The master copies, in parameter order, from the state dict.
-std::vector<float> masters(const optim::Optimizer& optimizer, size_t count) {
-  optim::StateDict state = optimizer.state_dict();
-  std::vector<Tensor> tensors;
-  for (size_t i = 0; i < count; ++i) {
-    const Tensor& master = state.tensors.at("state." + std::to_string(i) + ".master");
-    CHECK(master.dtype() == DType::f32);
-    tensors.push_back(master);
-  }
-  return flatten(tensors);
-}
 
 TEST_CASE("16-bit parameters follow the f32 run through their master copies") {
   // The reference inputs are exact in f16 and bf16, so the master copies see the f32 run's inputs.

@@ -73,6 +73,19 @@ inline std::vector<float> flatten(const std::vector<Tensor>& tensors) {
   return values;
 }
 
+// The f32 master copies of the first `count` parameters, in parameter order, from the state dict.
+inline std::vector<float> masters(const optim::Optimizer& optimizer, size_t count) {
+  optim::StateDict state = optimizer.state_dict();
+  std::vector<Tensor> tensors;
+  for (size_t i = 0; i < count; ++i) {
+    const Tensor& master = state.tensors.at("state." + std::to_string(i) + ".master");
+    STRATA_CHECK(master.dtype() == DType::f32, "master copy ", i, " is ",
+                 dtype_name(master.dtype()), ", expected f32");
+    tensors.push_back(master);
+  }
+  return flatten(tensors);
+}
+
 inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }

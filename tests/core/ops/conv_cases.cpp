@@ -123,7 +123,6 @@ void register_conv_cases() {
               if (in.size() > 2) grads.push_back(g.bias);
               return grads;
             },
-        .cuda = false,
     });
   }
 }
@@ -206,7 +205,6 @@ void register_pool_cases() {
             [](const Tensors& in, const Tensors& out, const Tensor& grad) {
               return Tensors{max_pool2d_backward(grad, out[1], in[0].shape())};
             },
-        .cuda = false,
     });
   }
   const PoolVariant avg_variants[] = {
@@ -250,7 +248,6 @@ void register_pool_cases() {
             [p](const Tensors& in, const Tensors&, const Tensor& grad) {
               return Tensors{avg_pool2d_backward(grad, in[0].shape(), p)};
             },
-        .cuda = false,
     });
   }
 }

@@ -300,7 +300,6 @@ void register_indexing_cases() {
                 [dim](const Tensors& in, const Tensors&, const Tensor& grad) {
                   return Tensors{index_select_backward(grad, in[0].shape(), dim, in[1]), Tensor()};
                 },
-            .cuda = false,  // CPU kernels only so far
         },
         kExactTypes);
     register_float_and_exact(
@@ -325,7 +324,6 @@ void register_indexing_cases() {
                       scatter_add(zeros(in[0].shape(), grad.options()), dim, in[1], grad),
                       Tensor()};
                 },
-            .cuda = false,  // CPU kernels only so far
         },
         kExactTypes);
     register_float_and_exact(
@@ -353,7 +351,6 @@ void register_indexing_cases() {
                   return Tensors{scatter(grad, d, in[1], zeros(in[1].shape(), grad.options())),
                                  Tensor(), src_grad};
                 },
-            .cuda = false,  // CPU kernels only so far
         },
         kExactTypes);
     register_case({
@@ -369,7 +366,6 @@ void register_indexing_cases() {
             [dim](const Tensors& in) {
               return Tensors{scatter_reference(in, wrap(dim, in[0].shape().size()), false)};
             },
-        .cuda = false,  // CPU kernels only so far
     });
     register_float_and_exact(
         {
@@ -394,7 +390,6 @@ void register_indexing_cases() {
                   box.copy_(gather(grad, d, in[1]));
                   return Tensors{grad, Tensor(), src_grad};
                 },
-            .cuda = false,  // CPU kernels only so far
         },
         kIntegerTypes);
   }
@@ -427,7 +422,6 @@ void register_masked_fill_cases() {
               [](const Tensors& in, const Tensors&, const Tensor& grad) {
                 return Tensors{masked_fill(grad, in[1], 0.0), Tensor()};
               },
-          .cuda = false,  // CPU kernels only so far
       },
       kExactTypes);
 }
@@ -494,7 +488,6 @@ void register_topk_cases() {
                     return Tensors{
                         scatter(zeros(in[0].shape(), grad.options()), dim, out[1], grad)};
                   },
-              .cuda = false,  // CPU kernels only so far
           },
           kIntegerTypes);
     }

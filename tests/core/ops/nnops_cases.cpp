@@ -1,10 +1,12 @@
 // Harness cases for the neural-network kernels: softmax and log_softmax along any dim, layer_norm
-// and rms_norm with and without their affine parameters, and softmax cross-entropy with every
-// reduction, ignore_index and label smoothing. References are plain f64 loops.
+// and rms_norm with and without their affine parameters, add_layer_norm, and softmax
+// cross-entropy with every reduction, ignore_index and label smoothing. References are plain f64
+// loops. Rows longer than 1024 elements take the CUDA kernels' block-per-row path.
 #include <cmath>
 #include <limits>
 #include <span>
 
+#include "core/elementwise.hpp"
 #include "core/factories.hpp"
 #include "core/nn_ops.hpp"
 #include "op_harness.hpp"
@@ -140,27 +142,30 @@ void register_softmax_cases(bool log) {
     int64_t dim;
     int min_rank, max_rank;
     int64_t max_size;
-    bool long_rows;  // [1..3, 1..300]: rows longer than a vector, with a tail
+    // Rows of min_length..max_size elements, 1..3 of them (along dim 0 or the last dim), when
+    // min_length > 0; a random shape otherwise.
+    int64_t min_length;
   };
   const Variant variants[] = {
-      {"last dim, any rank incl. scalar and empty", -1, 0, 4, 8, false},
-      {"dim 0", 0, 1, 3, 7, false},
-      {"dim 1 of rank 3+", 1, 3, 4, 5, false},
-      {"long rows", -1, 2, 2, 300, true},
+      {"last dim, any rank incl. scalar and empty", -1, 0, 4, 8, 0},
+      {"dim 0", 0, 1, 3, 7, 0},
+      {"dim 1 of rank 3+", 1, 3, 4, 5, 0},
+      {"long rows", -1, 2, 2, 300, 1},
+      {"rows over 1024", -1, 2, 2, 1500, 1025},
+      {"strided rows over 1024 along dim 0", 0, 2, 2, 1300, 1025},
   };
   for (const Variant& v : variants) {
-    // The input gradient's sensitivity to the rounding of the inputs grows as rstd^2, and a row of
-    // one or two elements can have rstd up to 1 / sqrt(eps): short rows use an eps that bounds
-    // rstd at 10, so the f32 gradient stays comparable with the f64 one at f32 tolerances.
-    const double eps = v.long_rows ? 1e-5 : 1e-2;
     register_case({
         .op = op,
         .variant = v.name,
         .dtypes = kFloatTypes,
         .make_inputs =
             [v](InputMaker& m, DType dtype) {
-              Shape s = v.long_rows ? Shape{m.integer(1, 3), m.integer(1, v.max_size)}
-                                    : m.shape(v.min_rank, v.max_rank, v.max_size, true);
+              Shape s = m.shape(v.min_rank, v.max_rank, v.max_size, true);
+              if (v.min_length > 0) {
+                int64_t rows = m.integer(1, 3), length = m.integer(v.min_length, v.max_size);
+                s = v.dim == 0 ? Shape{length, rows} : Shape{rows, length};
+              }
               return Tensors{m.normal(s, dtype, 3.0)};
             },
         .forward =
@@ -174,7 +179,7 @@ void register_softmax_cases(bool log) {
               return Tensors{log ? log_softmax_backward(grad, out[0], v.dim)
                                  : softmax_backward(grad, out[0], v.dim)};
             },
-        .cuda = false,
+        .trials = v.min_length > 1 ? 1 : 4,
     });
   }
 }
@@ -184,30 +189,33 @@ void register_norm_cases(bool center) {
   struct Variant {
     const char* name;
     bool weight, bias;
-    bool long_rows;
+    int64_t min_length, max_length;  // [1..3, min..max] rows when max_length > 0
   };
-  const Variant layer_variants[] = {{"weight and bias", true, true, false},
-                                    {"weight only", true, false, false},
-                                    {"bias only", false, true, false},
-                                    {"no affine", false, false, false},
-                                    {"long rows, weight and bias", true, true, true}};
-  const Variant rms_variants[] = {{"weight", true, false, false},
-                                  {"no weight", false, false, false},
-                                  {"long rows, weight", true, false, true}};
+  const Variant layer_variants[] = {{"weight and bias", true, true, 0, 0},
+                                    {"weight only", true, false, 0, 0},
+                                    {"bias only", false, true, 0, 0},
+                                    {"no affine", false, false, 0, 0},
+                                    {"long rows, weight and bias", true, true, 100, 300},
+                                    {"rows over 1024, weight and bias", true, true, 1025, 1400}};
+  const Variant rms_variants[] = {{"weight", true, false, 0, 0},
+                                  {"no weight", false, false, 0, 0},
+                                  {"long rows, weight", true, false, 100, 300},
+                                  {"rows over 1024, weight", true, false, 1025, 1400}};
   for (const Variant& v :
        center ? std::span<const Variant>(layer_variants) : std::span<const Variant>(rms_variants)) {
     // The input gradient's sensitivity to the rounding of the inputs grows as rstd^2, and a row of
     // one or two elements can have rstd up to 1 / sqrt(eps): short rows use an eps that bounds
     // rstd at 10, so the f32 gradient stays comparable with the f64 one at f32 tolerances.
-    const double eps = v.long_rows ? 1e-5 : 1e-2;
+    const double eps = v.max_length > 0 ? 1e-5 : 1e-2;
     register_case({
         .op = op,
         .variant = v.name,
         .dtypes = kFloatTypes,
         .make_inputs =
             [v](InputMaker& m, DType dtype) {
-              Shape s =
-                  v.long_rows ? Shape{m.integer(1, 3), m.integer(100, 300)} : m.shape(1, 4, 8);
+              Shape s = v.max_length > 0
+                            ? Shape{m.integer(1, 3), m.integer(v.min_length, v.max_length)}
+                            : m.shape(1, 4, 8);
               Shape params = {s.back()};
               return Tensors{m.normal(s, dtype, 2.0),
                              v.weight ? m.normal(params, dtype, 1.0) : Tensor(),
@@ -233,7 +241,7 @@ void register_norm_cases(bool center) {
                          : rms_norm_backward(grad, in[0], out[1], in[1]);
               return Tensors{g.input, g.weight, g.bias};
             },
-        .cuda = false,
+        .trials = v.min_length > 1024 ? 1 : 4,
     });
   }
 }
@@ -242,20 +250,22 @@ void register_cross_entropy_cases() {
   for (Reduction reduction : {Reduction::none, Reduction::mean, Reduction::sum}) {
     for (double smoothing : {0.0, 0.1}) {
       for (int64_t ignore_index : {int64_t{-100}, int64_t{1}}) {
-        for (bool long_rows : {false, true}) {
+        for (int64_t min_classes : {int64_t{2}, int64_t{100}, int64_t{1025}}) {
+          // Vocabulary-length rows (the CUDA block-per-row path) once per reduction and smoothing.
+          if (min_classes > 1024 && ignore_index != -100) continue;
           CrossEntropyOptions o{ignore_index, reduction, smoothing};
           std::string variant = std::string("reduction ") + reduction_name(reduction) +
                                 ", label_smoothing " + std::to_string(smoothing) +
-                                ", ignore_index " + std::to_string(ignore_index) +
-                                (long_rows ? ", long rows" : "");
+                                ", ignore_index " + std::to_string(ignore_index) + ", classes " +
+                                std::to_string(min_classes) + "+";
           register_case({
               .op = "cross_entropy",
               .variant = variant,
               .dtypes = kFloatTypes,
               .make_inputs =
-                  [o, long_rows](InputMaker& m, DType dtype) {
-                    int64_t rows = m.integer(1, 8);
-                    int64_t classes = long_rows ? m.integer(100, 300) : m.integer(2, 9);
+                  [o, min_classes](InputMaker& m, DType dtype) {
+                    int64_t rows = m.integer(1, min_classes > 1024 ? 2 : 8);
+                    int64_t classes = m.integer(min_classes, min_classes * 3 / 2 + 7);
                     return Tensors{m.normal({rows, classes}, dtype, 3.0),
                                    make_targets(m, rows, classes, o.ignore_index)};
                   },
@@ -274,12 +284,66 @@ void register_cross_entropy_cases() {
                                                o.reduction, o.label_smoothing),
                         Tensor()};
                   },
-              .trials = 2,
-              .cuda = false,
+              .trials = min_classes > 1024 ? 1 : 2,
           });
         }
       }
     }
+  }
+}
+
+// add_layer_norm: sum = x + residual and layer_norm(sum), compared as {output, sum, mean, rstd};
+// the backward is that of the output (the sum's gradient adds to the input gradient as is).
+void register_add_layer_norm_cases() {
+  struct Variant {
+    const char* name;
+    bool affine;
+    int64_t min_length, max_length;  // [1..3, min..max] rows when max_length > 0
+  };
+  const Variant variants[] = {{"weight and bias", true, 0, 0},
+                              {"no affine", false, 0, 0},
+                              {"long rows", true, 100, 300},
+                              {"rows over 1024", true, 1025, 1400}};
+  for (const Variant& v : variants) {
+    const double eps = v.max_length > 0 ? 1e-5 : 1e-2;  // as for layer_norm
+    register_case({
+        .op = "add_layer_norm",
+        .variant = v.name,
+        .dtypes = kFloatTypes,
+        .make_inputs =
+            [v](InputMaker& m, DType dtype) {
+              Shape s = v.max_length > 0
+                            ? Shape{m.integer(1, 3), m.integer(v.min_length, v.max_length)}
+                            : m.shape(1, 4, 8);
+              // Multiples of 1/16 in [-6.25, 6.25]: their sums are exact in every dtype, so the
+              // f64 reference normalises the sum the op stores.
+              auto sixteenths = [&] {
+                return mul_(m.integers(s, dtype, -100, 101, InputMaker::Layout::any), 1.0 / 16);
+              };
+              Shape params = {s.back()};
+              return Tensors{sixteenths(), sixteenths(),
+                             v.affine ? m.normal(params, dtype, 1.0) : Tensor(),
+                             v.affine ? m.normal(params, dtype, 1.0) : Tensor()};
+            },
+        .forward =
+            [eps](const Tensors& in) {
+              AddLayerNormResult r = add_layer_norm(in[0], in[1], in[2], in[3], eps);
+              return Tensors{r.output, r.sum, r.mean, r.rstd};
+            },
+        .reference =
+            [eps](const Tensors& in) {
+              Tensor sum = in[0] + in[1];
+              Tensors norm = reference_norm(sum, in[2], in[3], true, eps);
+              return Tensors{norm[0], sum, norm[1], norm[2]};
+            },
+        .backward =
+            [](const Tensors& in, const Tensors& out, const Tensor& grad) {
+              NormGrads g = add_layer_norm_backward(grad, Tensor(), out[1], out[2], out[3], in[2],
+                                                    in[3].defined());
+              return Tensors{g.input, g.input, g.weight, g.bias};
+            },
+        .trials = v.min_length > 1024 ? 1 : 4,
+    });
   }
 }
 
@@ -288,6 +352,7 @@ const bool registered = [] {
   register_softmax_cases(true);
   register_norm_cases(true);
   register_norm_cases(false);
+  register_add_layer_norm_cases();
   register_cross_entropy_cases();
   return true;
 }();
