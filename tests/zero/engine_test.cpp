@@ -42,6 +42,28 @@ TEST_CASE("initialize lays the parameters and gradients out in flat buffers") {
   CHECK(max_difference({flat.grads}, {zeros({flat.grads.numel()})}) == 0);
 }
 
+TEST_CASE("a caller's optimizer with two groups: each group is a flat range, each fused") {
+  auto model = make_mlp(1);
+  std::vector<Tensor> params = model->parameters();  // weight, bias, weight, bias
+  auto optimizer = std::make_shared<optim::AdamW>(std::vector<Tensor>{params[0], params[2]},
+                                                  optim::AdamWOptions{.weight_decay = 0.1});
+  optimizer->add_param_group(std::vector<Tensor>{params[1], params[3]}).options.weight_decay = 0;
+  io::Config config = sgd_config(2, 1);
+  config.optimizer = {};
+  std::ostringstream log;
+  auto [engine, own, loader, scheduler] =
+      initialize(config, model, {.optimizer = optimizer, .log = {.out = &log}});
+  const zero::FlatBuffer& flat = engine.flat_parameters().buffers()[0];
+  CHECK(params[0].offset() == 0);
+  CHECK(params[2].offset() == params[0].numel());
+  CHECK(params[1].offset() == params[0].numel() + params[2].numel());
+  CHECK(params[3].storage().is_same(flat.params.storage()));
+  engine.backward(mlp_loss(engine.module(), make_data(2, 1)));
+  engine.step();
+  CHECK(optimizer->fused(0));
+  CHECK(optimizer->fused(1));
+}
+
 TEST_CASE("gradients accumulated over k micro-steps equal those of the single large batch") {
   const int64_t micro = 2, k = 4;
   io::Example data = make_data(micro * k, 3);
