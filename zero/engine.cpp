@@ -167,6 +167,10 @@ double Engine::get_global_grad_norm() const {
 
 double Engine::loss() const { return step_loss_.defined() ? step_loss_.item<double>() : NAN; }
 
+void Engine::finish_log_line() {
+  if (progress_) progress_->finish();
+}
+
 double Engine::loss_scale() const { return scaler_ ? scaler_->scale() : 1.0; }
 
 void Engine::log_step() {

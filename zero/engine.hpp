@@ -142,6 +142,9 @@ class Engine {
   LoadedCheckpoint load_checkpoint(const std::filesystem::path& dir, std::string tag = {},
                                    LoadOptions options = {});
 
+  // Ends the log's progress line on a terminal, so that the caller's own output can follow.
+  void finish_log_line();
+
   nn::Module& module() { return *module_; }
   const std::shared_ptr<optim::Optimizer>& optimizer() const { return optimizer_; }
   const std::shared_ptr<optim::LRScheduler>& lr_scheduler() const { return scheduler_; }
