@@ -99,6 +99,7 @@ void check_exact_resume(bool fp16) {
   CHECK(resumed == expected);  // bit for bit
   CHECK(max_difference(second.run.engine.module().parameters(), expected_weights) == 0);
   CHECK(second.run.engine.loss_scale() == straight.run.engine.loss_scale());
+  if (fp16) CHECK(straight.run.engine.loss_scale() > 256);  // it grew: its state had to resume
   CHECK(second.run.engine.get_lr() == straight.run.engine.get_lr());
   CHECK(second.run.optimizer->fused(0));
   std::filesystem::remove_all(dir);
@@ -132,6 +133,22 @@ TEST_CASE("load_module_only loads the weights alone; saving mid-window is an err
                        "inside an accumulation window"));
   CHECK(test::contains(test::error_of([&] { other.run.engine.load_checkpoint(dir, "nothing"); }),
                        "nothing"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a checkpoint of another model: the error lists the names and shapes") {
+  io::Example data = make_data(16, 2);
+  const auto dir = fresh_dir("strata_engine_other_model");
+  Trainer trained(false, 1, data);
+  trained.train(1);
+  trained.run.engine.save_checkpoint(dir);
+
+  std::ostringstream log;
+  auto other = initialize(resume_config(false), make_mlp(1), {.log = {.out = &log}});
+  const std::string error = test::error_of([&] { other.engine.load_checkpoint(dir); });
+  CHECK(test::contains(error, "0.weight"));
+  CHECK(test::contains(error, "[8, 4]"));
+  CHECK(test::contains(error, "[16, 4]"));
   std::filesystem::remove_all(dir);
 }
 
