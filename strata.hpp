@@ -67,3 +67,6 @@
 #include "optim/lr_schedules.hpp"  // LRRangeTest, OneCycle, WarmupLR, WarmupDecayLR, WarmupCosineLR
 #include "optim/optimizer.hpp"     // Optimizer, ParamGroup, GroupOptions, StateDict
 #include "optim/sgd.hpp"           // SGD
+
+#include "zero/engine.hpp"      // Engine: backward, step, mixed precision, logging
+#include "zero/initialize.hpp"  // strata::initialize: config + model -> engine, optimizer, loader

@@ -3,8 +3,8 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-set(STRATA_LIBRARY_FOLDERS core io autograd nn optim)
-install(TARGETS strata strata_core strata_io strata_autograd strata_nn strata_optim
+set(STRATA_LIBRARY_FOLDERS core io autograd nn optim zero)
+install(TARGETS strata strata_core strata_io strata_autograd strata_nn strata_optim strata_zero
         EXPORT StrataTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

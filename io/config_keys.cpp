@@ -441,8 +441,8 @@ std::vector<KeySpec> make_specs() {
           ""),
       key(STRATA_CONFIG_FIELD(seed), Any{}, built(),
           "Strata's key: seeds initialisation, dropout and data order"),
-      key(STRATA_CONFIG_FIELD(dataloader_drop_last), Any{},
-          unbuilt("drop_last from the config (pass it to the DataLoader)", {"false"}), ""),
+      key(STRATA_CONFIG_FIELD(dataloader_drop_last), Any{}, built(),
+          "drop_last of the loader initialize builds"),
       key(STRATA_CONFIG_FIELD(vocabulary_size), Any{},
           inert("DeepSpeed only warns when it is not a multiple of 8"), ""),
       // Mixed precision

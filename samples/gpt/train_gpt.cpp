@@ -1,18 +1,22 @@
 // Trains a byte-level GPT on the quotations of Debian's fortunes package, as llm.c's train_gpt2
-// trains on TinyShakespeare: sample random windows, AdamW with warm-up and cosine decay, clip the
-// gradient norm, evaluate on held-out quotations every few hundred steps, then write the weights
+// trains on TinyShakespeare, with the engine (strata::initialize) and a DeepSpeed config
+// (samples/gpt/ds_config.json: AdamW with warm-up and cosine decay, clipping of the gradient norm,
+// bf16 or fp16): sample random windows, evaluate on held-out quotations every few hundred steps,
+// then write the weights
 // (safetensors), the metrics (JSON Lines, and a PNG of the loss curves with --plot) and a few
 // generated quotations. The validation loss is reported next to the corpus's unigram entropy:
 // a model that has learned nothing beyond byte frequencies sits at that entropy.
 //
 // --device cuda trains on the GPU: each step's batch is built on the host and copied over once;
-// the only other wait for the device is reading the loss for the step's log line. --dtype bf16
-// or f16 keeps the weights in 16 bits (the optimizer holds f32 master copies).
+// the only other wait for the device is reading the loss for the step's metrics row. --dtype bf16
+// or f16 (or the config's bf16/fp16 block) keeps the weights in 16 bits (the optimizer holds f32
+// master copies; f16 scales the loss).
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 
 #include "samples/common/device_flags.hpp"
+#include "samples/common/engine_config.hpp"
 #include "samples/common/weights.hpp"
 #include "strata.hpp"
 
@@ -21,21 +25,22 @@ using namespace strata;
 namespace {
 
 struct Options {
+  std::string config = STRATA_SAMPLES_DIR "/gpt/ds_config.json";
   std::string data = "/usr/share/games/fortunes";
   std::string out = "runs/gpt";
   std::string load;  // weights to start from
   std::string device = "cpu";
-  std::string dtype = "f32";
-  int64_t steps = 2000, batch = 8, context = 128;
+  std::string dtype;  // empty: as the config says
+  int64_t steps = 0;  // 0: the schedule's total_num_steps
+  int64_t batch = 0;  // 0: the config's train_micro_batch_size_per_gpu
+  int64_t context = 128;
   int64_t layers = 4, heads = 4, width = 256;
   double dropout = 0.0;
-  double lr = 1e-3, min_lr_ratio = 0.1, weight_decay = 0.1, clip = 1.0;
-  int64_t warmup = 100;
   int64_t eval_every = 250, eval_batches = 16;
   double val_fraction = 0.05;
   int64_t samples = 3, sample_tokens = 200, top_k = 40;
   double temperature = 0.8;
-  int64_t seed = 1337;
+  int64_t seed = 0;  // the config's
   int threads = 0;
   bool plot = false;
 };
@@ -45,22 +50,20 @@ io::CommandLine command_line(Options& o) {
                       "Trains a byte-level GPT on the fortunes quotations and writes its weights, "
                       "metrics and generated text to --out.");
   cli.flag("data", o.data, "directory of fortune files (Debian package fortunes)");
+  cli.flag("config", o.config, "DeepSpeed-style config (JSON or YAML): optimizer, schedule, ...");
   cli.flag("out", o.out, "output directory: model.safetensors, metrics.jsonl, loss.png");
   cli.flag("load", o.load, "start from these weights (model.safetensors of an earlier run)");
   cli.flag("device", o.device, "cpu, cuda or cuda:N");
-  cli.flag("dtype", o.dtype, "weights' dtype: f32, bf16 or f16 (f32 masters in the optimizer)");
-  cli.flag("steps", o.steps, "optimizer steps (0: only evaluate and generate)");
-  cli.flag("batch", o.batch, "sequences per step");
+  cli.flag("dtype", o.dtype,
+           "weights' dtype: f32, bf16 or f16 (f32 masters), over the config's bf16/fp16 blocks");
+  cli.flag("steps", o.steps,
+           "optimizer steps, also the schedule's total_num_steps (0: the config's)");
+  cli.flag("batch", o.batch, "sequences per micro-step, over the config's micro-batch size");
   cli.flag("context", o.context, "tokens (bytes) per sequence");
   cli.flag("layers", o.layers, "transformer blocks");
   cli.flag("heads", o.heads, "attention heads");
   cli.flag("width", o.width, "embedding width");
   cli.flag("dropout", o.dropout, "dropout probability");
-  cli.flag("lr", o.lr, "peak learning rate (AdamW)");
-  cli.flag("min-lr-ratio", o.min_lr_ratio, "final learning rate as a fraction of --lr");
-  cli.flag("warmup", o.warmup, "warm-up steps");
-  cli.flag("weight-decay", o.weight_decay, "AdamW weight decay");
-  cli.flag("clip", o.clip, "gradient-norm clipping threshold (0: off)");
   cli.flag("eval-every", o.eval_every, "steps between validation losses");
   cli.flag("eval-batches", o.eval_batches, "batches per validation loss");
   cli.flag("val-fraction", o.val_fraction, "fraction of quotations held out for validation");
@@ -68,7 +71,6 @@ io::CommandLine command_line(Options& o) {
   cli.flag("sample-tokens", o.sample_tokens, "bytes per generated quotation");
   cli.flag("top-k", o.top_k, "sample among the k most likely bytes (0: all)");
   cli.flag("temperature", o.temperature, "sampling temperature");
-  cli.flag("seed", o.seed, "seed of the initialisation, the batches and the sampling");
   cli.flag("threads", o.threads, "CPU threads (0: OpenMP's default)");
   cli.flag("plot", o.plot, "also write loss.png");
   return cli;
@@ -99,7 +101,12 @@ int main(int argc, char** argv) {
   try {
     if (o.threads > 0) set_num_threads(o.threads);
     const Device device = samples::select_device(o.device);
-    const DType dtype = samples::parse_model_dtype(o.dtype);
+    io::Config ds_config = samples::load_sample_config(o.config, o.dtype, o.batch);
+    if (o.steps == 0) o.steps = ds_config.scheduler.params.total_num_steps.value_or(2000);
+    if (ds_config.scheduler.type == "WarmupCosineLR" || ds_config.scheduler.type == "WarmupDecayLR")
+      ds_config.scheduler.params.total_num_steps = std::max<int64_t>(o.steps, 1);
+    o.batch = ds_config.resolve().train_micro_batch_size_per_gpu.value();
+    o.seed = ds_config.seed;
     std::filesystem::create_directories(o.out);
 
     // Data: quotations split into train and validation, as bytes.
@@ -115,7 +122,7 @@ int main(int argc, char** argv) {
         quotes.documents.size(), static_cast<long long>(train_tokens.numel()),
         static_cast<long long>(val_tokens.numel()), entropy.nats, entropy.bits);
 
-    // Model and optimizer.
+    // Model, and the engine with its optimizer and schedule.
     manual_seed(static_cast<uint64_t>(o.seed));
     nn::GPTConfig config{.vocab_size = 256,
                          .block_size = o.context,
@@ -125,55 +132,43 @@ int main(int argc, char** argv) {
                          .dropout = o.dropout};
     auto model = std::make_shared<nn::GPT>(config);
     if (!o.load.empty()) samples::load_weights(*model, o.load);
-    model->to(dtype);
     model->to(device);
     std::printf(
         "model: %lld parameters, %lld layers, %lld heads, width %lld, context %lld; %s on %s\n",
         static_cast<long long>(model->num_parameters()), static_cast<long long>(o.layers),
         static_cast<long long>(o.heads), static_cast<long long>(o.width),
-        static_cast<long long>(o.context), o.dtype.c_str(), device.str().c_str());
-    optim::AdamW optimizer(model->parameters(),
-                           {.lr = o.lr, .betas = {0.9, 0.95}, .weight_decay = o.weight_decay});
-    optim::WarmupCosineLR schedule(optimizer, {.total_num_steps = std::max<int64_t>(o.steps, 1),
-                                               .warmup_num_steps = o.warmup,
-                                               .cos_min_ratio = o.min_lr_ratio,
-                                               .warmup_type = optim::WarmupType::linear});
+        static_cast<long long>(o.context), samples::config_dtype(ds_config).c_str(),
+        device.str().c_str());
+    auto [engine, optimizer, loader, scheduler] = initialize(
+        ds_config, model, {.log = {.total_steps = o.steps, .tokens_per_sample = o.context}});
 
-    // Training.
+    // Training: each optimizer step is gradient_accumulation_steps micro-steps.
     io::MetricsLog metrics(std::filesystem::path(o.out) / "metrics.jsonl");
-    io::Progress progress(o.steps, {.every_steps = 10, .unit = "tokens"});
     Generator batches(static_cast<uint64_t>(o.seed));
     double val_loss = NAN;
-    const double tokens_per_step = static_cast<double>(o.batch * o.context);
     for (int64_t step = 1; step <= o.steps; ++step) {
-      io::TokenBatch batch = io::sample_token_windows(train_tokens, o.batch, o.context, batches);
-      Tensor logits = (*model)(batch.inputs.to(device));  // [B, T, V]
-      // The fused classifier: the logits are not read again, so their gradient overwrites them.
-      Tensor loss = nn::functional::cross_entropy(
-          logits.flatten(0, 1), batch.targets.to(device).flatten(), {.gradient_into_logits = true});
-      optimizer.zero_grad();
-      loss.backward();
-      // The norm stays on the device until it is logged, after the step has been queued.
-      Tensor grad_norm =
-          o.clip > 0 ? optim::clip_grad_norm_(model->parameters(), o.clip) : Tensor();
-      double lr = optimizer.param_groups()[0].options.lr;
-      optimizer.step();
-      schedule.step();
-      double train_loss = loss.item<double>();
+      const double lr = engine.get_lr()[0];
+      for (int64_t micro = 0; micro < engine.gradient_accumulation_steps(); ++micro) {
+        io::TokenBatch batch = io::sample_token_windows(train_tokens, o.batch, o.context, batches);
+        Tensor logits = engine(batch.inputs.to(device));  // [B, T, V]
+        // The fused classifier: the logits are not read again, so their gradient overwrites them.
+        engine.backward(nn::functional::cross_entropy(logits.flatten(0, 1),
+                                                      batch.targets.to(device).flatten(),
+                                                      {.gradient_into_logits = true}));
+        engine.step();
+      }
       metrics.write({{"step", step},
                      {"split", "train"},
-                     {"loss", train_loss},
+                     {"loss", engine.loss()},
                      {"lr", lr},
-                     {"grad_norm", grad_norm.defined() ? grad_norm.item<double>() : NAN}});
+                     {"grad_norm", engine.get_global_grad_norm()}});
       if (step % o.eval_every == 0 || step == o.steps) {
         val_loss = evaluate(*model, val_tokens, o, device);
         metrics.write({{"step", step}, {"split", "val"}, {"loss", val_loss}});
+        engine.finish_log_line();
+        std::printf("step %lld: validation loss %.4f\n", static_cast<long long>(step), val_loss);
       }
-      std::vector<io::ProgressMetric> shown = {{"loss", train_loss}, {"lr", lr}};
-      if (!std::isnan(val_loss)) shown.insert(shown.begin() + 1, {"val", val_loss});
-      progress.update(step, shown, tokens_per_step);
     }
-    progress.finish();
 
     if (o.steps == 0) val_loss = evaluate(*model, val_tokens, o, device);
     const double below = 100.0 * (1.0 - val_loss / entropy.nats);

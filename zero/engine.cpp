@@ -1,0 +1,223 @@
+// Engine: micro-steps, the accumulation boundary, mixed precision and logging (engine.hpp).
+#include "zero/engine.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "core/autograd_record.hpp"
+#include "core/elementwise.hpp"
+#include "core/error.hpp"
+#include "core/factories.hpp"
+#include "optim/clip_grad.hpp"
+#include "optim/loss_scaler.hpp"
+
+namespace strata::zero {
+namespace {
+
+double seconds_now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// The parameters of every group of `optimizer`, in order: the flat layout.
+std::vector<Tensor> optimized_parameters(const optim::Optimizer& optimizer) {
+  std::vector<Tensor> params;
+  for (const optim::ParamGroup& group : optimizer.param_groups())
+    params.insert(params.end(), group.params.begin(), group.params.end());
+  return params;
+}
+
+optim::LossScalerOptions scaler_options(const io::FP16Config& fp16) {
+  return {.loss_scale = fp16.loss_scale,
+          .initial_scale_power = static_cast<int>(fp16.initial_scale_power),
+          .loss_scale_window = fp16.loss_scale_window,
+          .hysteresis = static_cast<int>(fp16.hysteresis),
+          .consecutive_hysteresis = fp16.consecutive_hysteresis,
+          .min_loss_scale = fp16.min_loss_scale};
+}
+
+}  // namespace
+
+Engine::Engine(io::Config config, std::shared_ptr<nn::Module> model,
+               std::shared_ptr<optim::Optimizer> optimizer,
+               std::shared_ptr<optim::LRScheduler> scheduler,
+               std::shared_ptr<io::DataLoader> loader, LogOptions log)
+    : config_(std::move(config)),
+      module_(std::move(model)),
+      optimizer_(std::move(optimizer)),
+      scheduler_(std::move(scheduler)),
+      loader_(std::move(loader)),
+      log_(std::move(log)) {
+  STRATA_CHECK(module_ && optimizer_, "Engine: a model and an optimizer are required");
+  STRATA_CHECK(
+      config_.train_batch_size && config_.train_micro_batch_size_per_gpu &&
+          config_.gradient_accumulation_steps,
+      "Engine: the config's batch sizes are not resolved; pass config.resolve(world_size)");
+  if (config_.bf16.enabled) module_->to(DType::bf16);
+  if (config_.fp16.enabled) {
+    module_->to(DType::f16);
+    scaler_ = std::make_unique<optim::LossScaler>(scaler_options(config_.fp16));
+  }
+  flat_ = FlatParameters(optimized_parameters(*optimizer_));
+  const Device device =
+      flat_.buffers().empty() ? Device::cpu() : flat_.buffers()[0].params.device();
+  window_loss_ = zeros({}, {DType::f32, device});
+  timers_ = StepTimers(config_.wall_clock_breakdown && device.is_cuda());
+  if (rank_ == 0) {
+    if (!log_.metrics_path.empty()) metrics_ = std::make_unique<io::MetricsLog>(log_.metrics_path);
+    progress_ = std::make_unique<io::Progress>(
+        log_.total_steps,
+        io::ProgressOptions{.every_steps = config_.steps_per_print,
+                            .every_seconds = 0,
+                            .unit = log_.tokens_per_sample > 0 ? "tokens" : "samples"},
+        out());
+  }
+  last_log_time_ = seconds_now();
+}
+
+Engine::~Engine() = default;
+Engine::Engine(Engine&&) noexcept = default;
+
+std::ostream& Engine::out() const { return log_.out ? *log_.out : std::cout; }
+
+Tensor Engine::forward(const Tensor& input) {
+  auto timed = timers_.time(Phase::forward);
+  return (*module_)(input);
+}
+
+Tensor Engine::backward(const Tensor& loss) {
+  STRATA_CHECK(loss.defined() && loss.numel() == 1, "Engine::backward: the loss must have one ",
+               "element, got shape ", loss.defined() ? shape_str(loss.shape()) : "(undefined)");
+  auto timed = timers_.time(Phase::backward);
+  {
+    autograd::NoGradGuard no_grad;
+    window_loss_ = add(window_loss_, loss.detach().reshape({}).to(DType::f32));
+  }
+  const double factor = loss_scale() / static_cast<double>(gradient_accumulation_steps());
+  if (factor == 1.0) {
+    loss.backward();  // no multiply at all: the same gradients as a plain loss.backward()
+  } else {
+    mul(loss, factor).backward();
+  }
+  return loss;
+}
+
+bool Engine::is_gradient_accumulation_boundary() const {
+  return (micro_steps_ + 1) % gradient_accumulation_steps() == 0;
+}
+
+void Engine::step() {
+  const bool boundary = is_gradient_accumulation_boundary();
+  ++micro_steps_;
+  if (boundary) optimizer_step();
+}
+
+void Engine::optimizer_step() {
+  flat_.check_intact();
+  {
+    autograd::NoGradGuard no_grad;
+    step_loss_ = div(window_loss_, static_cast<double>(gradient_accumulation_steps()));
+    window_loss_ = zeros({}, window_loss_.options());
+  }
+  // Gradient reduction across data-parallel ranks goes here; one rank has nothing to reduce.
+  { auto timed = timers_.time(Phase::reduce); }
+  {
+    auto timed = timers_.time(Phase::step);
+    step_skipped_ = false;
+    grad_norm_ = Tensor();
+    if (scaler_) {
+      const double scale = scaler_->scale();
+      step_skipped_ = scaler_->unscale_and_check(flat_.grad_buffers());
+      scaler_->update(step_skipped_);
+      if (step_skipped_) {
+        ++skipped_steps_;
+        if (rank_ == 0) {
+          if (progress_) progress_->finish();
+          out() << "step " << global_steps_ + 1 << " skipped: the gradients overflowed (inf or "
+                << "NaN) at loss scale " << scale << "; " << scaler_->last_event() << '\n';
+        }
+      }
+    }
+    if (!step_skipped_) {
+      if (config_.gradient_clipping > 0)
+        grad_norm_ = optim::clip_grad_norm_(flat_.parameters(), config_.gradient_clipping);
+      optimizer_->step();
+      if (scheduler_) scheduler_->step();
+    }
+    flat_.zero_grads();
+  }
+  ++global_steps_;
+  global_samples_ += train_batch_size();
+  timers_.end_step();
+  const bool last = log_.total_steps > 0 && global_steps_ == log_.total_steps;
+  if (rank_ == 0 && (global_steps_ % config_.steps_per_print == 0 || last)) log_step();
+}
+
+std::vector<double> Engine::get_lr() const {
+  std::vector<double> lrs;
+  for (const optim::ParamGroup& group : optimizer_->param_groups()) lrs.push_back(group.options.lr);
+  return lrs;
+}
+
+double Engine::get_global_grad_norm() const {
+  return grad_norm_.defined() ? grad_norm_.item<double>() : NAN;
+}
+
+double Engine::loss() const { return step_loss_.defined() ? step_loss_.item<double>() : NAN; }
+
+void Engine::finish_log_line() {
+  if (progress_) progress_->finish();
+}
+
+double Engine::loss_scale() const { return scaler_ ? scaler_->scale() : 1.0; }
+
+void Engine::log_step() {
+  const double now = seconds_now();
+  const double samples = static_cast<double>(global_samples_ - last_log_samples_);
+  const double samples_per_s = samples / std::max(now - last_log_time_, 1e-9);
+  last_log_time_ = now;
+  last_log_samples_ = global_samples_;
+
+  const double loss_value = loss();
+  const double lr = get_lr().empty() ? NAN : get_lr()[0];
+  const double norm = get_global_grad_norm();
+  std::vector<io::ProgressMetric> shown = {{"loss", loss_value}, {"lr", lr}};
+  if (scaler_) shown.push_back({"loss_scale", loss_scale()});
+  if (!std::isnan(norm)) shown.push_back({"grad_norm", norm});
+  if (log_.tokens_per_sample > 0) shown.push_back({"samples/s", samples_per_s});
+  shown.push_back({"skipped", static_cast<double>(skipped_steps_)});
+  const double items =
+      log_.tokens_per_sample > 0 ? samples * static_cast<double>(log_.tokens_per_sample) : samples;
+  progress_->update(global_steps_, shown, items);
+
+  io::MetricsRow row = {{"step", global_steps_},
+                        {"samples", global_samples_},
+                        {"loss", loss_value},
+                        {"lr", lr},
+                        {"loss_scale", loss_scale()},
+                        {"grad_norm", norm},
+                        {"samples_per_s", samples_per_s},
+                        {"skipped_steps", skipped_steps_}};
+  if (log_.tokens_per_sample > 0)
+    row.push_back({"tokens_per_s", samples_per_s * static_cast<double>(log_.tokens_per_sample)});
+  if (config_.wall_clock_breakdown) {
+    const PhaseTimes& last = timers_.last_step();
+    const PhaseTimes mean = timers_.window_mean();
+    progress_->finish();
+    // time (ms), this step / mean since the last log: forward 1.20 / 1.21 | backward ...
+    std::ostringstream line;
+    line << std::fixed << std::setprecision(2) << "time (ms), this step / mean since the last log:";
+    for (int i = 0; i < kPhases; ++i) {
+      const char* name = phase_name(static_cast<Phase>(i));
+      line << (i ? " | " : " ") << name << ' ' << last[i] << " / " << mean[i];
+      row.push_back({std::string(name) + "_ms", mean[i]});
+    }
+    out() << line.str() << '\n';
+  }
+  timers_.reset_window();
+  if (metrics_) metrics_->write(row);
+}
+
+}  // namespace strata::zero

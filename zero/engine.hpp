@@ -1,0 +1,189 @@
+// Engine: the training loop's one object, in DeepSpeed's shape. It owns the model, the optimizer
+// and the LR schedule of a resolved config, lays the parameters and gradients out in flat buffers
+// (zero/flat_parameters.hpp), and runs each step as DeepSpeed does:
+//
+//   Tensor loss = loss_fn(engine(batch.inputs), batch.targets);
+//   engine.backward(loss);   // (loss * loss scale / gradient_accumulation_steps).backward()
+//   engine.step();           // at the accumulation boundary: unscale, overflow check, clip,
+//                            // optimizer step, LR schedule step, zero the gradients
+//
+// Words used here:
+// - micro-step: one forward/backward on train_micro_batch_size_per_gpu samples; each ends with
+//   step(). gradient_accumulation_steps micro-steps make one optimizer step (global step); the
+//   last micro-step of each is the accumulation boundary.
+// - true loss: the loss the caller computed, before any scaling. backward() returns it unchanged
+//   and loss() reports its mean over the last step's micro-steps: the engine never hands back a
+//   loss divided by the accumulation steps or multiplied by the loss scale.
+// - skipped step: with fp16, a step whose gradients overflowed (inf or NaN after scaling): the
+//   optimizer and the schedule do not step, the loss scale drops, and the reason is logged.
+//
+// Mixed precision: bf16.enabled converts the model's floating parameters and buffers to bf16;
+// fp16.enabled to f16, and scales the loss with optim::LossScaler. The optimizer keeps f32
+// master copies of 16-bit parameters in both cases (optim/optimizer.hpp).
+//
+// Logging (rank 0) every steps_per_print global steps: a progress line (step, loss, lr, loss
+// scale, grad norm, skipped steps, samples/s or tokens/s, ETA when the total is known), the
+// wall-clock breakdown when wall_clock_breakdown is set, and a row of the same numbers in the
+// metrics file when one is named. Only those steps read values back from the device.
+//
+// One rank today: the data-parallel and ZeRO engines reduce (or reduce-scatter) the flat gradient
+// buffers between backward and the optimizer step, where the reduce phase is timed.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "core/tensor.hpp"
+#include "io/config.hpp"
+#include "io/data_loader.hpp"
+#include "io/metrics_log.hpp"
+#include "io/progress.hpp"
+#include "nn/module.hpp"
+#include "optim/lr_schedules.hpp"
+#include "optim/optimizer.hpp"
+#include "zero/flat_parameters.hpp"
+#include "zero/step_timers.hpp"
+
+namespace strata::optim {
+class LossScaler;  // optim/loss_scaler.hpp
+}
+
+namespace strata::zero {
+
+struct LogOptions {
+  std::filesystem::path
+      metrics_path;               // a JSON Lines (or .csv) file of the logged steps; empty: none
+  int64_t total_steps = 0;        // global steps the run will take: the ETA (0: unknown)
+  int64_t tokens_per_sample = 0;  // > 0: tokens/s in the log (a GPT's context length)
+  std::ostream* out = nullptr;    // where rank 0 logs; std::cout when null
+};
+
+// What load_checkpoint restores besides the model's weights.
+struct LoadOptions {
+  bool load_optimizer_states = true;     // states, steps and f32 masters
+  bool load_lr_scheduler_states = true;  // the schedule's position
+  // Only the weights: no optimizer, schedule, loss scale, counters, RNG or loader position.
+  bool load_module_only = false;
+};
+
+struct LoadedCheckpoint {
+  std::filesystem::path path;  // DIR/<tag>
+  std::string client_state;    // the JSON object save_checkpoint was given
+};
+
+class Engine {
+ public:
+  // `config` is resolved for this world size (io::Config::resolve). Converts the model for bf16 or
+  // fp16, then lays out the optimizer's parameters (group by group, in order) in flat buffers;
+  // the optimizer must not have stepped yet. `scheduler` (may be null) steps `optimizer`;
+  // `loader` (may be null) is the loader whose position checkpoints keep.
+  Engine(io::Config config, std::shared_ptr<nn::Module> model,
+         std::shared_ptr<optim::Optimizer> optimizer, std::shared_ptr<optim::LRScheduler> scheduler,
+         std::shared_ptr<io::DataLoader> loader = nullptr, LogOptions log = {});
+  ~Engine();
+  Engine(Engine&&) noexcept;
+  Engine& operator=(Engine&&) = delete;
+
+  // The model's forward through its operator(), timed: engine(x) for a model that takes one
+  // tensor. A model with another signature is called through a callable: engine.forward([&] {
+  // return model->forward(idx, targets); }).
+  Tensor forward(const Tensor& input);
+  template <class Call>
+  requires std::is_invocable_v<Call> std::invoke_result_t<Call> forward(Call&& call) {
+    auto timed = timers_.time(Phase::forward);
+    return call();
+  }
+  Tensor operator()(const Tensor& input) { return forward(input); }
+
+  // Runs backward on loss * loss scale / gradient_accumulation_steps, accumulating into the flat
+  // gradients, and returns `loss` unchanged (the true loss). `loss` has one element.
+  Tensor backward(const Tensor& loss);
+  // Ends a micro-step. At the accumulation boundary: unscales and checks the gradients (fp16; an
+  // overflow skips the step), clips them by global norm (gradient_clipping > 0), steps the
+  // optimizer and the schedule, zeroes the gradients, and logs when due.
+  void step();
+
+  // True while the current micro-step (the one whose backward runs before the next step()) is
+  // the last of its accumulation window.
+  bool is_gradient_accumulation_boundary() const;
+
+  int64_t global_steps() const { return global_steps_; }
+  int64_t global_samples() const { return global_samples_; }
+  int64_t micro_steps() const { return micro_steps_; }
+  int64_t skipped_steps() const { return skipped_steps_; }
+  bool was_step_skipped() const { return step_skipped_; }
+  // The lr of each parameter group.
+  std::vector<double> get_lr() const;
+  // The global gradient norm of the last step, after unscaling and before clipping; NaN when it
+  // was not computed (gradient_clipping 0, or a skipped step). Reads the device.
+  double get_global_grad_norm() const;
+  // The mean true loss of the last step's micro-steps (NaN before the first step). Reads the
+  // device.
+  double loss() const;
+  // The current loss scale: 1 without fp16.
+  double loss_scale() const;
+
+  // Saves DIR/<tag> (tag "global_step<N>" when empty) and points DIR/latest at it
+  // (io/checkpoint_writer.hpp): the model's weights by module path name, the optimizer's state
+  // (f32 masters included), the schedule, the loss scaler, the default generator's Philox state,
+  // the counters, the loader's position, and `client_state` (a JSON object). Call it after step()
+  // at an accumulation boundary. Returns DIR/<tag>.
+  std::filesystem::path save_checkpoint(const std::filesystem::path& dir, std::string tag = {},
+                                        std::string_view client_state = "{}");
+  // Loads DIR/<tag> (the tag DIR/latest names when empty) into this engine, which has the same
+  // model, optimizer and schedule types as the one that saved it; every file is verified first.
+  // Training then continues exactly as the saving run did.
+  LoadedCheckpoint load_checkpoint(const std::filesystem::path& dir, std::string tag = {},
+                                   LoadOptions options = {});
+
+  // Ends the log's progress line on a terminal, so that the caller's own output can follow.
+  void finish_log_line();
+
+  nn::Module& module() { return *module_; }
+  const std::shared_ptr<optim::Optimizer>& optimizer() const { return optimizer_; }
+  const std::shared_ptr<optim::LRScheduler>& lr_scheduler() const { return scheduler_; }
+  const std::shared_ptr<io::DataLoader>& loader() const { return loader_; }
+  const io::Config& config() const { return config_; }
+  const FlatParameters& flat_parameters() const { return flat_; }
+  const StepTimers& timers() const { return timers_; }
+  int64_t gradient_accumulation_steps() const { return *config_.gradient_accumulation_steps; }
+  int64_t train_batch_size() const { return *config_.train_batch_size; }
+  int64_t train_micro_batch_size_per_gpu() const { return *config_.train_micro_batch_size_per_gpu; }
+
+ private:
+  // The boundary part of step().
+  void optimizer_step();
+  // The log line, the breakdown and the metrics row of the step just taken.
+  void log_step();
+  std::ostream& out() const;
+
+  io::Config config_;
+  std::shared_ptr<nn::Module> module_;
+  std::shared_ptr<optim::Optimizer> optimizer_;
+  std::shared_ptr<optim::LRScheduler> scheduler_;
+  std::shared_ptr<io::DataLoader> loader_;
+  LogOptions log_;
+  FlatParameters flat_;
+  std::unique_ptr<optim::LossScaler> scaler_;  // fp16 only
+  int rank_ = 0;                               // the data-parallel rank: 0 on one rank
+
+  int64_t micro_steps_ = 0, global_steps_ = 0, global_samples_ = 0, skipped_steps_ = 0;
+  bool step_skipped_ = false;
+  Tensor window_loss_;  // f32 []: the sum of the true losses of this accumulation window
+  Tensor step_loss_;    // f32 []: the mean true loss of the last step
+  Tensor grad_norm_;    // f64 []: the last step's global norm, undefined when not computed
+
+  StepTimers timers_;
+  std::unique_ptr<io::MetricsLog> metrics_;
+  std::unique_ptr<io::Progress> progress_;
+  double last_log_time_ = 0;  // seconds, steady clock
+  int64_t last_log_samples_ = 0;
+};
+
+}  // namespace strata::zero

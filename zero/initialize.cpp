@@ -1,0 +1,43 @@
+// strata::initialize (initialize.hpp).
+#include "zero/initialize.hpp"
+
+#include "core/error.hpp"
+#include "zero/from_config.hpp"
+
+namespace strata {
+
+Initialized initialize(const io::Config& config, std::shared_ptr<nn::Module> model,
+                       InitializeOptions options) {
+  STRATA_CHECK(model, "initialize: the model is null");
+  // One rank until the data-parallel engine brings a process group.
+  const io::Config resolved = config.resolve(1);
+  STRATA_CHECK(!(options.optimizer && !resolved.optimizer.type.empty()),
+               "initialize: an optimizer was passed and the config names one too (optimizer.type ",
+               resolved.optimizer.type, "); remove one of them");
+  STRATA_CHECK(!(options.scheduler && !resolved.scheduler.type.empty()),
+               "initialize: a scheduler was passed and the config names one too (scheduler.type ",
+               resolved.scheduler.type, "); remove one of them");
+  STRATA_CHECK(options.parameters.empty() || !options.optimizer,
+               "initialize: parameters are for the config's optimizer; a passed optimizer "
+               "already has its parameter groups");
+
+  std::shared_ptr<optim::Optimizer> optimizer = options.optimizer;
+  if (!optimizer)
+    optimizer = zero::make_optimizer(
+        resolved, options.parameters.empty() ? model->parameters() : options.parameters);
+  std::shared_ptr<optim::LRScheduler> scheduler = options.scheduler;
+  if (!scheduler) scheduler = zero::make_scheduler(resolved, *optimizer);
+  std::shared_ptr<io::DataLoader> loader;
+  if (options.dataset)
+    loader = std::make_shared<io::DataLoader>(
+        options.dataset,
+        io::DataLoaderOptions{.batch_size = *resolved.train_micro_batch_size_per_gpu,
+                              .shuffle = true,
+                              .seed = static_cast<uint64_t>(resolved.seed),
+                              .drop_last = resolved.dataloader_drop_last});
+  return Initialized{zero::Engine(resolved, std::move(model), optimizer, scheduler, loader,
+                                  std::move(options.log)),
+                     optimizer, loader, scheduler};
+}
+
+}  // namespace strata
