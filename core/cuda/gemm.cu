@@ -273,12 +273,16 @@ bool lt_matmul(const GemmArgs& g, bool accumulate) {
     prefer(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, align_c);
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
-    STRATA_CUBLAS_CHECK(
-        cublasLtMatmulAlgoGetHeuristic(lt_handle(g), op.handle, a_layout.handle, b_layout.handle,
-                                       c_layout.handle, c_layout.handle, preference.handle, 1,
-                                       &result, &found),
-        g);
-    choice = {result.algo, found > 0};
+    // cuBLASLt answers NOT_SUPPORTED, rather than a count of 0, when it has no algorithm for the
+    // configuration (an epilogue it cannot fuse here): that is the composed path's case, no error.
+    const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
+        lt_handle(g), op.handle, a_layout.handle, b_layout.handle, c_layout.handle, c_layout.handle,
+        preference.handle, 1, &result, &found);
+    if (status != CUBLAS_STATUS_NOT_SUPPORTED) {
+      check_cublas(status, "cublasLtMatmulAlgoGetHeuristic", g);
+    }
+    choice = {result.algo, status == CUBLAS_STATUS_SUCCESS && found > 0 &&
+                               result.state == CUBLAS_STATUS_SUCCESS};
     cache.insert(key, choice);
   }
   if (!choice.found) {
