@@ -205,7 +205,8 @@ void run_convolution(const Problem& p, const Descriptors& d, Find find, Workspac
     Choice choice{c.algo, c.math, 0};
     if (workspace(c.algo, &choice.workspace_bytes) != CUDNN_STATUS_SUCCESS) continue;
     cudnnStatus_t status = launch(choice);
-    if (status == CUDNN_STATUS_NOT_SUPPORTED) continue;
+    // cuDNN 9 reports the reason in a sub-code (NOT_SUPPORTED_SHAPE, ..._PADDING, ...).
+    if (CUDNN_STATUS_CATEGORY(status) == CUDNN_STATUS_NOT_SUPPORTED) continue;
     STRATA_CUDNN_CHECK(p, status);
     std::lock_guard<std::mutex> lock(mutex);
     cache[key] = choice;

@@ -26,6 +26,10 @@ DeviceError* device_error_slot();
 void raise_device_error();
 
 #if defined(__CUDACC__)
+// The strings below are only stored: the host prints them. So they must be host addresses, passed
+// to the kernel as arguments; a literal written in device code has a device address, which the
+// host cannot read.
+
 // From a kernel: `value` at flat `position` of the op's index operand is outside [0, bound).
 __device__ inline void report_out_of_range(DeviceError* slot, const char* op, const char* what,
                                            long long value, long long position, long long bound) {

@@ -15,13 +15,14 @@ constexpr int kThreads = 256;
 template <class T, class Id>
 __global__ void gather_rows_kernel(T* out, const T* weight, const Id* ids, int64_t count,
                                    int64_t dim, int64_t rows, int64_t row_stride,
-                                   int64_t column_stride, DeviceError* error) {
+                                   int64_t column_stride, DeviceError* error, const char* op,
+                                   const char* what) {
   int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= count) return;
   int64_t r = i / dim, c = i % dim;
   int64_t id = ids[r];
   if (id < 0 || id >= rows) {
-    if (c == 0) report_out_of_range(error, "embedding", "id", id, r, rows);
+    if (c == 0) report_out_of_range(error, op, what, id, r, rows);
     return;
   }
   out[i] = weight[id * row_stride + c * column_stride];
@@ -33,7 +34,8 @@ void launch_gather(const Tensor& out, const Tensor& weight, const Id* ids) {
   gather_rows_kernel<<<static_cast<unsigned>((count + kThreads - 1) / kThreads), kThreads, 0,
                        current_stream()>>>(
       static_cast<T*>(out.data_ptr()), static_cast<const T*>(weight.data_ptr()), ids, count,
-      weight.size(1), weight.size(0), weight.stride(0), weight.stride(1), device_error_slot());
+      weight.size(1), weight.size(0), weight.stride(0), weight.stride(1), device_error_slot(),
+      "embedding", "id");
   STRATA_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -227,7 +227,10 @@ bool lt_matmul(const GemmArgs& g, bool accumulate) {
   Layout a_layout, b_layout, c_layout;
   make_layout(a_layout, lt_a.rows, lt_a.cols, lt_a.ld, batch_stride(g.b));
   make_layout(b_layout, lt_b.rows, lt_b.cols, lt_b.ld, batch_stride(g.a));
-  make_layout(c_layout, m, n, static_cast<int64_t>(m), batch_stride(g.c));
+  // c's rows step by its stride, not by m: composed_epilogue writes into gelu_input, whose leading
+  // dim is rounded up to a multiple of 8 (a size-1 dim may carry any stride, hence the max).
+  const int64_t c_ld = std::max(g.c.stride(-2), static_cast<int64_t>(m));
+  make_layout(c_layout, m, n, c_ld, batch_stride(g.c));
 
   // Everything the heuristic's answer depends on: the problem, the layouts, the epilogue, the
   // compute type (the f32 precision setting) and every pointer's alignment.
@@ -247,6 +250,7 @@ bool lt_matmul(const GemmArgs& g, bool accumulate) {
                               lt_b.op,
                               lt_a.ld,
                               lt_b.ld,
+                              c_ld,
                               aux_ld,
                               batch_stride(g.a),
                               batch_stride(g.b),
@@ -273,12 +277,16 @@ bool lt_matmul(const GemmArgs& g, bool accumulate) {
     prefer(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, align_c);
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
-    STRATA_CUBLAS_CHECK(
-        cublasLtMatmulAlgoGetHeuristic(lt_handle(g), op.handle, a_layout.handle, b_layout.handle,
-                                       c_layout.handle, c_layout.handle, preference.handle, 1,
-                                       &result, &found),
-        g);
-    choice = {result.algo, found > 0};
+    // cuBLASLt answers NOT_SUPPORTED, rather than a count of 0, when it has no algorithm for the
+    // configuration (an epilogue it cannot fuse here): that is the composed path's case, no error.
+    const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
+        lt_handle(g), op.handle, a_layout.handle, b_layout.handle, c_layout.handle, c_layout.handle,
+        preference.handle, 1, &result, &found);
+    if (status != CUBLAS_STATUS_NOT_SUPPORTED) {
+      check_cublas(status, "cublasLtMatmulAlgoGetHeuristic", g);
+    }
+    choice = {result.algo, status == CUBLAS_STATUS_SUCCESS && found > 0 &&
+                               result.state == CUBLAS_STATUS_SUCCESS};
     cache.insert(key, choice);
   }
   if (!choice.found) {

@@ -44,13 +44,24 @@ struct Maximum {
   __device__ T operator()(T a, T b) const { return a < b ? b : a; }
 };
 
+// What check_rows_kernel reports, as host literals (device_error.hpp stores the addresses).
+struct RowProblems {
+  const char* op = "multinomial";
+  const char* bad_value = "negative, NaN or infinite probability at flat position";
+  const char* no_mass = "no probability mass (all zeros) in row";
+  const char* too_few =
+      "fewer classes with non-zero probability than the samples requested without replacement in "
+      "row";
+};
+
 // One block per row of probs [rows, classes]: checks it as the CPU does (the first bad class, then
 // no mass, then too few classes with mass), from counts that do not depend on the order. With
 // `running` set, thread 0 also writes the row's running sums in class order (the CPU's bits), its
 // total (0 when the row is invalid, so no sample reads it) and its last class with mass.
 __global__ void check_rows_kernel(const double* probs, int64_t classes, int64_t samples,
                                   bool replacement, double* running, double* totals,
-                                  int64_t* last_positive, DeviceError* error) {
+                                  int64_t* last_positive, DeviceError* error,
+                                  RowProblems problems) {
   using Reduce = cub::BlockReduce<long long, kThreads>;
   __shared__ typename Reduce::TempStorage temp;
   const int64_t r = blockIdx.x;
@@ -73,15 +84,11 @@ __global__ void check_rows_kernel(const double* probs, int64_t classes, int64_t 
   // Finite non-negative values have a positive sum exactly when one of them is positive.
   bool valid = false;
   if (first_bad != LLONG_MAX) {
-    report_invalid(error, "multinomial", "negative, NaN or infinite probability at flat position",
-                   r * classes + first_bad);
+    report_invalid(error, problems.op, problems.bad_value, r * classes + first_bad);
   } else if (positive == 0) {
-    report_invalid(error, "multinomial", "no probability mass (all zeros) in row", r);
+    report_invalid(error, problems.op, problems.no_mass, r);
   } else if (!replacement && positive < samples) {
-    report_invalid(error, "multinomial",
-                   "fewer classes with non-zero probability than the samples requested without "
-                   "replacement in row",
-                   r);
+    report_invalid(error, problems.op, problems.too_few, r);
   } else {
     valid = true;
   }
@@ -155,7 +162,7 @@ void multinomial_kernel(const Tensor& out, const Tensor& probs, bool replacement
     check_rows_kernel<<<grid_for_rows(rows), kThreads, 0, current_stream()>>>(
         p, classes, samples, true, static_cast<double*>(running.data_ptr()),
         static_cast<double*>(totals.data_ptr()), static_cast<int64_t*>(last_positive.data_ptr()),
-        device_error_slot());
+        device_error_slot(), RowProblems{});
     STRATA_CUDA_CHECK(cudaGetLastError());
     sample_with_replacement_kernel<<<blocks_for(rows * samples), kThreads, 0, current_stream()>>>(
         result, static_cast<const double*>(running.data_ptr()),
@@ -165,7 +172,7 @@ void multinomial_kernel(const Tensor& out, const Tensor& probs, bool replacement
     return;
   }
   check_rows_kernel<<<grid_for_rows(rows), kThreads, 0, current_stream()>>>(
-      p, classes, samples, false, nullptr, nullptr, nullptr, device_error_slot());
+      p, classes, samples, false, nullptr, nullptr, nullptr, device_error_slot(), RowProblems{});
   STRATA_CUDA_CHECK(cudaGetLastError());
   Tensor keys = empty({rows, classes}, f64);
   negated_keys_kernel<<<blocks_for(rows * classes), kThreads, 0, current_stream()>>>(

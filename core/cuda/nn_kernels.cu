@@ -521,7 +521,7 @@ __global__ void __launch_bounds__(row_block_threads(kBlock))
     cross_entropy_rows(RowLayout rows, const T* logits, T* grad, const int64_t* targets,
                        int64_t ignore_index, compute_t<T> smoothing, const int64_t* kept,
                        compute_t<T>* log_sum_exp, compute_t<T>* row_loss, DeviceError* error,
-                       const char* op) {
+                       const char* op, const char* what) {
   using A = compute_t<T>;
   using G = Group<kBlock>;
   const int64_t n = rows.length;
@@ -547,7 +547,7 @@ __global__ void __launch_bounds__(row_block_threads(kBlock))
     const A lse = s.max + log_acc(s.sum);
     if (G::rank() == 0) {
       log_sum_exp[r] = lse;
-      if (!target.valid) report_out_of_range(error, op, "target", target.value, r, n);
+      if (!target.valid) report_out_of_range(error, op, what, target.value, r, n);
       row_loss[r] = target.kept ? lse - (A(1) - smoothing) * target_logit - smoothed : A(0);
     }
     if (grad) {
@@ -563,7 +563,8 @@ __global__ void __launch_bounds__(row_block_threads(kBlock))
     cross_entropy_backward_rows(RowLayout in, RowLayout out, const T* logits, T* dlogits,
                                 const int64_t* targets, const compute_t<T>* log_sum_exp,
                                 const compute_t<T>* grad_loss, bool per_row, const int64_t* kept,
-                                int64_t ignore_index, compute_t<T> smoothing, DeviceError* error) {
+                                int64_t ignore_index, compute_t<T> smoothing, DeviceError* error,
+                                const char* op, const char* what) {
   using A = compute_t<T>;
   using G = Group<kBlock>;
   const int64_t n = in.length;
@@ -571,7 +572,7 @@ __global__ void __launch_bounds__(row_block_threads(kBlock))
   for (int64_t r = G::first_row(); r < in.count; r += G::row_stride()) {
     const Target target(targets[r], n, ignore_index);
     if (!target.valid && G::rank() == 0) {
-      report_out_of_range(error, "cross_entropy_backward", "target", target.value, r, n);
+      report_out_of_range(error, op, what, target.value, r, n);
     }
     const A scale = per_row ? grad_loss[r] : grad_loss[0] * mean_scale;
     write_logit_grad<kBlock>(n, RowOut<T>{dlogits + out.offset(r), out.step},
@@ -624,7 +625,7 @@ void launch_cross_entropy(const char* op, const Tensor& loss, const Tensor& log_
           rows, pointer<const scalar_t>(logits),
           grad_into_logits ? pointer<scalar_t>(logits) : nullptr, pointer<const int64_t>(targets),
           ignore_index, static_cast<A>(label_smoothing), pointer<const int64_t>(kept),
-          pointer<A>(log_sum_exp), pointer<A>(row_loss), device_error_slot(), op);
+          pointer<A>(log_sum_exp), pointer<A>(row_loss), device_error_slot(), op, "target");
     });
     if (reduction == Reduction::none) return;
     sum_losses<A><<<1, kBlockThreads, 0, current_stream()>>>(
@@ -756,7 +757,7 @@ void cross_entropy_backward_kernel(const Tensor& dlogits, const Tensor& grad_los
               pointer<const int64_t>(targets), pointer<const A>(log_sum_exp),
               pointer<const A>(grad_loss), reduction == Reduction::none,
               pointer<const int64_t>(kept), ignore_index, static_cast<A>(label_smoothing),
-              device_error_slot());
+              device_error_slot(), "cross_entropy_backward", "target");
     });
   });
 }

@@ -78,14 +78,15 @@ __global__ void max_pool_kernel(T* out, int64_t* indices, const T* x, int64_t ch
 template <class T, class Acc>
 __global__ void max_pool_backward_kernel(T* grad_x, Acc* sums, const T* grad,
                                          const int64_t* indices, int64_t planes, int64_t plane_size,
-                                         int64_t out_plane, DeviceError* error) {
+                                         int64_t out_plane, DeviceError* error, const char* op,
+                                         const char* what) {
   int64_t plane = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (plane >= planes) return;
   Acc* sum = sums + plane * plane_size;
   for (int64_t o = plane * out_plane; o < (plane + 1) * out_plane; ++o) {
     int64_t i = indices[o];
     if (i < 0 || i >= plane_size) {
-      report_out_of_range(error, "max_pool2d_backward", "index", i, o, plane_size);
+      report_out_of_range(error, op, what, i, o, plane_size);
       continue;
     }
     sum[i] += convert<Acc>(grad[o]);
@@ -170,7 +171,7 @@ void max_pool2d_backward_kernel(const Tensor& grad_x, const Tensor& grad, const 
         static_cast<scalar_t*>(grad_x.data_ptr()), static_cast<acc_t*>(sums.data_ptr()),
         static_cast<const scalar_t*>(grad.data_ptr()),
         static_cast<const int64_t*>(indices.data_ptr()), planes, plane_size, out_plane,
-        device_error_slot());
+        device_error_slot(), "max_pool2d_backward", "index");
     STRATA_CUDA_CHECK(cudaGetLastError());
   });
 }
