@@ -11,14 +11,26 @@
 // the only other wait for the device is reading the loss for the step's metrics row. --dtype bf16
 // or f16 (or the config's bf16/fp16 block) keeps the weights in 16 bits (the optimizer holds f32
 // master copies; f16 scales the loss).
+//
+// --save-dir DIR saves a checkpoint (engine.save_checkpoint: DIR/global_step<N>, DIR/latest) every
+// --save-every steps and at the end; --resume DIR loads DIR's latest and continues the run up to
+// --steps exactly as if it had not stopped: the engine restores the weights, optimizer, schedule,
+// loss scaler, counters and dropout's generator, and the checkpoint's client state holds this
+// sample's batch generator. The resumed run keeps metrics.jsonl's rows up to the checkpoint's step
+// and appends its own. --stop-after N ends a run early (as if interrupted) with the schedule
+// still spanning --steps.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <vector>
 
 #include "samples/common/device_flags.hpp"
 #include "samples/common/engine_config.hpp"
 #include "samples/common/weights.hpp"
 #include "strata.hpp"
+#include "zero/checkpoint_state.hpp"
 
 using namespace strata;
 
@@ -30,9 +42,13 @@ struct Options {
   std::string out = "runs/gpt";
   std::string load;  // weights to start from
   std::string device = "cpu";
-  std::string dtype;  // empty: as the config says
-  int64_t steps = 0;  // 0: the schedule's total_num_steps
-  int64_t batch = 0;  // 0: the config's train_micro_batch_size_per_gpu
+  std::string dtype;       // empty: as the config says
+  int64_t steps = 0;       // 0: the schedule's total_num_steps
+  int64_t stop_after = 0;  // 0: run to --steps
+  std::string save_dir;    // empty: no checkpoints
+  int64_t save_every = 0;  // 0: a checkpoint at the end only
+  std::string resume;      // a checkpoint directory to continue from
+  int64_t batch = 0;       // 0: the config's train_micro_batch_size_per_gpu
   int64_t context = 128;
   int64_t layers = 4, heads = 4, width = 256;
   double dropout = 0.0;
@@ -58,6 +74,11 @@ io::CommandLine command_line(Options& o) {
            "weights' dtype: f32, bf16 or f16 (f32 masters), over the config's bf16/fp16 blocks");
   cli.flag("steps", o.steps,
            "optimizer steps, also the schedule's total_num_steps (0: the config's)");
+  cli.flag("stop-after", o.stop_after,
+           "end the run after this step, the schedule still spanning --steps (0: at --steps)");
+  cli.flag("save-dir", o.save_dir, "checkpoint directory: DIR/global_step<N> and DIR/latest");
+  cli.flag("save-every", o.save_every, "steps between checkpoints (0: only at the end)");
+  cli.flag("resume", o.resume, "continue the run saved in this checkpoint directory (its latest)");
   cli.flag("batch", o.batch, "sequences per micro-step, over the config's micro-batch size");
   cli.flag("context", o.context, "tokens (bytes) per sequence");
   cli.flag("layers", o.layers, "transformer blocks");
@@ -91,6 +112,37 @@ double evaluate(nn::GPT& model, const Tensor& tokens, const Options& o, Device d
   }
   model.train();
   return total.item<double>() / static_cast<double>(o.eval_batches);
+}
+
+// The sample's state outside the engine, kept as the checkpoint's client state: where its batch
+// generator is in its stream (its seed is the config's).
+std::string client_state(const Generator& batches) {
+  const PhiloxState state = batches.state();
+  return zero::scalars_to_json({{"batches.seed", static_cast<double>(state.seed)},
+                                {"batches.offset", static_cast<double>(state.offset)}});
+}
+
+void restore_client_state(Generator& batches, const zero::LoadedCheckpoint& loaded) {
+  const std::string what = "checkpoint " + loaded.path.string() + ", client state";
+  std::map<std::string, double> state = zero::scalars_from_json(loaded.client_state, what);
+  STRATA_CHECK(state.count("batches.seed") && state.count("batches.offset"), "train_gpt: ", what,
+               " has no batches.seed and batches.offset: not a checkpoint of train_gpt");
+  STRATA_CHECK(state["batches.seed"] == static_cast<double>(batches.seed()), "train_gpt: ", what,
+               ": its batches were drawn with seed ", state["batches.seed"],
+               ", and this run's config has seed ", batches.seed());
+  batches.set_state(
+      {.seed = batches.seed(), .offset = static_cast<uint64_t>(state["batches.offset"])});
+}
+
+// The rows of the run a resumed run continues, up to the checkpoint's step: rows written after
+// the checkpoint (by a run that went on past it) are dropped. None when `path` does not exist.
+std::vector<io::MetricsRow> earlier_rows(const std::filesystem::path& path, int64_t step) {
+  std::vector<io::MetricsRow> rows;
+  if (!std::filesystem::exists(path)) return rows;
+  for (io::MetricsRow& row : io::read_metrics(path))
+    if (io::number_field(row, "step").value_or(0) <= static_cast<double>(step))
+      rows.push_back(std::move(row));
+  return rows;
 }
 
 }  // namespace
@@ -142,11 +194,28 @@ int main(int argc, char** argv) {
     auto [engine, optimizer, loader, scheduler] = initialize(
         ds_config, model, {.log = {.total_steps = o.steps, .tokens_per_sample = o.context}});
 
-    // Training: each optimizer step is gradient_accumulation_steps micro-steps.
-    io::MetricsLog metrics(std::filesystem::path(o.out) / "metrics.jsonl");
+    // Resuming: the engine's state from the checkpoint, the batch generator from its client state.
     Generator batches(static_cast<uint64_t>(o.seed));
+    if (!o.resume.empty()) {
+      zero::LoadedCheckpoint loaded = engine.load_checkpoint(o.resume);
+      restore_client_state(batches, loaded);
+      STRATA_CHECK(engine.global_steps() <= o.steps, "train_gpt: ", loaded.path.string(),
+                   " is at step ", engine.global_steps(), ", past --steps ", o.steps);
+      std::printf("resumed: %s, step %lld\n", loaded.path.c_str(),
+                  static_cast<long long>(engine.global_steps()));
+    }
+    const int64_t first_step = engine.global_steps() + 1;
+    const int64_t last_step = o.stop_after > 0 ? std::min(o.stop_after, o.steps) : o.steps;
+
+    // Training: each optimizer step is gradient_accumulation_steps micro-steps.
+    const auto metrics_path = std::filesystem::path(o.out) / "metrics.jsonl";
+    std::vector<io::MetricsRow> earlier = o.resume.empty()
+                                              ? std::vector<io::MetricsRow>{}
+                                              : earlier_rows(metrics_path, first_step - 1);
+    io::MetricsLog metrics(metrics_path);
+    for (const io::MetricsRow& row : earlier) metrics.write(row);
     double val_loss = NAN;
-    for (int64_t step = 1; step <= o.steps; ++step) {
+    for (int64_t step = first_step; step <= last_step; ++step) {
       const double lr = engine.get_lr()[0];
       for (int64_t micro = 0; micro < engine.gradient_accumulation_steps(); ++micro) {
         io::TokenBatch batch = io::sample_token_windows(train_tokens, o.batch, o.context, batches);
@@ -162,15 +231,22 @@ int main(int argc, char** argv) {
                      {"loss", engine.loss()},
                      {"lr", lr},
                      {"grad_norm", engine.get_global_grad_norm()}});
-      if (step % o.eval_every == 0 || step == o.steps) {
+      if (step % o.eval_every == 0 || step == last_step) {
         val_loss = evaluate(*model, val_tokens, o, device);
         metrics.write({{"step", step}, {"split", "val"}, {"loss", val_loss}});
         engine.finish_log_line();
         std::printf("step %lld: validation loss %.4f\n", static_cast<long long>(step), val_loss);
       }
+      // After the evaluation: the state saved is the one the next step starts from.
+      if (!o.save_dir.empty() &&
+          ((o.save_every > 0 && step % o.save_every == 0) || step == last_step)) {
+        const auto saved = engine.save_checkpoint(o.save_dir, {}, client_state(batches));
+        engine.finish_log_line();
+        std::printf("checkpoint: %s\n", saved.c_str());
+      }
     }
 
-    if (o.steps == 0) val_loss = evaluate(*model, val_tokens, o, device);
+    if (first_step > last_step) val_loss = evaluate(*model, val_tokens, o, device);
     const double below = 100.0 * (1.0 - val_loss / entropy.nats);
     std::printf(
         "validation loss %.4f nats per byte (%.4f bits); unigram entropy %.4f nats "
