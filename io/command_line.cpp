@@ -130,6 +130,13 @@ void CommandLine::positional(const std::string& name, std::string& value, const 
   positionals_.push_back({name, help, required, &value});
 }
 
+void CommandLine::rest(const std::string& name, std::vector<std::string>& values,
+                       const std::string& help) {
+  STRATA_CHECK(!rest_, program_, ": the rest of the command line is bound twice");
+  rest_help_ = {name, help, false, nullptr};
+  rest_ = &values;
+}
+
 const CommandLine::Flag* CommandLine::find(const std::string& name) const {
   for (const Flag& f : flags_) {
     if (f.name == name) return &f;
@@ -146,6 +153,10 @@ bool CommandLine::try_parse(int argc, const char* const* argv) const {
     if (!is_flag && positionals < positionals_.size()) {
       *positionals_[positionals++].value = arg;
       continue;
+    }
+    if (rest_ && (arg == "--" || !is_flag)) {
+      rest_->assign(argv + i + (arg == "--" ? 1 : 0), argv + argc);
+      break;
     }
     STRATA_CHECK(is_flag, program_, ": unexpected argument \"", arg,
                  "\"; flags look like --name value or --name=value");
@@ -199,14 +210,17 @@ std::string CommandLine::usage() const {
   std::ostringstream out;
   out << "Usage: " << program_;
   for (const Positional& p : positionals_) out << (p.required ? " " + p.name : " [" + p.name + "]");
-  out << " [flags]\n\n" << description_ << "\n\n";
+  out << " [flags]" << (rest_ ? " [--] " + rest_help_.name + "..." : "") << "\n\n"
+      << description_ << "\n\n";
+  std::vector<Positional> arguments = positionals_;
+  if (rest_) arguments.push_back(rest_help_);
   size_t width = 0;
-  for (const Positional& p : positionals_) width = std::max(width, p.name.size());
-  if (!positionals_.empty()) out << "Arguments:\n";
-  for (const Positional& p : positionals_) {
+  for (const Positional& p : arguments) width = std::max(width, p.name.size());
+  if (!arguments.empty()) out << "Arguments:\n";
+  for (const Positional& p : arguments) {
     out << "  " << p.name << std::string(width - p.name.size() + 2, ' ') << p.help << "\n";
   }
-  out << (positionals_.empty() ? "" : "\n") << "Flags:\n";
+  out << (arguments.empty() ? "" : "\n") << "Flags:\n";
   width = 0;
   for (const Flag& f : flags_) width = std::max(width, f.name.size());
   for (const Flag& f : flags_) {

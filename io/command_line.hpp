@@ -11,7 +11,9 @@
 // Flags read `--name value` or `--name=value`; a bool flag may be given alone (`--plot`). A list
 // flag reads a comma-separated value (`--batches 4,8,16`) that replaces its default list.
 // Positional arguments (`cli.positional("DIR", dir, "the checkpoint directory")`) take the
-// arguments that are not flags, in the order they are declared.
+// arguments that are not flags, in the order they are declared. A launcher binds the rest of the
+// line (`cli.rest("PROGRAM", command, ...)`): everything after `--`, or from the first argument
+// that is not a flag once the positionals are filled, is passed through untouched, flags included.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +38,9 @@ class CommandLine {
   // A positional argument; optional ones (required = false) must come after the required ones.
   void positional(const std::string& name, std::string& value, const std::string& help,
                   bool required = true);
+  // The rest of the command line, verbatim (see the top comment); at most one, after the
+  // positionals. It may be left empty.
+  void rest(const std::string& name, std::vector<std::string>& values, const std::string& help);
 
   // Parses argv into the bound variables. On --help prints usage() and exits 0; on an error
   // prints the message and a pointer to --help, and exits 2.
@@ -62,6 +67,8 @@ class CommandLine {
     std::string* value = nullptr;
   };
   std::vector<Positional> positionals_;
+  Positional rest_help_;
+  std::vector<std::string>* rest_ = nullptr;
 };
 
 }  // namespace strata::io

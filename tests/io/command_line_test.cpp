@@ -128,5 +128,29 @@ TEST_CASE("positional arguments fill in order, between flags; optional ones may 
   CHECK(test::contains(cli.usage(), "Arguments:\n  COMMAND  what to do\n"));
 }
 
+TEST_CASE("the rest of the line passes through untouched, after -- or the first non-flag") {
+  int64_t procs = 1;
+  bool dry_run = false;
+  std::vector<std::string> command;
+  io::CommandLine cli("launch", "Launches a program.");
+  cli.flag("num_procs", procs, "ranks");
+  cli.flag("dry_run", dry_run, "print only");
+  cli.rest("PROGRAM", command, "the program and its arguments");
+  const char* dashes[] = {"launch", "--num_procs", "2", "--", "prog", "--num_procs", "7", "--help"};
+  REQUIRE(cli.try_parse(8, dashes));
+  CHECK(procs == 2);
+  CHECK(command == std::vector<std::string>{"prog", "--num_procs", "7", "--help"});
+  const char* bare[] = {"launch", "--dry_run", "prog", "--dry_run", "x"};
+  REQUIRE(cli.try_parse(5, bare));
+  CHECK(dry_run);
+  CHECK(command == std::vector<std::string>{"prog", "--dry_run", "x"});
+  const char* none[] = {"launch", "--num_procs=3"};
+  command.clear();
+  REQUIRE(cli.try_parse(2, none));
+  CHECK(command.empty());
+  CHECK(test::contains(cli.usage(), "Usage: launch [flags] [--] PROGRAM...\n"));
+  CHECK(test::contains(cli.usage(), "Arguments:\n  PROGRAM  the program and its arguments\n"));
+}
+
 }  // namespace
 }  // namespace strata
