@@ -8,7 +8,10 @@
 // The logic lives in tools/launcher (tested without launching anything); this file reads the
 // flags and the environment, checks remote hosts answer over ssh, and runs the command, exiting
 // with the job's status.
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <cstdio>
 #include <cstdlib>
@@ -56,10 +59,12 @@ void check_reachable(const std::vector<launch::HostSlots>& hosts) {
     char buffer[512];
     while (fgets(buffer, sizeof(buffer), pipe)) said += buffer;
     const int status = pclose(pipe);
+    while (!said.empty() && said.back() == '\n') said.pop_back();
     STRATA_CHECK(status == 0, "strata-run: host ", host.name, " cannot be reached: `",
-                 launch::shell_line(ssh), "` failed (status ", status,
-                 "): ", said.empty() ? std::string("no message") : said,
-                 "mpirun starts remote ranks over ssh, which must log in without a password");
+                 launch::shell_line(ssh), "` exited with status ",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : status, " (",
+                 said.empty() ? std::string("no message") : said,
+                 "); mpirun starts remote ranks over ssh, which must log in without a password");
   }
 }
 
@@ -98,8 +103,13 @@ launch::Job make_job(const Options& options) {
   job.cuda_visible_devices = visible;
   job.master_addr = options.master_addr;
   if (job.master_addr.empty() && job.slurm_nodes == 0) {
+    // The first host, by a name the other hosts can resolve when any of them is remote.
+    const std::string self = hostname();
+    const bool all_local = std::all_of(job.hosts.begin(), job.hosts.end(), [&](const auto& host) {
+      return launch::is_local_host(host.name, self);
+    });
     const std::string& first = job.hosts.front().name;
-    job.master_addr = launch::is_local_host(first, hostname()) ? "127.0.0.1" : first;
+    job.master_addr = all_local ? "127.0.0.1" : launch::is_local_host(first, self) ? self : first;
   }
   job.master_port = options.master_port;
   job.forwarded = launch::nccl_variables(environ);
