@@ -2,6 +2,7 @@
 #include "launcher/command.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 #include "core/error.hpp"
 
