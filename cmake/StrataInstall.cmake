@@ -3,8 +3,9 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-set(STRATA_LIBRARY_FOLDERS core io autograd nn optim zero)
-install(TARGETS strata strata_core strata_io strata_autograd strata_nn strata_optim strata_zero
+set(STRATA_LIBRARY_FOLDERS core io autograd nn optim parallel zero)
+install(TARGETS strata strata_core strata_io strata_autograd strata_nn strata_optim
+        strata_parallel strata_zero
         EXPORT StrataTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

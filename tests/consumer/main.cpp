@@ -32,7 +32,13 @@ int main() {
   Tensor out = linear(from_vector<float>({1, 2}, {1, 2}));
   std::cout << out << '\n';
 
-  bool ok = y.to_vector<float>() == std::vector<float>{0, 3, 1, 4, 2, 5} &&
+  // parallel/ (links MPI privately): outside a launcher the world is one rank, MPI uninitialised.
+  const dist::World& world = dist::init();
+  std::cout << "rank " << world.rank << " of " << world.world_size << '\n';
+  dist::finalize();
+
+  bool ok = world.rank == 0 && world.world_size == 1 && !world.mpi &&
+            y.to_vector<float>() == std::vector<float>{0, 3, 1, 4, 2, 5} &&
             z.to_vector<double>() == std::vector<double>{1, 4, 1, 4} &&
             idx.to_vector<int32_t>() == std::vector<int32_t>{7, 8, 255} &&
             out.to_vector<float>() == std::vector<float>{3, 4};
