@@ -70,7 +70,9 @@
 
 #include "parallel/dist.hpp"        // dist::init, World, rank, world_size, local_rank, abort
 #include "parallel/launch_env.hpp"  // LaunchEnv: the launcher's rank variables (mpirun, srun)
-#include "parallel/topology.hpp"    // Topology: ranks on named axes (pipe, data, model)
+#include "parallel/mpi_process_group.hpp"  // MpiProcessGroup: the collectives over MPI
+#include "parallel/process_group.hpp"      // ProcessGroup, Work, ReduceOp: collectives, sub-groups
+#include "parallel/topology.hpp"           // Topology: ranks on named axes (pipe, data, model)
 
 #include "zero/engine.hpp"      // Engine: backward, step, mixed precision, logging
 #include "zero/initialize.hpp"  // strata::initialize: config + model -> engine, optimizer, loader

@@ -1,0 +1,46 @@
+// MpiProcessGroup: the ProcessGroup over an MPI communicator, for CPU tensors.
+//
+// create_world() builds the group of every rank of dist::init's world (over a duplicate of
+// MPI_COMM_WORLD, so its traffic never matches the program's own MPI calls); new_group and
+// topology_group split it. Each group owns a progress thread that runs its queued calls in order;
+// this needs MPI_THREAD_MULTIPLE (World::thread_multiple), since several groups' threads and the
+// program may be inside MPI at once. <mpi.h> stays in the .cpp.
+#pragma once
+
+#include <memory>
+
+#include "parallel/process_group.hpp"
+
+namespace strata::dist {
+
+class MpiProcessGroup final : public ProcessGroup {
+ public:
+  // Error when dist::init() has not set up an MPI world, or MPI lacks MPI_THREAD_MULTIPLE.
+  static std::shared_ptr<MpiProcessGroup> create_world();
+  // Finishes the queued calls, stops the progress thread and frees the communicator.
+  ~MpiProcessGroup() override;
+
+  std::string_view backend() const override { return "mpi"; }
+  uint64_t sequence_number() const override;
+  void set_debug_checks(bool on) override;
+
+  std::shared_ptr<Work> allreduce_async(const Tensor& tensor, ReduceOp op) override;
+  std::shared_ptr<Work> reduce_scatter_async(const Tensor& output, const Tensor& input,
+                                             ReduceOp op) override;
+  std::shared_ptr<Work> allgather_async(const Tensor& output, const Tensor& input) override;
+  std::shared_ptr<Work> broadcast_async(const Tensor& tensor, int root) override;
+  std::shared_ptr<Work> send_async(const Tensor& tensor, int dst, int tag) override;
+  std::shared_ptr<Work> recv_async(const Tensor& tensor, int src, int tag) override;
+  std::shared_ptr<Work> barrier_async() override;
+
+  struct Impl;  // the communicator, the queue and its thread (mpi_process_group.cpp)
+  MpiProcessGroup(std::unique_ptr<Impl> impl, int rank, std::vector<int> world_ranks);
+
+ protected:
+  std::shared_ptr<ProcessGroup> split(int color, int key) override;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace strata::dist
