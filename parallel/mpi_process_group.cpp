@@ -311,11 +311,11 @@ struct MpiProcessGroup::Impl {
 namespace {
 
 void check_tensor(const Tensor& t, std::string_view op, std::string_view what) {
-  STRATA_CHECK(t.defined(), "ProcessGroup(mpi) ", op, ": the ", what, " tensor is undefined");
+  STRATA_CHECK(t.defined(), "ProcessGroup(mpi) ", op, ": the ", what, " is undefined");
   STRATA_CHECK(t.device().is_cpu(), "ProcessGroup(mpi) ", op, ": the ", what, " tensor is on ",
                t.device().str(),
                "; the MPI process group takes CPU tensors (move it with .to(Device::cpu()))");
-  STRATA_CHECK(t.is_contiguous(), "ProcessGroup(mpi) ", op, ": the ", what, " tensor of shape ",
+  STRATA_CHECK(t.is_contiguous(), "ProcessGroup(mpi) ", op, ": the ", what, " of shape ",
                shape_str(t.shape()),
                " is not contiguous; pass a contiguous tensor (.contiguous()) and copy the result "
                "back");
@@ -361,7 +361,7 @@ void MpiProcessGroup::set_debug_checks(bool on) {
 }
 
 std::shared_ptr<Work> MpiProcessGroup::allreduce_async(const Tensor& tensor, ReduceOp op) {
-  check_tensor(tensor, "allreduce", "");
+  check_tensor(tensor, "allreduce", "tensor");
   check_reduce_op(tensor, op, "allreduce");
   Impl& g = *impl_;
   return g.submit(g.collectives, true, [&g, tensor, op](uint64_t sequence, bool debug) {
@@ -377,8 +377,8 @@ std::shared_ptr<Work> MpiProcessGroup::allreduce_async(const Tensor& tensor, Red
 
 std::shared_ptr<Work> MpiProcessGroup::reduce_scatter_async(const Tensor& output,
                                                             const Tensor& input, ReduceOp op) {
-  check_tensor(output, "reduce_scatter", "output");
-  check_tensor(input, "reduce_scatter", "input");
+  check_tensor(output, "reduce_scatter", "output tensor");
+  check_tensor(input, "reduce_scatter", "input tensor");
   check_reduce_op(input, op, "reduce_scatter");
   STRATA_CHECK(input.dtype() == output.dtype() && input.numel() == output.numel() * size(),
                "ProcessGroup(mpi) reduce_scatter: the input (", dtype_name(input.dtype()), " ",
@@ -409,8 +409,8 @@ std::shared_ptr<Work> MpiProcessGroup::reduce_scatter_async(const Tensor& output
 }
 
 std::shared_ptr<Work> MpiProcessGroup::allgather_async(const Tensor& output, const Tensor& input) {
-  check_tensor(output, "allgather", "output");
-  check_tensor(input, "allgather", "input");
+  check_tensor(output, "allgather", "output tensor");
+  check_tensor(input, "allgather", "input tensor");
   STRATA_CHECK(input.dtype() == output.dtype() && output.numel() == input.numel() * size(),
                "ProcessGroup(mpi) allgather: the output (", dtype_name(output.dtype()), " ",
                shape_str(output.shape()), ") must hold size() = ", size(),
@@ -440,7 +440,7 @@ std::shared_ptr<Work> MpiProcessGroup::allgather_async(const Tensor& output, con
 }
 
 std::shared_ptr<Work> MpiProcessGroup::broadcast_async(const Tensor& tensor, int root) {
-  check_tensor(tensor, "broadcast", "");
+  check_tensor(tensor, "broadcast", "tensor");
   STRATA_CHECK(root >= 0 && root < size(), "ProcessGroup(mpi) broadcast: root ", root,
                " is outside this group of ", size(), " ranks");
   Impl& g = *impl_;
@@ -456,7 +456,7 @@ std::shared_ptr<Work> MpiProcessGroup::broadcast_async(const Tensor& tensor, int
 }
 
 std::shared_ptr<Work> MpiProcessGroup::send_async(const Tensor& tensor, int dst, int tag) {
-  check_tensor(tensor, "send", "");
+  check_tensor(tensor, "send", "tensor");
   STRATA_CHECK(dst >= 0 && dst < size() && dst != rank(), "ProcessGroup(mpi) send: destination ",
                dst, " is not another rank of this group of ", size(), " (this is rank ", rank(),
                ")");
@@ -470,7 +470,7 @@ std::shared_ptr<Work> MpiProcessGroup::send_async(const Tensor& tensor, int dst,
 }
 
 std::shared_ptr<Work> MpiProcessGroup::recv_async(const Tensor& tensor, int src, int tag) {
-  check_tensor(tensor, "recv", "");
+  check_tensor(tensor, "recv", "tensor");
   STRATA_CHECK(src >= 0 && src < size() && src != rank(), "ProcessGroup(mpi) recv: source ", src,
                " is not another rank of this group of ", size(), " (this is rank ", rank(), ")");
   STRATA_CHECK(tag >= 0, "ProcessGroup(mpi) recv: tag ", tag, " is negative");
