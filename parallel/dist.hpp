@@ -15,8 +15,9 @@
 // std::terminate) prints "rank r: ..." and ends the whole job through MPI_Abort, so no rank is
 // left waiting in a collective. dist::abort does the same on purpose.
 //
-// MPI stays out of this header: the ProcessGroup (the next piece of parallel/) includes <mpi.h> in
-// its own sources and builds its communicators on MPI_COMM_WORLD, and from Topology's rank lists.
+// MPI stays out of this header: the ProcessGroup (parallel/mpi_process_group.hpp) includes <mpi.h>
+// in its own sources and builds its communicators on MPI_COMM_WORLD, and from Topology's rank
+// lists.
 #pragma once
 
 #include <exception>

@@ -2,9 +2,10 @@
 //
 // create_world() builds the group of every rank of dist::init's world (over a duplicate of
 // MPI_COMM_WORLD, so its traffic never matches the program's own MPI calls); new_group and
-// topology_group split it. Each group owns a progress thread that runs its queued calls in order;
-// this needs MPI_THREAD_MULTIPLE (World::thread_multiple), since several groups' threads and the
-// program may be inside MPI at once. <mpi.h> stays in the .cpp.
+// topology_group split it. Each group owns progress threads that run its queued calls in order
+// (one for collectives, one for sends, one for receives); this needs MPI_THREAD_MULTIPLE
+// (World::thread_multiple), since several groups' threads and the program may be inside MPI at
+// once. <mpi.h> stays in the .cpp.
 #pragma once
 
 #include <memory>
@@ -33,7 +34,8 @@ class MpiProcessGroup final : public ProcessGroup {
   std::shared_ptr<Work> recv_async(const Tensor& tensor, int src, int tag) override;
   std::shared_ptr<Work> barrier_async() override;
 
-  struct Impl;  // the communicator, the queue and its thread (mpi_process_group.cpp)
+  // Built by create_world() and the sub-group calls (Impl is private to the .cpp).
+  struct Impl;  // the communicator and the progress threads (mpi_process_group.cpp)
   MpiProcessGroup(std::unique_ptr<Impl> impl, int rank, std::vector<int> world_ranks);
 
  protected:

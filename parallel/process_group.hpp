@@ -2,8 +2,9 @@
 //
 // Words: a *group* is an ordered set of processes; a process's *rank* is its index in the group,
 // its *world rank* its index in the job. Every rank of a group calls the same collectives in the
-// same order; each call gets the group's next *sequence number* (0, 1, 2, ...), so a diagnostic can
-// say which call a rank is in.
+// same order; each collective (sub-group creation included) gets the group's next *sequence
+// number* (0, 1, 2, ...), so a diagnostic can say which call a rank is in. send/recv, between two
+// ranks only, take none.
 //
 // Each collective has a synchronous form and an asynchronous one (`_async`) that returns a Work
 // handle: the call is queued and progresses while the caller computes; wait() blocks until it is
