@@ -13,6 +13,7 @@
 #include "core/cuda_memory.hpp"
 #include "core/device.hpp"
 #include "core/error.hpp"
+#include "parallel/mpi_running.hpp"
 
 namespace strata::dist {
 
@@ -29,13 +30,6 @@ struct State {
 State& state() {
   static State instance;
   return instance;
-}
-
-bool mpi_running() {
-  int initialized = 0, finalized = 0;
-  MPI_Initialized(&initialized);
-  MPI_Finalized(&finalized);
-  return initialized && !finalized;
 }
 
 void on_terminate() {
@@ -79,14 +73,14 @@ const World& init() {
   std::lock_guard lock(s.mutex);
   if (s.initialized) return s.world;
   LaunchEnv env = launch_env();
-  bool use_mpi = env.launcher != Launcher::none || mpi_running();
+  bool use_mpi = env.launcher != Launcher::none || detail::mpi_running();
   STRATA_CHECK(!use_mpi || !s.mpi_finalized,
                "dist::init: called after dist::finalize(), but MPI cannot be initialised twice in "
                "one process; call finalize() once, at the end of the program");
   World world;
   world.launcher = env.launcher;
   if (use_mpi) {
-    if (!mpi_running()) {
+    if (!detail::mpi_running()) {
       int provided = MPI_THREAD_SINGLE;
       MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided);
       s.owns_mpi = true;
@@ -108,7 +102,7 @@ void finalize() {
   State& s = state();
   std::lock_guard lock(s.mutex);
   if (!s.initialized) return;
-  if (s.owns_mpi && mpi_running()) {
+  if (s.owns_mpi && detail::mpi_running()) {
     MPI_Finalize();
     s.mpi_finalized = true;
   }
@@ -140,8 +134,19 @@ void abort(std::string_view message) {
   int rank = s.initialized ? s.world.rank : 0;
   std::fprintf(stderr, "rank %d: %.*s\n", rank, static_cast<int>(message.size()), message.data());
   std::fflush(stderr);
-  if (mpi_running()) MPI_Abort(MPI_COMM_WORLD, 1);
+  if (detail::mpi_running()) MPI_Abort(MPI_COMM_WORLD, 1);
   std::_Exit(1);
 }
+
+namespace detail {
+
+bool mpi_running() {
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  return initialized && !finalized;
+}
+
+}  // namespace detail
 
 }  // namespace strata::dist

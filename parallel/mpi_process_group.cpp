@@ -34,17 +34,11 @@
 
 #include "core/factories.hpp"
 #include "parallel/dist.hpp"
+#include "parallel/mpi_running.hpp"
 
 namespace strata::dist {
 
 namespace {
-
-bool mpi_running() {
-  int initialized = 0, finalized = 0;
-  MPI_Initialized(&initialized);
-  MPI_Finalized(&finalized);
-  return initialized && !finalized;
-}
 
 void mpi_check(int rc, std::string_view op) {
   if (rc == MPI_SUCCESS) return;
@@ -236,7 +230,7 @@ struct MpiProcessGroup::Impl {
   struct Communicator {
     MPI_Comm comm;
     ~Communicator() {
-      if (mpi_running()) MPI_Comm_free(&comm);
+      if (detail::mpi_running()) MPI_Comm_free(&comm);
     }
   } owned;
   MPI_Comm comm;
