@@ -26,8 +26,12 @@
 // wall-clock breakdown when wall_clock_breakdown is set, and a row of the same numbers in the
 // metrics file when one is named. Only those steps read values back from the device.
 //
-// One rank today: the data-parallel and ZeRO engines reduce (or reduce-scatter) the flat gradient
-// buffers between backward and the optimizer step, where the reduce phase is timed.
+// Data parallelism: given a process group of N ranks, the engine broadcasts the parameters from
+// rank 0, and at each accumulation boundary averages the flat gradients over the group in buckets
+// (zero/gradient_reducer.hpp): launched during the boundary's backward as they become ready with
+// zero_optimization.overlap_comm, else after it, and waited for in step() before unscaling and
+// clipping (the timed reduce phase). Non-boundary micro-steps communicate nothing. loss() and the
+// log report this rank's loss, as DeepSpeed's engine does.
 #pragma once
 
 #include <cstdint>
@@ -47,7 +51,9 @@
 #include "nn/module.hpp"
 #include "optim/lr_schedules.hpp"
 #include "optim/optimizer.hpp"
+#include "parallel/process_group.hpp"
 #include "zero/flat_parameters.hpp"
+#include "zero/gradient_reducer.hpp"
 #include "zero/step_timers.hpp"
 
 namespace strata::optim {
@@ -82,10 +88,13 @@ class Engine {
   // `config` is resolved for this world size (io::Config::resolve). Converts the model for bf16 or
   // fp16, then lays out the optimizer's parameters (group by group, in order) in flat buffers;
   // the optimizer must not have stepped yet. `scheduler` (may be null) steps `optimizer`;
-  // `loader` (may be null) is the loader whose position checkpoints keep.
+  // `loader` (may be null) is the loader whose position checkpoints keep. `group` (may be null:
+  // one rank) is the data-parallel group, its size the world size `config` was resolved for; the
+  // parameters are broadcast from its rank 0 here (collective: every rank constructs its engine).
   Engine(io::Config config, std::shared_ptr<nn::Module> model,
          std::shared_ptr<optim::Optimizer> optimizer, std::shared_ptr<optim::LRScheduler> scheduler,
-         std::shared_ptr<io::DataLoader> loader = nullptr, LogOptions log = {});
+         std::shared_ptr<io::DataLoader> loader = nullptr, LogOptions log = {},
+         std::shared_ptr<dist::ProcessGroup> group = nullptr);
   ~Engine();
   Engine(Engine&&) noexcept;
   Engine& operator=(Engine&&) = delete;
@@ -152,6 +161,12 @@ class Engine {
   const io::Config& config() const { return config_; }
   const FlatParameters& flat_parameters() const { return flat_; }
   const StepTimers& timers() const { return timers_; }
+  // The data-parallel group and its size and rank (null, 1 and 0 on one rank).
+  const std::shared_ptr<dist::ProcessGroup>& group() const { return group_; }
+  int dp_size() const { return group_ ? group_->size() : 1; }
+  int dp_rank() const { return rank_; }
+  // The gradient reduction of the last step (zeros on one rank).
+  const ReductionTimes& last_reduction() const { return last_reduction_; }
   int64_t gradient_accumulation_steps() const { return *config_.gradient_accumulation_steps; }
   int64_t train_batch_size() const { return *config_.train_batch_size; }
   int64_t train_micro_batch_size_per_gpu() const { return *config_.train_micro_batch_size_per_gpu; }
@@ -170,8 +185,11 @@ class Engine {
   std::shared_ptr<io::DataLoader> loader_;
   LogOptions log_;
   FlatParameters flat_;
-  std::unique_ptr<optim::LossScaler> scaler_;  // fp16 only
-  int rank_ = 0;                               // the data-parallel rank: 0 on one rank
+  std::unique_ptr<optim::LossScaler> scaler_;         // fp16 only
+  std::shared_ptr<dist::ProcessGroup> group_;         // data parallel; null on one rank
+  std::shared_ptr<GradientReducer> reducer_;          // with group_
+  int rank_ = 0;                                      // the data-parallel rank: 0 on one rank
+  ReductionTimes last_reduction_, window_reduction_;  // the last step's; the sum since the log
 
   int64_t micro_steps_ = 0, global_steps_ = 0, global_samples_ = 0, skipped_steps_ = 0;
   bool step_skipped_ = false;

@@ -2,6 +2,8 @@
 #include "zero/initialize.hpp"
 
 #include "core/error.hpp"
+#include "parallel/dist.hpp"
+#include "parallel/mpi_process_group.hpp"
 #include "zero/from_config.hpp"
 
 namespace strata {
@@ -9,8 +11,12 @@ namespace strata {
 Initialized initialize(const io::Config& config, std::shared_ptr<nn::Module> model,
                        InitializeOptions options) {
   STRATA_CHECK(model, "initialize: the model is null");
-  // One rank until the data-parallel engine brings a process group.
-  const io::Config resolved = config.resolve(1);
+  std::shared_ptr<dist::ProcessGroup> group = options.group;
+  if (!group && dist::is_initialized() && dist::world_size() > 1)
+    group = dist::MpiProcessGroup::create_world();
+  const int64_t dp_size = group ? group->size() : 1;
+  const int64_t dp_rank = group ? group->rank() : 0;
+  const io::Config resolved = config.resolve(dp_size);
   STRATA_CHECK(!(options.optimizer && !resolved.optimizer.type.empty()),
                "initialize: an optimizer was passed and the config names one too (optimizer.type ",
                resolved.optimizer.type, "); remove one of them");
@@ -34,9 +40,11 @@ Initialized initialize(const io::Config& config, std::shared_ptr<nn::Module> mod
         io::DataLoaderOptions{.batch_size = *resolved.train_micro_batch_size_per_gpu,
                               .shuffle = true,
                               .seed = static_cast<uint64_t>(resolved.seed),
-                              .drop_last = resolved.dataloader_drop_last});
+                              .drop_last = resolved.dataloader_drop_last,
+                              .num_replicas = dp_size,
+                              .rank = dp_rank});
   return Initialized{zero::Engine(resolved, std::move(model), optimizer, scheduler, loader,
-                                  std::move(options.log)),
+                                  std::move(options.log), std::move(group)),
                      optimizer, loader, scheduler};
 }
 

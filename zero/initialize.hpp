@@ -21,6 +21,7 @@
 #include "nn/module.hpp"
 #include "optim/lr_schedules.hpp"
 #include "optim/optimizer.hpp"
+#include "parallel/process_group.hpp"
 #include "zero/engine.hpp"
 
 namespace strata {
@@ -39,6 +40,9 @@ struct InitializeOptions {
   // model_parameters).
   std::vector<Tensor> parameters;
   zero::LogOptions log;
+  // The data-parallel group. Null: the world's group (MpiProcessGroup::create_world) when
+  // dist::init() has been called and found more than one rank, else none (one rank, no MPI).
+  std::shared_ptr<dist::ProcessGroup> group;
 };
 
 // What initialize returns, in DeepSpeed's order: auto [engine, optimizer, loader, scheduler].
@@ -50,7 +54,9 @@ struct Initialized {
   std::shared_ptr<optim::LRScheduler> scheduler;
 };
 
-// `config` is resolved here for one rank (validated, batch triad inferred, defaults filled).
+// `config` is resolved here for the data-parallel size (validated, batch triad inferred, defaults
+// filled); the loader reads this rank's shard (io/distributed_sampler.hpp). Collective over the
+// group: every rank calls it.
 Initialized initialize(const io::Config& config, std::shared_ptr<nn::Module> model,
                        InitializeOptions options = {});
 
