@@ -1,7 +1,7 @@
-// The data-parallel engine under mpirun: an MLP trained with DP = the world size, gradient
-// accumulation 1 and 2, at one global batch, against a single-process engine run on every rank
-// with the whole global batch: the same losses and final weights (f32, 1e-5 relative); overlap_comm
-// on and off bitwise identical; the same parameters on every rank; no communication on
+// The data-parallel engine under mpirun: an MLP and a tiny GPT trained with DP = the world size,
+// gradient accumulation 1 and 2, at one global batch, against a single-process engine run on every
+// rank with the whole global batch: the same losses and final weights (f32, 1e-5 relative);
+// overlap_comm on and off bitwise identical; the same parameters on every rank; no communication on
 // non-boundary micro-steps.
 #include <doctest/doctest.h>
 
@@ -27,9 +27,32 @@ std::shared_ptr<dist::ProcessGroup> world() {
   return group;
 }
 
-std::shared_ptr<io::TensorDataset> dataset() {
-  io::Example data = make_data(kGlobalBatch * kSteps, 11);
-  return std::make_shared<io::TensorDataset>(data.inputs, data.targets);
+enum class Model { mlp, gpt };
+constexpr int64_t kContext = 8, kVocab = 16;
+
+std::shared_ptr<nn::Module> make_model(Model model, uint64_t seed) {
+  if (model == Model::mlp) return make_mlp(seed);
+  manual_seed(seed);
+  return std::make_shared<nn::GPT>(nn::GPTConfig{
+      .vocab_size = kVocab, .block_size = kContext, .n_layer = 1, .n_head = 2, .n_embd = 16});
+}
+
+// One epoch of kSteps global batches: MLP examples, or token windows and their next tokens.
+std::shared_ptr<io::TensorDataset> dataset(Model model) {
+  const int64_t n = kGlobalBatch * kSteps;
+  if (model == Model::mlp) {
+    io::Example data = make_data(n, 11);
+    return std::make_shared<io::TensorDataset>(data.inputs, data.targets);
+  }
+  Generator gen(11);
+  Tensor tokens = randint(0, kVocab, {n, kContext + 1}, DType::i64, gen);
+  return std::make_shared<io::TensorDataset>(tokens.narrow(1, 0, kContext).contiguous(),
+                                             tokens.narrow(1, 1, kContext).contiguous());
+}
+
+Tensor model_loss(Model model, nn::Module& module, const io::Example& batch) {
+  if (model == Model::mlp) return mlp_loss(module, batch);
+  return nn::functional::cross_entropy(module(batch.inputs).flatten(0, 1), batch.targets.flatten());
 }
 
 struct Variant {
@@ -38,13 +61,19 @@ struct Variant {
   double predivide = 1.0;
 };
 
-// AdamW over the MLP, micro-batch `micro`, `accumulation` micro-steps a step, buckets of 30
-// elements (the MLP's 4 parameters of 3, 24, 8 and 32 elements make 3 buckets, one parameter
-// larger than the size).
-io::Config adamw_config(int64_t micro, int64_t accumulation, const Variant& v) {
+// Micro-batch `micro`, `accumulation` micro-steps a step, buckets of 30 elements (the MLP's 4
+// parameters of 3, 24, 8 and 32 elements make 3 buckets, one parameter larger than the size).
+// AdamW for the MLP; SGD with momentum for the GPT, whose attention key bias has a zero true
+// gradient: Adam would turn its rounding noise, which depends on the summation order, into
+// full-size steps.
+io::Config train_config(Model model, int64_t micro, int64_t accumulation, const Variant& v) {
   io::Config config = sgd_config(micro, accumulation);
-  config.optimizer.type = "AdamW";
-  config.optimizer.params.lr = 0.01;
+  if (model == Model::mlp) {
+    config.optimizer.type = "AdamW";
+    config.optimizer.params.lr = 0.01;
+  } else {
+    config.optimizer.params.momentum = 0.9;
+  }
   config.zero_optimization.reduce_bucket_size = 30;
   config.zero_optimization.overlap_comm = v.overlap;
   config.prescale_gradients = v.prescale;
@@ -60,13 +89,13 @@ struct Run {
 
 // kSteps steps of `engine` over its loader; `loss_of` turns its loss() into the global batch's.
 template <class GlobalLoss>
-Run train(zero::Engine& engine, io::DataLoader& loader, GlobalLoss loss_of) {
+Run train(Model model, zero::Engine& engine, io::DataLoader& loader, GlobalLoss loss_of) {
   Run run;
   for (int64_t step = 0; step < kSteps; ++step) {
     for (int64_t micro = 0; micro < engine.gradient_accumulation_steps(); ++micro) {
       std::optional<io::Example> batch = loader.next();
       REQUIRE(batch);
-      engine.backward(mlp_loss(engine.module(), *batch));
+      engine.backward(model_loss(model, engine.module(), *batch));
       engine.step();
     }
     run.losses.push_back(loss_of(engine.loss()));
@@ -76,30 +105,30 @@ Run train(zero::Engine& engine, io::DataLoader& loader, GlobalLoss loss_of) {
 }
 
 // One process, no group, micro-batch kGlobalBatch / accumulation: the reference.
-Run reference(int64_t accumulation) {
-  io::Config config = adamw_config(kGlobalBatch / accumulation, accumulation, {}).resolve(1);
-  auto model = make_mlp(kModelSeed);
+Run reference(Model kind, int64_t accumulation) {
+  io::Config config = train_config(kind, kGlobalBatch / accumulation, accumulation, {}).resolve(1);
+  auto model = make_model(kind, kModelSeed);
   auto optimizer = zero::make_optimizer(config, model->parameters());
   auto loader = std::make_shared<io::DataLoader>(
-      dataset(), io::DataLoaderOptions{.batch_size = *config.train_micro_batch_size_per_gpu,
-                                       .seed = static_cast<uint64_t>(config.seed)});
+      dataset(kind), io::DataLoaderOptions{.batch_size = *config.train_micro_batch_size_per_gpu,
+                                           .seed = static_cast<uint64_t>(config.seed)});
   std::ostringstream log;
   zero::Engine engine(config, model, optimizer, nullptr, loader, {.out = &log});
-  return train(engine, *loader, [](double loss) { return loss; });
+  return train(kind, engine, *loader, [](double loss) { return loss; });
 }
 
 // DP = the world size through initialize. Each rank starts from its own weights: the broadcast
 // from rank 0 must make them rank 0's, the reference's.
-Run data_parallel(int64_t accumulation, const Variant& v) {
+Run data_parallel(Model kind, int64_t accumulation, const Variant& v) {
   const int n = world()->size();
   std::ostringstream log;
   auto [engine, optimizer, loader, scheduler] =
-      initialize(adamw_config(kGlobalBatch / (n * accumulation), accumulation, v),
-                 make_mlp(kModelSeed + static_cast<uint64_t>(world()->rank())),
-                 {.dataset = dataset(), .log = {.out = &log}, .group = world()});
+      initialize(train_config(kind, kGlobalBatch / (n * accumulation), accumulation, v),
+                 make_model(kind, kModelSeed + static_cast<uint64_t>(world()->rank())),
+                 {.dataset = dataset(kind), .log = {.out = &log}, .group = world()});
   REQUIRE(engine.dp_size() == n);
   REQUIRE(engine.train_batch_size() == kGlobalBatch);
-  return train(engine, *loader, [](double loss) {
+  return train(kind, engine, *loader, [](double loss) {
     Tensor t = full({1}, loss, DType::f64);
     world()->allreduce(t, dist::ReduceOp::avg);
     return t.item<double>();
@@ -121,35 +150,38 @@ void check_close(const Run& run, const Run& ref) {
 }  // namespace
 
 TEST_CASE("data parallel: the same losses and weights as one process at the same global batch") {
-  for (int64_t accumulation : {1, 2}) {
-    CAPTURE(accumulation);
-    const Run ref = reference(accumulation);
-    const Run overlapped = data_parallel(accumulation, {.overlap = true});
-    const Run after_backward = data_parallel(accumulation, {.overlap = false});
-    check_close(overlapped, ref);
-    // The same buckets in the same order: bitwise the same, overlapped or not.
-    CHECK(overlapped.losses == after_backward.losses);
-    CHECK(max_difference(overlapped.params, after_backward.params) == 0);
-    // DeepSpeed's scalings reach the same average.
-    check_close(data_parallel(accumulation, {.prescale = true}), ref);
-    check_close(data_parallel(accumulation, {.predivide = 2.0}), ref);
+  for (Model kind : {Model::mlp, Model::gpt})
+    for (int64_t accumulation : {1, 2}) {
+      CAPTURE(kind == Model::gpt);
+      CAPTURE(accumulation);
+      const Run ref = reference(kind, accumulation);
+      const Run overlapped = data_parallel(kind, accumulation, {.overlap = true});
+      const Run after_backward = data_parallel(kind, accumulation, {.overlap = false});
+      check_close(overlapped, ref);
+      // The same buckets in the same order: bitwise the same, overlapped or not.
+      CHECK(overlapped.losses == after_backward.losses);
+      CHECK(max_difference(overlapped.params, after_backward.params) == 0);
+      // DeepSpeed's scalings reach the same average.
+      check_close(data_parallel(kind, accumulation, {.prescale = true}), ref);
+      check_close(data_parallel(kind, accumulation, {.predivide = 2.0}), ref);
 
-    // Every rank ends with rank 0's parameters, bit for bit.
-    for (const Tensor& param : overlapped.params) {
-      Tensor root = param.clone();
-      world()->broadcast(root, 0);
-      CHECK(max_difference({param}, {root}) == 0);
+      // Every rank ends with rank 0's parameters, bit for bit.
+      for (const Tensor& param : overlapped.params) {
+        Tensor root = param.clone();
+        world()->broadcast(root, 0);
+        CHECK(max_difference({param}, {root}) == 0);
+      }
     }
-  }
 }
 
 TEST_CASE("data parallel: one reduction per accumulation boundary, timed") {
   std::ostringstream log;
-  io::Config config = adamw_config(1, 2, {.overlap = true});
+  io::Config config = train_config(Model::mlp, 1, 2, {.overlap = true});
   config.wall_clock_breakdown = true;
   config.steps_per_print = 1;
-  auto [engine, optimizer, loader, scheduler] = initialize(
-      config, make_mlp(kModelSeed), {.dataset = dataset(), .log = {.out = &log}, .group = world()});
+  auto [engine, optimizer, loader, scheduler] =
+      initialize(config, make_mlp(kModelSeed),
+                 {.dataset = dataset(Model::mlp), .log = {.out = &log}, .group = world()});
   const size_t buckets = 3;
   for (int step = 0; step < 2; ++step) {
     const uint64_t before = world()->sequence_number();
@@ -166,4 +198,18 @@ TEST_CASE("data parallel: one reduction per accumulation boundary, timed") {
     CHECK(times.waited_ms <= times.in_flight_ms + 1e-6);
   }
   if (world()->rank() == 0) CHECK(log.str().find("reduction in flight") != std::string::npos);
+}
+
+TEST_CASE("data parallel: initialize takes the world's group by default and shards the loader") {
+  std::ostringstream log;
+  auto [engine, optimizer, loader, scheduler] =
+      initialize(train_config(Model::mlp, 2, 1, {}), make_mlp(kModelSeed),
+                 {.dataset = dataset(Model::mlp), .log = {.out = &log}});
+  const int n = world()->size();
+  CHECK(engine.dp_size() == n);
+  CHECK(engine.dp_rank() == world()->rank());
+  CHECK(engine.train_batch_size() == 2 * n);
+  CHECK(loader->options().num_replicas == n);
+  CHECK(loader->options().rank == world()->rank());
+  CHECK(loader->num_batches() == kGlobalBatch * kSteps / (2 * n));
 }
