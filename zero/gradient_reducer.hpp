@@ -44,7 +44,7 @@ struct ReductionTimes {
   double waited_ms = 0;     // the part wait() blocked for
 };
 
-class GradientReducer : public std::enable_shared_from_this<GradientReducer> {
+class GradientReducer {
  public:
   // `flat` must outlive the reducer's use; registers one gradient-ready hook per parameter. The
   // hooks hold the reducer weakly: once it is gone they do nothing.
