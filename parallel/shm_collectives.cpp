@@ -23,9 +23,10 @@ void check(int rc, const char* what) {
 }
 
 // dst[0, n) = the reduction of src[0..sources)[0, n) in source order, accumulated in A and divided
-// by `size` for avg. Blocks of kBlock stay in L1 while every source is added in.
+// by `size` for avg; also written to copy[0, n) unless it is null. Blocks of kBlock stay in L1
+// while every source is added in (dst may be a source: a block is read before it is written).
 template <typename T>
-void reduce(const T* const* src, int sources, int64_t n, ReduceOp op, int size, T* dst) {
+void reduce(const T* const* src, int sources, int64_t n, ReduceOp op, int size, T* dst, T* copy) {
   using A = compute_t<T>;
   constexpr int64_t kBlock = 1024;
   alignas(64) A acc[kBlock];
@@ -51,11 +52,9 @@ void reduce(const T* const* src, int sources, int64_t n, ReduceOp op, int size, 
     } else {
       for (int64_t i = 0; i < m; ++i) d[i] = static_cast<T>(acc[i]);
     }
+    if (copy) std::memcpy(copy + begin, d, m * sizeof(T));
   }
 }
-
-// The element range [lo, hi) of n that rank r reduces.
-int64_t slice_begin(int64_t n, int r, int size) { return n * r / size; }
 
 char* bytes(const Tensor& t) { return static_cast<char*>(t.data_ptr()); }
 
@@ -131,22 +130,29 @@ void ShmCollectives::allreduce(const Tensor& tensor, ReduceOp op) {
   const size_t element = tensor.element_size();
   reserve(n * element);
   const int64_t chunk = static_cast<int64_t>(half_bytes_ / element);
-  std::vector<char*> sources(size_);
   STRATA_DISPATCH_NUMERIC(tensor.dtype(), "ProcessGroup(mpi) allreduce", [&] {
     scalar_t* data = tensor.data<scalar_t>();
+    std::vector<const scalar_t*> src(size_);
     for (int64_t begin = 0; begin < n; begin += chunk) {
       const int64_t c = std::min(chunk, n - begin);
-      std::memcpy(next_half(rank_), data + begin, c * element);
+      scalar_t* chunk_data = data + begin;
+      auto slice = [&](int q) { return c * q / size_; };  // rank q reduces [slice(q), slice(q + 1))
+      // Publish the slices the other ranks reduce; this rank's own slice stays where it is.
+      auto* mine = reinterpret_cast<scalar_t*>(next_half(rank_));
+      std::memcpy(mine, chunk_data, slice(rank_) * element);
+      std::memcpy(mine + slice(rank_ + 1), chunk_data + slice(rank_ + 1),
+                  (c - slice(rank_ + 1)) * element);
       sync();
-      const int64_t lo = slice_begin(c, rank_, size_), hi = slice_begin(c, rank_ + 1, size_);
-      std::vector<const scalar_t*> src(size_);
-      for (int q = 0; q < size_; ++q) src[q] = reinterpret_cast<const scalar_t*>(half(q)) + lo;
-      reduce(src.data(), size_, hi - lo, op, size_, reinterpret_cast<scalar_t*>(half(rank_)) + lo);
+      const int64_t lo = slice(rank_), hi = slice(rank_ + 1);
+      for (int q = 0; q < size_; ++q)
+        src[q] = (q == rank_ ? chunk_data : reinterpret_cast<const scalar_t*>(half(q))) + lo;
+      // The reduced slice goes into the tensor and, for the others, into this rank's segment.
+      reduce(src.data(), size_, hi - lo, op, size_, chunk_data + lo, mine + lo);
       sync();
       for (int q = 0; q < size_; ++q) {
-        const int64_t qlo = slice_begin(c, q, size_), qhi = slice_begin(c, q + 1, size_);
-        std::memcpy(data + begin + qlo, reinterpret_cast<const scalar_t*>(half(q)) + qlo,
-                    (qhi - qlo) * element);
+        if (q == rank_) continue;
+        std::memcpy(chunk_data + slice(q), reinterpret_cast<const scalar_t*>(half(q)) + slice(q),
+                    (slice(q + 1) - slice(q)) * element);
       }
     }
   });
@@ -164,12 +170,15 @@ void ShmCollectives::reduce_scatter(const Tensor& output, const Tensor& input, R
     for (int64_t begin = 0; begin < n; begin += chunk) {
       const int64_t c = std::min(chunk, n - begin);
       // This rank's chunk of every rank's piece, piece q at [q c, (q + 1) c) of the half.
+      // (its own piece, which only this rank reduces, is read from the input).
       auto* mine = reinterpret_cast<scalar_t*>(next_half(rank_));
-      for (int q = 0; q < size_; ++q) std::memcpy(mine + q * c, in + q * n + begin, c * element);
+      for (int q = 0; q < size_; ++q)
+        if (q != rank_) std::memcpy(mine + q * c, in + q * n + begin, c * element);
       sync();
       for (int q = 0; q < size_; ++q)
-        src[q] = reinterpret_cast<const scalar_t*>(half(q)) + rank_ * c;
-      reduce(src.data(), size_, c, op, size_, out + begin);
+        src[q] = q == rank_ ? in + rank_ * n + begin
+                            : reinterpret_cast<const scalar_t*>(half(q)) + rank_ * c;
+      reduce(src.data(), size_, c, op, size_, out + begin, static_cast<scalar_t*>(nullptr));
     }
   });
 }
@@ -186,7 +195,8 @@ void ShmCollectives::allgather(const Tensor& output, const Tensor& input) {
     std::memcpy(next_half(rank_), in + begin * element, c * element);
     sync();
     for (int q = 0; q < size_; ++q)
-      std::memcpy(out + (q * n + begin) * element, half(q), c * element);
+      std::memcpy(out + (q * n + begin) * element, q == rank_ ? in + begin * element : half(q),
+                  c * element);
   }
 }
 
