@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/error.hpp"
@@ -72,11 +73,19 @@ std::unique_ptr<ShmCollectives> ShmCollectives::create(MPI_Comm comm) {
     return nullptr;
   }
   MPI_Comm_set_errhandler(node, MPI_ERRORS_RETURN);
-  return std::make_unique<ShmCollectives>(node, node_rank, node_size);
+  size_t chunk_bytes = kDefaultChunkBytes;
+  if (const char* env = std::getenv("STRATA_SHM_CHUNK_BYTES")) {
+    char* end = nullptr;
+    unsigned long long value = std::strtoull(env, &end, 10);
+    STRATA_CHECK(*env && *end == 0 && value >= 4096, "ProcessGroup(mpi): STRATA_SHM_CHUNK_BYTES='",
+                 env, "' is not a byte count of at least 4096");
+    chunk_bytes = value;
+  }
+  return std::make_unique<ShmCollectives>(node, node_rank, node_size, chunk_bytes);
 }
 
-ShmCollectives::ShmCollectives(MPI_Comm node, int rank, int size)
-    : node_(node), rank_(rank), size_(size), segments_(size) {}
+ShmCollectives::ShmCollectives(MPI_Comm node, int rank, int size, size_t chunk_bytes)
+    : node_(node), rank_(rank), size_(size), chunk_bytes_(chunk_bytes), segments_(size) {}
 
 ShmCollectives::~ShmCollectives() {
   if (!mpi_running()) return;
@@ -92,7 +101,7 @@ void ShmCollectives::release() {
 }
 
 void ShmCollectives::reserve(size_t bytes) {
-  bytes = std::min(bytes, kMaxChunkBytes);
+  bytes = std::min(bytes, chunk_bytes_);
   if (bytes <= half_bytes_) return;
   release();
   size_t half = (bytes + 4095) / 4096 * 4096;  // page-aligned halves

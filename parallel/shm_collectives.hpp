@@ -7,17 +7,18 @@
 // reducing straight out of a window every rank maps stays at memory speed at any size.
 //
 // How: the window holds one segment per rank, allocated once per group (grown on demand up to
-// kMaxChunkBytes per half) and split into two halves used alternately. A tensor goes through in
-// chunks of at most one half. allreduce, per chunk: rank r reduces slice r (1/N of the chunk). Each
-// rank copies into its segment the slices the others reduce; sync; rank r reduces slice r over
-// every rank, in rank order 0..N-1 (its own slice read from its tensor, the others' from their
-// segments), into its tensor and into its segment; sync; each rank copies the others' reduced
-// slices out. Every element is reduced in the same order by the same code whichever rank reduces
-// it, so every rank gets identical bits. 16-bit floats accumulate in f32 and are rounded once. A
-// rank touches each byte about 4 times (2 reads, 2 writes per element, any N), against ~3 for a
-// zero-copy reduction of tensors that already live in the window, which user tensors do not.
-// A half is rewritten two chunks later, after a sync that every rank reaches only once it has
-// read it: two syncs per chunk for allreduce, one for reduce_scatter and allgather.
+// the chunk size per half: kDefaultChunkBytes, or STRATA_SHM_CHUNK_BYTES from the environment) and
+// split into two halves used alternately. A tensor goes through in chunks of at most one half.
+// allreduce, per chunk: rank r reduces slice r (1/N of the chunk). Each rank copies into its
+// segment the slices the others reduce; sync; rank r reduces slice r over every rank, in rank order
+// 0..N-1 (its own slice read from its tensor, the others' from their segments), into its tensor and
+// into its segment; sync; each rank copies the others' reduced slices out. Every element is reduced
+// in the same order by the same code whichever rank reduces it, so every rank gets identical bits.
+// 16-bit floats accumulate in f32 and are rounded once. A rank touches each byte about 4 times (2
+// reads, 2 writes per element, any N), against ~3 for a zero-copy reduction of tensors that already
+// live in the window, which user tensors do not. A half is rewritten two chunks later, after a sync
+// that every rank reaches only once it has read it: two syncs per chunk for allreduce, one for
+// reduce_scatter and allgather.
 //
 // Internal to strata_parallel (includes <mpi.h>; not installed). Not thread-safe: one group's
 // collective lane calls it.
@@ -40,10 +41,12 @@ class ShmCollectives {
   // Collectives below this many bytes (the tensor for allreduce, the larger side otherwise) stay
   // on MPI, whose small-message latency is lower.
   static constexpr size_t kMinBytes = size_t{256} << 10;
-  // The most bytes one half of a rank's segment holds: a chunk.
-  static constexpr size_t kMaxChunkBytes = size_t{16} << 20;
+  // The most bytes one half of a rank's segment holds: a chunk. Measured on 2 ranks (docs/
+  // BENCHMARKS.md): larger chunks mean fewer syncs, which matter most on a loaded machine.
+  static constexpr size_t kDefaultChunkBytes = size_t{16} << 20;
 
-  // Collective over comm. Null when comm's ranks are not all on one node.
+  // Collective over comm. Null when comm's ranks are not all on one node. The chunk size is
+  // STRATA_SHM_CHUNK_BYTES when set (at least 4096; the same on every rank), else the default.
   static std::unique_ptr<ShmCollectives> create(MPI_Comm comm);
   ~ShmCollectives();
 
@@ -53,10 +56,10 @@ class ShmCollectives {
   void reduce_scatter(const Tensor& output, const Tensor& input, ReduceOp op);
   void allgather(const Tensor& output, const Tensor& input);
 
-  ShmCollectives(MPI_Comm node, int rank, int size);
+  ShmCollectives(MPI_Comm node, int rank, int size, size_t chunk_bytes);
 
  private:
-  // Makes each half hold at least `bytes` (capped at kMaxChunkBytes); collective.
+  // Makes each half hold at least `bytes` (capped at the chunk size); collective.
   void reserve(size_t bytes);
   void release();
   // Flips to the other half and returns it for `rank`.
@@ -67,6 +70,7 @@ class ShmCollectives {
 
   MPI_Comm node_;
   int rank_, size_;
+  size_t chunk_bytes_;
   MPI_Win win_ = MPI_WIN_NULL;
   size_t half_bytes_ = 0;
   std::vector<char*> segments_;

@@ -8,7 +8,9 @@
 // reference pins it.
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "core/factories.hpp"
@@ -22,8 +24,14 @@ using dist::detail::ShmCollectives;
 
 namespace {
 
+// 1 MiB chunks (the default is 16 MiB) keep the sizes beyond one chunk quick to check.
+constexpr size_t kChunkBytes = size_t{1} << 20;
+
 std::shared_ptr<dist::MpiProcessGroup> world_group() {
-  static std::shared_ptr<dist::MpiProcessGroup> group = dist::MpiProcessGroup::create_world();
+  static std::shared_ptr<dist::MpiProcessGroup> group = [] {
+    setenv("STRATA_SHM_CHUNK_BYTES", std::to_string(kChunkBytes).c_str(), 1);
+    return dist::MpiProcessGroup::create_world();
+  }();
   return group;
 }
 
@@ -36,7 +44,7 @@ constexpr DType kDTypes[] = {DType::f32,  DType::f64, DType::f16,
 std::vector<int64_t> sizes(DType dtype) {
   int64_t element = static_cast<int64_t>(element_size(dtype));
   int64_t threshold = ShmCollectives::kMinBytes / element;
-  int64_t chunk = ShmCollectives::kMaxChunkBytes / element;
+  int64_t chunk = kChunkBytes / element;
   return {threshold, threshold + 1, chunk + chunk / 2 + 3};
 }
 
