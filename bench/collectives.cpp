@@ -7,7 +7,9 @@
 // tensor, reduce_scatter's input, allgather's output. Each call is timed from a barrier to the
 // slowest rank's end; the median of --repeats calls (after one warm-up) gives algbw = bytes /
 // seconds and busbw = algbw * 2(n-1)/n for allreduce, * (n-1)/n for reduce_scatter and allgather
-// (nccl-tests' definitions: the bandwidth each link would carry in a ring, comparable across n).
+// (nccl-tests' definitions: the bandwidth each link would carry in a ring, comparable across n);
+// best_busbw_gbps is the same from the fastest call (on a loaded machine, a call in which no rank
+// lost its core).
 // Strata's in-place allreduce is compared with MPI_Allreduce(MPI_IN_PLACE); the others with
 // MPI_Reduce_scatter_block and MPI_Allgather, out of place, on the same buffers. Rank 0 prints one
 // JSON line per measurement. Not a test: run it (--help).
@@ -31,8 +33,12 @@ struct Options {
   int64_t repeats = 5;
 };
 
-// Median over repeats of the slowest rank's seconds per call, after one warm-up call.
-double median_seconds(const std::function<void()>& call, int64_t repeats) {
+struct Timing {
+  double median, best;  // seconds per call, over repeats of the slowest rank's time
+};
+
+// Times repeats calls, after one warm-up call, each from a barrier to the slowest rank's end.
+Timing time_calls(const std::function<void()>& call, int64_t repeats) {
   call();
   std::vector<double> samples;
   for (int64_t i = 0; i < repeats; ++i) {
@@ -44,20 +50,21 @@ double median_seconds(const std::function<void()>& call, int64_t repeats) {
     samples.push_back(slowest);
   }
   std::sort(samples.begin(), samples.end());
-  return samples[samples.size() / 2];
+  return {samples[samples.size() / 2], samples.front()};
 }
 
-void report(const std::string& op, const std::string& impl, int64_t bytes, int ranks,
-            double seconds, bool shared_memory) {
+void report(const std::string& op, const std::string& impl, int64_t bytes, int ranks, Timing t,
+            bool shared_memory) {
   if (dist::rank() != 0) return;
-  double algbw = bytes / seconds / 1e9;
+  double algbw = bytes / t.median / 1e9;
   double factor = (op == "allreduce" ? 2.0 : 1.0) * (ranks - 1) / ranks;
   std::printf(
       "{\"bench\":\"collectives\",\"op\":\"%s\",\"impl\":\"%s\",\"bytes\":%lld,\"ranks\":%d,"
       "\"dtype\":\"f32\",\"seconds\":%.6f,\"algbw_gbps\":%.3f,\"busbw_gbps\":%.3f,"
-      "\"shared_memory\":%s}\n",
-      op.c_str(), impl.c_str(), static_cast<long long>(bytes), ranks, seconds, algbw,
-      algbw * factor, impl == "strata" && shared_memory ? "true" : "false");
+      "\"best_busbw_gbps\":%.3f,\"shared_memory\":%s}\n",
+      op.c_str(), impl.c_str(), static_cast<long long>(bytes), ranks, t.median, algbw,
+      algbw * factor, bytes / t.best / 1e9 * factor,
+      impl == "strata" && shared_memory ? "true" : "false");
   std::fflush(stdout);
 }
 
@@ -82,10 +89,10 @@ int main(int argc, char** argv) {
     const int64_t bytes = count * 4;
     Tensor a = ones({count}), b = ones({count});
     for (const std::string& op : o.ops) {
-      double strata_s = 0, mpi_s = 0;
+      Timing strata_s{}, mpi_s{};
       if (op == "allreduce") {
-        strata_s = median_seconds([&] { group->allreduce(a); }, o.repeats);
-        mpi_s = median_seconds(
+        strata_s = time_calls([&] { group->allreduce(a); }, o.repeats);
+        mpi_s = time_calls(
             [&] {
               MPI_Allreduce(MPI_IN_PLACE, a.data_ptr(), static_cast<int>(count), MPI_FLOAT, MPI_SUM,
                             MPI_COMM_WORLD);
@@ -93,8 +100,8 @@ int main(int argc, char** argv) {
             o.repeats);
       } else if (op == "reduce_scatter") {
         Tensor out = b.slice(0, 0, count / n);
-        strata_s = median_seconds([&] { group->reduce_scatter(out, a); }, o.repeats);
-        mpi_s = median_seconds(
+        strata_s = time_calls([&] { group->reduce_scatter(out, a); }, o.repeats);
+        mpi_s = time_calls(
             [&] {
               MPI_Reduce_scatter_block(a.data_ptr(), out.data_ptr(), static_cast<int>(count / n),
                                        MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
@@ -102,8 +109,8 @@ int main(int argc, char** argv) {
             o.repeats);
       } else if (op == "allgather") {
         Tensor in = b.slice(0, 0, count / n);
-        strata_s = median_seconds([&] { group->allgather(a, in); }, o.repeats);
-        mpi_s = median_seconds(
+        strata_s = time_calls([&] { group->allgather(a, in); }, o.repeats);
+        mpi_s = time_calls(
             [&] {
               MPI_Allgather(in.data_ptr(), static_cast<int>(count / n), MPI_FLOAT, a.data_ptr(),
                             static_cast<int>(count / n), MPI_FLOAT, MPI_COMM_WORLD);
