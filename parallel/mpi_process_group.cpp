@@ -436,10 +436,6 @@ std::shared_ptr<Work> MpiProcessGroup::allgather_async(const Tensor& output, con
       g.collectives, true, [&g, output, input, count, my_rank](uint64_t sequence, bool debug) {
         g.check_call(signature(Op::allgather, &input, 0, sequence), debug);
         if (count == 0) return;
-        if (g.use_shm(output.nbytes(), DType::i32)) {  // moved as bytes: any dtype
-          bool aliased = overlap(input, output);
-          return g.shm->allgather(flat(output), aliased ? flat(input).clone() : flat(input));
-        }
         MPI_Datatype type = mpi_type(input.dtype());
         // The input already at this rank's place in the output is MPI_IN_PLACE; any other overlap
         // gathers from a copy.

@@ -5,7 +5,7 @@
 // topology_group split it. Each group owns progress threads that run its queued calls in order
 // (one for collectives, one for sends, one for receives); this needs MPI_THREAD_MULTIPLE
 // (World::thread_multiple), since several groups' threads and the program may be inside MPI at
-// once. When every rank is on one node, allreduce, reduce_scatter and allgather of large tensors go
+// once. When every rank is on one node, allreduce and reduce_scatter of large tensors go
 // through a shared-memory window instead of MPI (parallel/shm_collectives.hpp). <mpi.h> stays in
 // the .cpp.
 #pragma once

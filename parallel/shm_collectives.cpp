@@ -57,8 +57,6 @@ void reduce(const T* const* src, int sources, int64_t n, ReduceOp op, int size, 
   }
 }
 
-char* bytes(const Tensor& t) { return static_cast<char*>(t.data_ptr()); }
-
 }  // namespace
 
 std::unique_ptr<ShmCollectives> ShmCollectives::create(MPI_Comm comm) {
@@ -190,23 +188,6 @@ void ShmCollectives::reduce_scatter(const Tensor& output, const Tensor& input, R
       reduce(src.data(), size_, c, op, size_, out + begin, static_cast<scalar_t*>(nullptr));
     }
   });
-}
-
-void ShmCollectives::allgather(const Tensor& output, const Tensor& input) {
-  const int64_t n = input.numel();
-  const size_t element = input.element_size();
-  reserve(n * element);
-  const int64_t chunk = static_cast<int64_t>(half_bytes_ / element);
-  const char* in = bytes(input);
-  char* out = bytes(output);
-  for (int64_t begin = 0; begin < n; begin += chunk) {
-    const int64_t c = std::min(chunk, n - begin);
-    std::memcpy(next_half(rank_), in + begin * element, c * element);
-    sync();
-    for (int q = 0; q < size_; ++q)
-      std::memcpy(out + (q * n + begin) * element, q == rank_ ? in + begin * element : half(q),
-                  c * element);
-  }
 }
 
 }  // namespace strata::dist::detail

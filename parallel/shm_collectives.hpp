@@ -1,6 +1,8 @@
-// ShmCollectives: allreduce, reduce_scatter and allgather between the ranks of one node through an
-// MPI-3 shared-memory window, used by MpiProcessGroup for large tensors when every rank of its
-// group is on one node (MPI still carries everything else).
+// ShmCollectives: allreduce and reduce_scatter between the ranks of one node through an MPI-3
+// shared-memory window, used by MpiProcessGroup for large tensors when every rank of its group is
+// on one node (MPI still carries everything else). allgather stays on MPI: it moves data without
+// temporaries (single-copy between local ranks), and through the window it measured up to 2x slower
+// here (docs/BENCHMARKS.md).
 //
 // Why: OpenMPI's shared-memory collectives collapse on large messages (2 local ranks: allreduce bus
 // bandwidth 5.9 GB/s at 1 MB, 0.37 GB/s at 64 MB, from page faults on its temporaries), while
@@ -14,11 +16,11 @@
 // 0..N-1 (its own slice read from its tensor, the others' from their segments), into its tensor and
 // into its segment; sync; each rank copies the others' reduced slices out. Every element is reduced
 // in the same order by the same code whichever rank reduces it, so every rank gets identical bits.
-// 16-bit floats accumulate in f32 and are rounded once. A rank touches each byte about 4 times (2
-// reads, 2 writes per element, any N), against ~3 for a zero-copy reduction of tensors that already
-// live in the window, which user tensors do not. A half is rewritten two chunks later, after a sync
-// that every rank reaches only once it has read it: two syncs per chunk for allreduce, one for
-// reduce_scatter and allgather.
+// 16-bit floats accumulate in f32 and are rounded once. Per element a rank reads 2 and writes 2 at
+// N = 2 (3 reads as N grows), against 2 reads and 1 write for a zero-copy reduction of tensors that
+// already live in the window, which user tensors do not. A half is rewritten two chunks later,
+// after a sync that every rank reaches only once it has read it: two syncs per chunk for allreduce,
+// one for reduce_scatter.
 //
 // Internal to strata_parallel (includes <mpi.h>; not installed). Not thread-safe: one group's
 // collective lane calls it.
@@ -38,7 +40,7 @@ namespace strata::dist::detail {
 
 class ShmCollectives {
  public:
-  // Collectives below this many bytes (the tensor for allreduce, the larger side otherwise) stay
+  // Collectives below this many bytes (the tensor for allreduce, the input for reduce_scatter) stay
   // on MPI, whose small-message latency is lower.
   static constexpr size_t kMinBytes = size_t{256} << 10;
   // The most bytes one half of a rank's segment holds: a chunk. Measured on 2 ranks (docs/
@@ -51,10 +53,9 @@ class ShmCollectives {
   ~ShmCollectives();
 
   // As ProcessGroup's, on contiguous CPU tensors of a numeric dtype (bool stays on MPI);
-  // reduce_scatter's and allgather's inputs must not overlap their outputs (copy them first).
+  // reduce_scatter's input must not overlap its output (copy it first).
   void allreduce(const Tensor& tensor, ReduceOp op);
   void reduce_scatter(const Tensor& output, const Tensor& input, ReduceOp op);
-  void allgather(const Tensor& output, const Tensor& input);
 
   ShmCollectives(MPI_Comm node, int rank, int size, size_t chunk_bytes);
 
