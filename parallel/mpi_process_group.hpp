@@ -20,7 +20,9 @@ class MpiProcessGroup final : public ProcessGroup {
  public:
   // Error when dist::init() has not set up an MPI world, or MPI lacks MPI_THREAD_MULTIPLE.
   static std::shared_ptr<MpiProcessGroup> create_world();
-  // Finishes the queued calls, stops the progress thread and frees the communicator.
+  // Finishes the queued calls, stops the progress thread and frees the communicator and the
+  // shared-memory window. Freeing the window (MPI_Win_free) waits for every rank of the group:
+  // destroy a group on all its ranks at the same point of the program, as it was created.
   ~MpiProcessGroup() override;
 
   std::string_view backend() const override { return "mpi"; }
