@@ -13,7 +13,8 @@ install(TARGETS strata strata_core strata_io strata_autograd strata_nn strata_op
 install(FILES ${PROJECT_SOURCE_DIR}/strata.hpp DESTINATION include/strata)
 foreach(folder IN LISTS STRATA_LIBRARY_FOLDERS)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${folder} DESTINATION include/strata
-          FILES_MATCHING PATTERN "*.hpp" PATTERN "*.cuh")
+          FILES_MATCHING PATTERN "*.hpp" PATTERN "*.cuh"
+          PATTERN "shm_collectives.hpp" EXCLUDE)  # internal: includes <mpi.h>
 endforeach()
 install(EXPORT StrataTargets NAMESPACE Strata:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/Strata)
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/StrataConfig.cmake.in

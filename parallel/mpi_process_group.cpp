@@ -35,6 +35,7 @@
 #include "core/factories.hpp"
 #include "parallel/dist.hpp"
 #include "parallel/mpi_running.hpp"
+#include "parallel/shm_collectives.hpp"
 
 namespace strata::dist {
 
@@ -239,11 +240,14 @@ struct MpiProcessGroup::Impl {
   bool debug_checks = false;    // guarded by mutex
   uint64_t next_sequence = 0;   // guarded by mutex
   bool checked[kOpCount] = {};  // each op's first call compared (the collective lane's)
+  // Large collectives of a group on one node (null otherwise); used by the collective lane only.
+  std::unique_ptr<detail::ShmCollectives> shm;
   Lane collectives, sends, receives;
 
   explicit Impl(MPI_Comm comm) : owned{comm}, comm(comm) {
     MPI_Comm_size(comm, &size);
     MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+    shm = detail::ShmCollectives::create(comm);
     const char* env = std::getenv("STRATA_DIST_DEBUG");
     debug_checks = env && std::strcmp(env, "1") == 0;
   }
@@ -290,6 +294,12 @@ struct MpiProcessGroup::Impl {
            calls);
     }
     checked[op] = true;
+  }
+
+  // Whether a collective of `bytes` in `dtype` goes through shared memory: a group on one node,
+  // a tensor large enough, a dtype with arithmetic (bool's logical or stays on MPI).
+  bool use_shm(size_t bytes, DType dtype) const {
+    return shm && bytes >= detail::ShmCollectives::kMinBytes && dtype != DType::boolean;
   }
 
   // data[0, n) reduced over the ranks in place, in chunks MPI's int counts can hold.
@@ -351,6 +361,8 @@ uint64_t MpiProcessGroup::sequence_number() const {
   return impl_->next_sequence;
 }
 
+bool MpiProcessGroup::shared_memory() const { return impl_->shm != nullptr; }
+
 void MpiProcessGroup::set_debug_checks(bool on) {
   std::lock_guard lock(impl_->mutex);
   impl_->debug_checks = on;
@@ -364,6 +376,7 @@ std::shared_ptr<Work> MpiProcessGroup::allreduce_async(const Tensor& tensor, Red
     g.check_call(signature(Op::allreduce, &tensor, static_cast<int64_t>(op), sequence), debug);
     if (tensor.numel() == 0) return;
     Tensor data = flat(tensor);
+    if (g.use_shm(data.nbytes(), data.dtype())) return g.shm->allreduce(data, op);
     Tensor acc = accumulator(data);
     g.allreduce_in_place(acc, op);
     if (op == ReduceOp::avg) divide(acc, g.size);
@@ -393,6 +406,10 @@ std::shared_ptr<Work> MpiProcessGroup::reduce_scatter_async(const Tensor& output
         // at this rank's chunk): an input that overlaps the output is reduced from a copy.
         Tensor in = overlap(input, output) && !is_16bit_float(input.dtype()) ? flat(input).clone()
                                                                              : flat(input);
+        if (g.use_shm(in.nbytes(), in.dtype())) {
+          if (overlap(in, out)) in = in.clone();  // a 16-bit input the clone above left
+          return g.shm->reduce_scatter(out, in, op);
+        }
         Tensor in_acc = accumulator(in);
         Tensor out_acc = is_16bit_float(out.dtype()) ? empty({count}, DType::f32) : out;
         mpi_check(

@@ -5,7 +5,9 @@
 // topology_group split it. Each group owns progress threads that run its queued calls in order
 // (one for collectives, one for sends, one for receives); this needs MPI_THREAD_MULTIPLE
 // (World::thread_multiple), since several groups' threads and the program may be inside MPI at
-// once. <mpi.h> stays in the .cpp.
+// once. When every rank is on one node, allreduce and reduce_scatter of large tensors go
+// through a shared-memory window instead of MPI (parallel/shm_collectives.hpp). <mpi.h> stays in
+// the .cpp.
 #pragma once
 
 #include <memory>
@@ -18,12 +20,16 @@ class MpiProcessGroup final : public ProcessGroup {
  public:
   // Error when dist::init() has not set up an MPI world, or MPI lacks MPI_THREAD_MULTIPLE.
   static std::shared_ptr<MpiProcessGroup> create_world();
-  // Finishes the queued calls, stops the progress thread and frees the communicator.
+  // Finishes the queued calls, stops the progress thread and frees the communicator and the
+  // shared-memory window. Freeing the window (MPI_Win_free) waits for every rank of the group:
+  // destroy a group on all its ranks at the same point of the program, as it was created.
   ~MpiProcessGroup() override;
 
   std::string_view backend() const override { return "mpi"; }
   uint64_t sequence_number() const override;
   void set_debug_checks(bool on) override;
+  // Whether this group's large collectives go through shared memory: every rank on one node.
+  bool shared_memory() const;
 
   std::shared_ptr<Work> allreduce_async(const Tensor& tensor, ReduceOp op) override;
   std::shared_ptr<Work> reduce_scatter_async(const Tensor& output, const Tensor& input,

@@ -1,0 +1,183 @@
+// MpiProcessGroup's shared-memory collectives under mpirun (2, 3 and 4 ranks on this node):
+// allreduce (sum, avg, max) and reduce_scatter on every numeric dtype, at sizes at
+// and just above the threshold where they leave MPI and above one window chunk, against a serial
+// reference that sums in rank order 0..N-1 in the accumulation type (f32 for f32 and 16-bit
+// floats, f64 for f64), bit for bit; and every rank's result is the same bits.
+//
+// Unlike process_group_test's inputs, these have full mantissas, so the sum order matters: the
+// reference pins it.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/factories.hpp"
+#include "parallel/dist.hpp"
+#include "parallel/mpi_process_group.hpp"
+#include "parallel/shm_collectives.hpp"
+
+using namespace strata;
+using dist::ReduceOp;
+using dist::detail::ShmCollectives;
+
+namespace {
+
+// 1 MiB chunks (the default is 16 MiB) keep the sizes beyond one chunk quick to check.
+constexpr size_t kChunkBytes = size_t{1} << 20;
+
+std::shared_ptr<dist::MpiProcessGroup> world_group() {
+  static std::shared_ptr<dist::MpiProcessGroup> group = [] {
+    setenv("STRATA_SHM_CHUNK_BYTES", std::to_string(kChunkBytes).c_str(), 1);
+    return dist::MpiProcessGroup::create_world();
+  }();
+  return group;
+}
+
+constexpr DType kDTypes[] = {DType::f32,  DType::f64, DType::f16,
+                             DType::bf16, DType::i32, DType::i64};
+
+// Element counts for a dtype: the threshold where collectives leave MPI (below it, MPI's own sum
+// order applies: process_group_test covers it), one above, and 1.5 chunks + 3 (two chunks, the
+// last partial).
+std::vector<int64_t> sizes(DType dtype) {
+  int64_t element = static_cast<int64_t>(element_size(dtype));
+  int64_t threshold = ShmCollectives::kMinBytes / element;
+  int64_t chunk = kChunkBytes / element;
+  return {threshold, threshold + 1, chunk + chunk / 2 + 3};
+}
+
+uint64_t mix(uint64_t x) {
+  x ^= x >> 31;
+  x *= 0x94D049BB133111EBull;
+  x ^= x >> 29;
+  return x;
+}
+
+// Rank r's input number `seed`: floats uniform in [-4, 4) with full mantissas, integers in
+// [-1000, 1000].
+template <typename T>
+std::vector<T> inputs(uint64_t seed, int rank, int64_t n) {
+  std::vector<T> v(n);
+  for (int64_t i = 0; i < n; ++i) {
+    uint64_t x = mix(seed * 0x9E3779B97F4A7C15ull + rank * 0xBF58476D1CE4E5B9ull + i);
+    if constexpr (std::is_integral_v<T>)
+      v[i] = static_cast<T>(static_cast<int64_t>(x % 2001) - 1000);
+    else
+      v[i] = static_cast<T>(static_cast<compute_t<T>>((x >> 11) * 0x1.0p-53 * 8 - 4));
+  }
+  return v;
+}
+
+template <typename T>
+Tensor tensor_of(const std::vector<T>& v) {
+  Tensor t = empty({static_cast<int64_t>(v.size())}, dtype_of<T>());
+  if (!v.empty()) std::memcpy(t.data_ptr(), v.data(), v.size() * sizeof(T));
+  return t;
+}
+
+// The reduction over ranks in rank order, in the accumulation type, rounded once.
+template <typename T>
+std::vector<T> reference(uint64_t seed, int ranks, int64_t n, ReduceOp op) {
+  using A = compute_t<T>;
+  std::vector<A> acc(n);
+  for (int r = 0; r < ranks; ++r) {
+    std::vector<T> in = inputs<T>(seed, r, n);
+    for (int64_t i = 0; i < n; ++i) {
+      A v = static_cast<A>(in[i]);
+      if (r == 0)
+        acc[i] = v;
+      else if (op == ReduceOp::max)
+        acc[i] = acc[i] < v ? v : acc[i];
+      else
+        acc[i] += v;
+    }
+  }
+  std::vector<T> out(n);
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = static_cast<T>(op == ReduceOp::avg ? acc[i] / static_cast<A>(ranks) : acc[i]);
+  return out;
+}
+
+// The elements of t whose bits differ from want's (shown with the first one).
+template <typename T>
+int64_t bit_mismatches(const Tensor& t, const std::vector<T>& want) {
+  REQUIRE(t.numel() == static_cast<int64_t>(want.size()));
+  const char* got = static_cast<const char*>(t.data_ptr());
+  int64_t count = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (std::memcmp(got + i * sizeof(T), &want[i], sizeof(T)) == 0) continue;
+    if (count++ == 0) MESSAGE("element ", i, " differs from the reference");
+  }
+  return count;
+}
+
+// Whether every rank holds the same bits in t.
+bool same_on_every_rank(const Tensor& t) {
+  auto group = world_group();
+  Tensor bytes = t.view({-1});
+  Tensor all = empty({group->size() * t.numel()}, t.dtype());
+  group->allgather(all, bytes);
+  for (int r = 1; r < group->size(); ++r)
+    if (std::memcmp(all.data_ptr(), static_cast<char*>(all.data_ptr()) + r * t.nbytes(),
+                    t.nbytes()) != 0)
+      return false;
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("the world group of one node uses shared memory") {
+  CHECK(world_group()->shared_memory());
+}
+
+TEST_CASE("shared-memory allreduce equals the rank-ordered serial reduction, bit for bit") {
+  auto group = world_group();
+  uint64_t seed = 1;
+  for (DType dtype : kDTypes)
+    for (int64_t n : sizes(dtype))
+      for (ReduceOp op : {ReduceOp::sum, ReduceOp::avg, ReduceOp::max}) {
+        CAPTURE(dtype_name(dtype));
+        CAPTURE(n);
+        CAPTURE(reduce_op_name(op));
+        ++seed;
+        STRATA_DISPATCH_NUMERIC(dtype, "test", [&] {
+          Tensor t = tensor_of(inputs<scalar_t>(seed, group->rank(), n));
+          group->allreduce(t, op);
+          CHECK(bit_mismatches(t, reference<scalar_t>(seed, group->size(), n, op)) == 0);
+          CHECK(same_on_every_rank(t));
+        });
+      }
+}
+
+TEST_CASE("shared-memory reduce_scatter gives each rank its chunk of the serial reduction") {
+  auto group = world_group();
+  int p = group->size(), me = group->rank();
+  uint64_t seed = 1000;
+  for (DType dtype : kDTypes)
+    for (int64_t n : sizes(dtype))
+      for (ReduceOp op : {ReduceOp::sum, ReduceOp::avg, ReduceOp::max}) {
+        int64_t chunk = n / p + 1;
+        CAPTURE(dtype_name(dtype));
+        CAPTURE(chunk);
+        CAPTURE(reduce_op_name(op));
+        ++seed;
+        STRATA_DISPATCH_NUMERIC(dtype, "test", [&] {
+          Tensor input = tensor_of(inputs<scalar_t>(seed, me, chunk * p));
+          Tensor output = empty({chunk}, dtype);
+          group->reduce_scatter(output, input, op);
+          std::vector<scalar_t> all = reference<scalar_t>(seed, p, chunk * p, op);
+          CHECK(bit_mismatches(output, std::vector<scalar_t>(all.begin() + me * chunk,
+                                                             all.begin() + (me + 1) * chunk)) == 0);
+        });
+      }
+  // In place, 16-bit: the output is this rank's chunk of the input.
+  int64_t chunk = sizes(DType::bf16)[2] / p;
+  Tensor input = tensor_of(inputs<BFloat16>(7, me, chunk * p));
+  Tensor output = input.slice(0, me * chunk, (me + 1) * chunk);
+  group->reduce_scatter(output, input);
+  std::vector<BFloat16> all = reference<BFloat16>(7, p, chunk * p, ReduceOp::sum);
+  CHECK(bit_mismatches(output, std::vector<BFloat16>(all.begin() + me * chunk,
+                                                     all.begin() + (me + 1) * chunk)) == 0);
+}
