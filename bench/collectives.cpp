@@ -11,8 +11,11 @@
 // best_busbw_gbps is the same from the fastest call (on a loaded machine, a call in which no rank
 // lost its core).
 // Strata's in-place allreduce is compared with MPI_Allreduce(MPI_IN_PLACE); the others with
-// MPI_Reduce_scatter_block and MPI_Allgather, out of place, on the same buffers. Rank 0 prints one
-// JSON line per measurement. Not a test: run it (--help).
+// MPI_Reduce_scatter_block and MPI_Allgather, out of place, on the same buffers. Strata is measured
+// twice: on ordinary tensors (impl "strata"), and on symmetric ones (impl "strata_symmetric":
+// ProcessGroup::empty_symmetric, the allreduce tensor, reduce_scatter's input and allgather's
+// output), the buffers the engine reduces. Rank 0 prints one JSON line per measurement. Not a
+// test: run it (--help).
 #include <mpi.h>
 
 #include <algorithm>
@@ -64,7 +67,7 @@ void report(const std::string& op, const std::string& impl, int64_t bytes, int r
       "\"best_busbw_gbps\":%.3f,\"shared_memory\":%s}\n",
       op.c_str(), impl.c_str(), static_cast<long long>(bytes), ranks, t.median, algbw,
       algbw * factor, bytes / t.best / 1e9 * factor,
-      impl == "strata" && shared_memory ? "true" : "false");
+      impl != "mpi" && shared_memory ? "true" : "false");
   std::fflush(stdout);
 }
 
@@ -88,10 +91,13 @@ int main(int argc, char** argv) {
     const int64_t count = (mb << 20) / 4 / n * n;
     const int64_t bytes = count * 4;
     Tensor a = ones({count}), b = ones({count});
+    Tensor symmetric = group->empty_symmetric({count}, DType::f32);
+    symmetric.fill_(1.0);
     for (const std::string& op : o.ops) {
-      Timing strata_s{}, mpi_s{};
+      Timing strata_s{}, symmetric_s{}, mpi_s{};
       if (op == "allreduce") {
         strata_s = time_calls([&] { group->allreduce(a); }, o.repeats);
+        symmetric_s = time_calls([&] { group->allreduce(symmetric); }, o.repeats);
         mpi_s = time_calls(
             [&] {
               MPI_Allreduce(MPI_IN_PLACE, a.data_ptr(), static_cast<int>(count), MPI_FLOAT, MPI_SUM,
@@ -101,6 +107,7 @@ int main(int argc, char** argv) {
       } else if (op == "reduce_scatter") {
         Tensor out = b.slice(0, 0, count / n);
         strata_s = time_calls([&] { group->reduce_scatter(out, a); }, o.repeats);
+        symmetric_s = time_calls([&] { group->reduce_scatter(out, symmetric); }, o.repeats);
         mpi_s = time_calls(
             [&] {
               MPI_Reduce_scatter_block(a.data_ptr(), out.data_ptr(), static_cast<int>(count / n),
@@ -110,6 +117,7 @@ int main(int argc, char** argv) {
       } else if (op == "allgather") {
         Tensor in = b.slice(0, 0, count / n);
         strata_s = time_calls([&] { group->allgather(a, in); }, o.repeats);
+        symmetric_s = time_calls([&] { group->allgather(symmetric, in); }, o.repeats);
         mpi_s = time_calls(
             [&] {
               MPI_Allgather(in.data_ptr(), static_cast<int>(count / n), MPI_FLOAT, a.data_ptr(),
@@ -121,6 +129,7 @@ int main(int argc, char** argv) {
              "'; use allreduce, reduce_scatter or allgather");
       }
       report(op, "strata", bytes, n, strata_s, group->shared_memory());
+      report(op, "strata_symmetric", bytes, n, symmetric_s, group->shared_memory());
       report(op, "mpi", bytes, n, mpi_s, false);
     }
   }

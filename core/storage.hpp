@@ -13,6 +13,10 @@ class Storage {
  public:
   Storage() = default;
   Storage(size_t nbytes, Device device) : block_(std::make_shared<Block>(nbytes, device)) {}
+  // Memory Strata did not allocate (a mapping shared with other processes, ...): `owner` keeps it
+  // valid and is released with the last handle; the allocator never sees it.
+  Storage(void* data, size_t nbytes, Device device, std::shared_ptr<const void> owner)
+      : block_(std::make_shared<Block>(data, nbytes, device, std::move(owner))) {}
 
   void* data() const { return block_ ? block_->data : nullptr; }
   size_t nbytes() const { return block_ ? block_->nbytes : 0; }
@@ -26,14 +30,17 @@ class Storage {
   struct Block {
     Block(size_t n, Device d)
         : data(n ? allocator_for(d).allocate(n) : nullptr), nbytes(n), device(d) {}
+    Block(void* p, size_t n, Device d, std::shared_ptr<const void> o)
+        : data(p), nbytes(n), device(d), owner(std::move(o)) {}
     ~Block() {
-      if (data) allocator_for(device).deallocate(data, nbytes);
+      if (data && !owner) allocator_for(device).deallocate(data, nbytes);
     }
     Block(const Block&) = delete;
     Block& operator=(const Block&) = delete;
     void* data;
     size_t nbytes;
     Device device;
+    std::shared_ptr<const void> owner;  // set for external memory
   };
   std::shared_ptr<Block> block_;
 };

@@ -87,23 +87,35 @@ constexpr int kOpCount = 5;
 constexpr const char* kOpNames[kOpCount] = {"allreduce", "reduce_scatter", "allgather", "broadcast",
                                             "barrier"};
 
+// How a collective moves its data: through MPI or a copy into shared memory, or without copies
+// because a tensor is symmetric (ShmCollectives::allocate); every rank must take the same path.
+enum class Path : int64_t { copy, symmetric_tensor, symmetric_output, symmetric_input };
+struct PathChoice {
+  Path path = Path::copy;
+  int64_t offset = -1;  // the symmetric tensor's offset in its allocation, the same on every rank
+};
+
 // One rank's call, as exchanged: op, dtype, reduce op or root, element count, sequence number,
-// then the shape (up to kSignatureDims sizes), which is reported but not compared.
+// path and symmetric offset, then the shape (up to kSignatureDims sizes), which is reported but
+// not compared.
 constexpr int kSignatureDims = 6;
-constexpr int kSignatureSize = 6 + kSignatureDims;
-constexpr int kComparedFields = 5;
+constexpr int kComparedFields = 7;
+constexpr int kSignatureSize = kComparedFields + 1 + kSignatureDims;
 using Signature = std::array<int64_t, kSignatureSize>;
 
-Signature signature(Op op, const Tensor* tensor, int64_t extra, uint64_t sequence_number) {
+Signature signature(Op op, const Tensor* tensor, int64_t extra, uint64_t sequence_number,
+                    PathChoice path = {}) {
   Signature s{};
   s[0] = static_cast<int64_t>(op);
   s[1] = tensor ? static_cast<int64_t>(tensor->dtype()) : -1;
   s[2] = extra;
   s[3] = tensor ? tensor->numel() : 0;
   s[4] = static_cast<int64_t>(sequence_number);
-  s[5] = tensor ? tensor->dim() : 0;
+  s[5] = static_cast<int64_t>(path.path);
+  s[6] = path.offset;
+  s[7] = tensor ? tensor->dim() : 0;
   for (int64_t d = 0; tensor && d < std::min<int64_t>(tensor->dim(), kSignatureDims); ++d)
-    s[6 + d] = tensor->size(d);
+    s[8 + d] = tensor->size(d);
   return s;
 }
 
@@ -117,13 +129,16 @@ std::string describe(const int64_t* s) {
   if (op == Op::broadcast) out << "(root " << s[2] << ")";
   if (s[1] >= 0) {
     out << " " << dtype_name(static_cast<DType>(s[1])) << " [";
-    if (s[5] > kSignatureDims) {
-      out << s[5] << "-dim tensor of " << s[3] << " elements";
+    if (s[7] > kSignatureDims) {
+      out << s[7] << "-dim tensor of " << s[3] << " elements";
     } else {
-      for (int64_t d = 0; d < s[5]; ++d) out << (d ? ", " : "") << s[6 + d];
+      for (int64_t d = 0; d < s[7]; ++d) out << (d ? ", " : "") << s[8 + d];
     }
     out << "]";
   }
+  constexpr const char* kPaths[] = {"", ", symmetric tensor", ", symmetric output",
+                                    ", symmetric input"};
+  if (s[5] > 0 && s[5] < 4) out << kPaths[s[5]] << " at byte " << s[6];
   out << ", call " << s[4];
   return out.str();
 }
@@ -301,6 +316,12 @@ struct MpiProcessGroup::Impl {
   bool use_shm(size_t bytes, DType dtype) const {
     return shm && bytes >= detail::ShmCollectives::kMinBytes && dtype != DType::boolean;
   }
+  // The zero-copy path when `tensor` is symmetric and a reduction of its dtype is defined there.
+  PathChoice symmetric(const Tensor& tensor, Path path) const {
+    if (!shm || tensor.dtype() == DType::boolean) return {};
+    const int64_t offset = shm->symmetric_offset(tensor);
+    return offset < 0 ? PathChoice{} : PathChoice{path, offset};
+  }
 
   // data[0, n) reduced over the ranks in place, in chunks MPI's int counts can hold.
   void allreduce_in_place(const Tensor& t, ReduceOp op) {
@@ -373,10 +394,13 @@ std::shared_ptr<Work> MpiProcessGroup::allreduce_async(const Tensor& tensor, Red
   check_reduce_op(tensor, op, "allreduce");
   Impl& g = *impl_;
   return g.submit(g.collectives, true, [&g, tensor, op](uint64_t sequence, bool debug) {
-    g.check_call(signature(Op::allreduce, &tensor, static_cast<int64_t>(op), sequence), debug);
+    const PathChoice path = g.symmetric(tensor, Path::symmetric_tensor);
+    g.check_call(signature(Op::allreduce, &tensor, static_cast<int64_t>(op), sequence, path),
+                 debug);
     if (tensor.numel() == 0) return;
     Tensor data = flat(tensor);
-    if (g.use_shm(data.nbytes(), data.dtype())) return g.shm->allreduce(data, op);
+    if (path.path != Path::copy || g.use_shm(data.nbytes(), data.dtype()))
+      return g.shm->allreduce(data, op);
     Tensor acc = accumulator(data);
     g.allreduce_in_place(acc, op);
     if (op == ReduceOp::avg) divide(acc, g.size);
@@ -396,12 +420,21 @@ std::shared_ptr<Work> MpiProcessGroup::reduce_scatter_async(const Tensor& output
                "), in the output's dtype");
   int count = mpi_count(output.numel(), "reduce_scatter");
   Impl& g = *impl_;
+  int my_rank = rank();
   return g.submit(
-      g.collectives, true, [&g, output, input, op, count](uint64_t sequence, bool debug) {
-        g.check_call(signature(Op::reduce_scatter, &input, static_cast<int64_t>(op), sequence),
-                     debug);
+      g.collectives, true, [&g, output, input, op, count, my_rank](uint64_t sequence, bool debug) {
+        // Zero copy needs the output apart from the input, or exactly this rank's chunk of it (no
+        // other rank reads that chunk).
+        const bool own_chunk =
+            bytes(output) == bytes(input) + static_cast<size_t>(my_rank) * output.nbytes();
+        const PathChoice path = !overlap(input, output) || own_chunk
+                                    ? g.symmetric(input, Path::symmetric_input)
+                                    : PathChoice{};
+        g.check_call(
+            signature(Op::reduce_scatter, &input, static_cast<int64_t>(op), sequence, path), debug);
         if (count == 0) return;
         Tensor out = flat(output);
+        if (path.path != Path::copy) return g.shm->reduce_scatter(out, flat(input), op);
         // MPI forbids overlapping buffers (and its MPI_IN_PLACE keeps the result at the start, not
         // at this rank's chunk): an input that overlaps the output is reduced from a copy.
         Tensor in = overlap(input, output) && !is_16bit_float(input.dtype()) ? flat(input).clone()
@@ -434,8 +467,11 @@ std::shared_ptr<Work> MpiProcessGroup::allgather_async(const Tensor& output, con
   int my_rank = rank();
   return g.submit(
       g.collectives, true, [&g, output, input, count, my_rank](uint64_t sequence, bool debug) {
-        g.check_call(signature(Op::allgather, &input, 0, sequence), debug);
+        PathChoice path = g.symmetric(output, Path::symmetric_output);
+        if (path.path == Path::copy) path = g.symmetric(input, Path::symmetric_input);
+        g.check_call(signature(Op::allgather, &input, 0, sequence, path), debug);
         if (count == 0) return;
+        if (path.path != Path::copy) return g.shm->allgather(output, input);
         MPI_Datatype type = mpi_type(input.dtype());
         // The input already at this rank's place in the output is MPI_IN_PLACE; any other overlap
         // gathers from a copy.
@@ -515,6 +551,17 @@ std::shared_ptr<Work> MpiProcessGroup::barrier_async() {
     g.check_call(signature(Op::barrier, nullptr, 0, sequence), debug);
     mpi_check(MPI_Barrier(g.comm), "barrier");
   });
+}
+
+Tensor MpiProcessGroup::empty_symmetric(const Shape& shape, TensorOptions options) {
+  Impl& g = *impl_;
+  if (!g.shm || !options.device.is_cpu()) return ProcessGroup::empty_symmetric(shape, options);
+  Tensor result;
+  // On the collective lane: the allocation exchanges messages on the group's node communicator.
+  g.submit(g.collectives, false, [&](uint64_t, bool) {
+     result = g.shm->allocate(shape, options.dtype);
+   })->wait();
+  return result;
 }
 
 std::shared_ptr<ProcessGroup> MpiProcessGroup::split(int color, int key) {

@@ -39,6 +39,8 @@ class MpiProcessGroup final : public ProcessGroup {
   std::shared_ptr<Work> send_async(const Tensor& tensor, int dst, int tag) override;
   std::shared_ptr<Work> recv_async(const Tensor& tensor, int src, int tag) override;
   std::shared_ptr<Work> barrier_async() override;
+  // On one node, CPU tensors every rank maps (parallel/shm_collectives.hpp).
+  Tensor empty_symmetric(const Shape& shape, TensorOptions options) override;
 
   // Built by create_world() and the sub-group calls (Impl is private to the .cpp).
   struct Impl;  // the communicator and the progress threads (mpi_process_group.cpp)

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/error.hpp"
+#include "core/factories.hpp"
 #include "parallel/topology.hpp"
 
 namespace strata::dist {
@@ -16,6 +17,10 @@ std::string_view reduce_op_name(ReduceOp op) {
     case ReduceOp::max: return "max";
   }
   return "?";
+}
+
+Tensor ProcessGroup::empty_symmetric(const Shape& shape, TensorOptions options) {
+  return empty(shape, options);
 }
 
 std::shared_ptr<ProcessGroup> ProcessGroup::new_group(const std::vector<int>& ranks) {

@@ -84,6 +84,14 @@ class ProcessGroup {
   virtual std::shared_ptr<Work> recv_async(const Tensor& tensor, int src, int tag) = 0;
   virtual std::shared_ptr<Work> barrier_async() = 0;
 
+  // An uninitialised contiguous tensor in memory that every rank of the group can reach directly,
+  // for buffers a program reduces or gathers again and again (the engine's flat gradients and
+  // parameters): collectives on it skip every copy. The MPI group on one node maps it into every
+  // rank's address space; a backend without such memory returns an ordinary tensor. Collective:
+  // every rank calls it, in the same order, with the same shape and options. A view of it counts
+  // when every rank passes the same view.
+  virtual Tensor empty_symmetric(const Shape& shape, TensorOptions options);
+
   void allreduce(const Tensor& tensor, ReduceOp op = ReduceOp::sum) {
     allreduce_async(tensor, op)->wait();
   }

@@ -1,11 +1,16 @@
 // ShmCollectives (parallel/shm_collectives.hpp): collectives through a shared-memory window.
 #include "parallel/shm_collectives.hpp"
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "core/error.hpp"
 #include "parallel/mpi_running.hpp"
@@ -23,37 +28,42 @@ void check(int rc, const char* what) {
        ": MPI failed: ", std::string_view(message, length));
 }
 
-// dst[0, n) = the reduction of src[0..sources)[0, n) in source order, accumulated in A and divided
-// by `size` for avg; also written to copy[0, n) unless it is null. Blocks of kBlock stay in L1
-// while every source is added in (dst may be a source: a block is read before it is written).
+// dst[0..dests)[0, n) = the reduction of src[0..sources)[0, n) in source order, accumulated in A
+// and divided by `size` for avg. Blocks of kBlock stay in L1 while every source is added in (a
+// destination may be a source: a block is read before it is written).
 template <typename T>
-void reduce(const T* const* src, int sources, int64_t n, ReduceOp op, int size, T* dst, T* copy) {
+void reduce(const T* const* src, int sources, int64_t n, ReduceOp op, int size, T* const* dst,
+            int dests) {
   using A = compute_t<T>;
   constexpr int64_t kBlock = 1024;
   alignas(64) A acc[kBlock];
   for (int64_t begin = 0; begin < n; begin += kBlock) {
-    int64_t m = std::min(kBlock, n - begin);
+    const int64_t m = std::min(kBlock, n - begin);
     const T* s0 = src[0] + begin;
+#pragma omp simd
     for (int64_t i = 0; i < m; ++i) acc[i] = static_cast<A>(s0[i]);
     for (int q = 1; q < sources; ++q) {
       const T* s = src[q] + begin;
       if (op == ReduceOp::max) {
+#pragma omp simd
         for (int64_t i = 0; i < m; ++i) {
           A v = static_cast<A>(s[i]);
           acc[i] = acc[i] < v ? v : acc[i];
         }
       } else {
+#pragma omp simd
         for (int64_t i = 0; i < m; ++i) acc[i] += static_cast<A>(s[i]);
       }
     }
-    T* d = dst + begin;
     if (op == ReduceOp::avg) {
-      A divisor = static_cast<A>(size);
-      for (int64_t i = 0; i < m; ++i) d[i] = static_cast<T>(acc[i] / divisor);
-    } else {
-      for (int64_t i = 0; i < m; ++i) d[i] = static_cast<T>(acc[i]);
+      const A divisor = static_cast<A>(size);
+#pragma omp simd
+      for (int64_t i = 0; i < m; ++i) acc[i] = acc[i] / divisor;
     }
-    if (copy) std::memcpy(copy + begin, d, m * sizeof(T));
+    T* d0 = dst[0] + begin;
+#pragma omp simd
+    for (int64_t i = 0; i < m; ++i) d0[i] = static_cast<T>(acc[i]);
+    for (int q = 1; q < dests; ++q) std::memcpy(dst[q] + begin, d0, m * sizeof(T));
   }
 }
 
@@ -135,6 +145,18 @@ void ShmCollectives::sync() {
 void ShmCollectives::allreduce(const Tensor& tensor, ReduceOp op) {
   const int64_t n = tensor.numel();
   const size_t element = tensor.element_size();
+  if (symmetric_offset(tensor) >= 0) {
+    const std::vector<char*> copies = on_every_rank(tensor);
+    const int64_t lo = n * rank_ / size_, hi = n * (rank_ + 1) / size_;
+    fence();  // every rank's input is in place
+    STRATA_DISPATCH_NUMERIC(tensor.dtype(), "ProcessGroup(mpi) allreduce", [&] {
+      std::vector<scalar_t*> slices(size_);
+      for (int q = 0; q < size_; ++q) slices[q] = reinterpret_cast<scalar_t*>(copies[q]) + lo;
+      reduce(slices.data(), size_, hi - lo, op, size_, slices.data(), size_);
+    });
+    fence();  // every slice reduced into every rank's tensor
+    return;
+  }
   reserve(n * element);
   const int64_t chunk = static_cast<int64_t>(half_bytes_ / element);
   STRATA_DISPATCH_NUMERIC(tensor.dtype(), "ProcessGroup(mpi) allreduce", [&] {
@@ -154,7 +176,8 @@ void ShmCollectives::allreduce(const Tensor& tensor, ReduceOp op) {
       for (int q = 0; q < size_; ++q)
         src[q] = (q == rank_ ? chunk_data : reinterpret_cast<const scalar_t*>(half(q))) + lo;
       // The reduced slice goes into the tensor and, for the others, into this rank's segment.
-      reduce(src.data(), size_, hi - lo, op, size_, chunk_data + lo, mine + lo);
+      scalar_t* dst[] = {chunk_data + lo, mine + lo};
+      reduce(src.data(), size_, hi - lo, op, size_, dst, 2);
       sync();
       for (int q = 0; q < size_; ++q) {
         if (q == rank_) continue;
@@ -168,6 +191,19 @@ void ShmCollectives::allreduce(const Tensor& tensor, ReduceOp op) {
 void ShmCollectives::reduce_scatter(const Tensor& output, const Tensor& input, ReduceOp op) {
   const int64_t n = output.numel();
   const size_t element = output.element_size();
+  if (symmetric_offset(input) >= 0) {
+    const std::vector<char*> inputs = on_every_rank(input);
+    fence();  // every rank's input is in place
+    STRATA_DISPATCH_NUMERIC(output.dtype(), "ProcessGroup(mpi) reduce_scatter", [&] {
+      std::vector<const scalar_t*> chunks(size_);
+      for (int q = 0; q < size_; ++q)
+        chunks[q] = reinterpret_cast<const scalar_t*>(inputs[q]) + rank_ * n;
+      scalar_t* dst[] = {output.data<scalar_t>()};
+      reduce(chunks.data(), size_, n, op, size_, dst, 1);
+    });
+    fence();  // no rank rewrites its input while another still reads it
+    return;
+  }
   reserve(n * size_ * element);
   const int64_t chunk = static_cast<int64_t>(half_bytes_ / element / size_);
   STRATA_DISPATCH_NUMERIC(output.dtype(), "ProcessGroup(mpi) reduce_scatter", [&] {
@@ -185,9 +221,140 @@ void ShmCollectives::reduce_scatter(const Tensor& output, const Tensor& input, R
       for (int q = 0; q < size_; ++q)
         src[q] = q == rank_ ? in + rank_ * n + begin
                             : reinterpret_cast<const scalar_t*>(half(q)) + rank_ * c;
-      reduce(src.data(), size_, c, op, size_, out + begin, static_cast<scalar_t*>(nullptr));
+      scalar_t* dst[] = {out + begin};
+      reduce(src.data(), size_, c, op, size_, dst, 1);
     }
   });
+}
+
+void ShmCollectives::allgather(const Tensor& output, const Tensor& input) {
+  const size_t piece = input.nbytes();
+  const char* mine = static_cast<const char*>(input.data_ptr());
+  fence();  // every rank's input is in place, and every rank is done with its output's old values
+  if (symmetric_offset(output) >= 0) {
+    // Push: this rank's piece into every rank's output.
+    for (char* out : on_every_rank(output)) {
+      char* place = out + rank_ * piece;
+      if (place != mine) std::memcpy(place, mine, piece);
+    }
+  } else {
+    // Pull: every rank's piece from its symmetric input.
+    const std::vector<char*> inputs = on_every_rank(input);
+    char* out = static_cast<char*>(output.data_ptr());
+    for (int q = 0; q < size_; ++q)
+      if (out + q * piece != inputs[q]) std::memcpy(out + q * piece, inputs[q], piece);
+  }
+  fence();  // every piece written, every input read
+}
+
+// One symmetric allocation: every rank's mapping of the same bytes, this rank's included.
+struct ShmCollectives::Mapping {
+  std::vector<char*> ranks;
+  size_t bytes = 0;
+  ~Mapping() {
+    for (char* base : ranks)
+      if (base) munmap(base, bytes);
+  }
+};
+
+Tensor ShmCollectives::allocate(const Shape& shape, DType dtype) {
+  const size_t bytes = std::max<size_t>(shape_numel(shape) * element_size(dtype), 1);
+  const size_t mapped = (bytes + 4095) / 4096 * 4096;
+  // "/strata.<pid>.<allocation>": unique on the node while it exists.
+  int pid = static_cast<int>(getpid());
+  std::vector<int> pids(size_);
+  check(MPI_Allgather(&pid, 1, MPI_INT, pids.data(), 1, MPI_INT, node_), "symmetric allocation");
+  auto name = [&](int q) {
+    return "/strata." + std::to_string(pids[q]) + "." + std::to_string(allocations_);
+  };
+  ++allocations_;
+  // Every step's outcome is agreed before the next, so all ranks throw together or none does.
+  std::string problem;
+  auto agree = [&](const char* stage) {
+    int ok = problem.empty(), all_ok = 0;
+    check(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, node_), "symmetric allocation");
+    if (all_ok) return;
+    if (created) shm_unlink(name(rank_).c_str());
+    fail("ProcessGroup(mpi) symmetric allocation of ", bytes, " bytes failed while ", stage,
+         problem.empty() ? " on another rank (see its message)"
+                         : " on rank " + std::to_string(rank_) + ": " + problem);
+  };
+  bool created = false;  // this rank's name exists until unlinked
+  auto mapping = std::make_shared<Mapping>();
+  mapping->bytes = mapped;
+  mapping->ranks.assign(size_, nullptr);
+  auto map = [&](int q, int flags) {
+    const std::string path = name(q);
+    int fd = shm_open(path.c_str(), flags, 0600);
+    if (fd < 0) {
+      problem = "shm_open(" + path + "): " + std::strerror(errno);
+      return;
+    }
+    if (q == rank_) {
+      created = true;
+      // posix_fallocate reserves the pages now: a full /dev/shm is an error here, not a SIGBUS
+      // on first touch.
+      if (int rc = posix_fallocate(fd, 0, static_cast<off_t>(mapped)))
+        problem = "reserving " + std::to_string(mapped) + " bytes in /dev/shm" + path + ": " +
+                  std::strerror(rc) + " (is /dev/shm large enough?)";
+    }
+    if (problem.empty()) {
+      // MAP_POPULATE maps every page now, outside any timed collective.
+      void* base = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+      if (base == MAP_FAILED)
+        problem = "mmap(" + path + "): " + std::strerror(errno);
+      else
+        mapping->ranks[q] = static_cast<char*>(base);
+    }
+    close(fd);
+  };
+  map(rank_, O_CREAT | O_EXCL | O_RDWR);
+  agree("creating this rank's shared memory");
+  for (int q = 0; q < size_; ++q)
+    if (q != rank_ && problem.empty()) map(q, O_RDWR);
+  agree("mapping the other ranks' shared memory");
+  // Every rank has mapped this rank's object: the name is no longer needed (the memory lives on
+  // until the last rank unmaps it).
+  shm_unlink(name(rank_).c_str());
+
+  std::erase_if(mappings_, [](const auto& m) { return m.expired(); });
+  mappings_.push_back(mapping);
+  char* data = mapping->ranks[rank_];
+  return Tensor(Storage(data, bytes, Device::cpu(), mapping), shape, contiguous_strides(shape), 0,
+                dtype);
+}
+
+int64_t ShmCollectives::symmetric_offset(const Tensor& tensor) const {
+  const char* data = static_cast<const char*>(tensor.data_ptr());
+  for (const auto& weak : mappings_) {
+    auto mapping = weak.lock();
+    if (!mapping) continue;
+    const char* base = mapping->ranks[rank_];
+    if (data >= base && data + tensor.nbytes() <= base + mapping->bytes) return data - base;
+  }
+  return -1;
+}
+
+std::vector<char*> ShmCollectives::on_every_rank(const Tensor& tensor) const {
+  const char* data = static_cast<const char*>(tensor.data_ptr());
+  for (const auto& weak : mappings_) {
+    auto mapping = weak.lock();
+    if (!mapping) continue;
+    const char* base = mapping->ranks[rank_];
+    if (data < base || data >= base + mapping->bytes) continue;
+    std::vector<char*> copies;
+    for (char* other : mapping->ranks) copies.push_back(other + (data - base));
+    return copies;
+  }
+  fail("ProcessGroup(mpi): internal error: a tensor left its symmetric allocation");
+}
+
+void ShmCollectives::fence() {
+  // The barrier orders the ranks; the fences keep this rank's stores before it and its loads
+  // after it.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  check(MPI_Barrier(node_), "barrier");
+  std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
 }  // namespace strata::dist::detail

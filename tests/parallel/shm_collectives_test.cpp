@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/factories.hpp"
+#include "core/reduce.hpp"
 #include "parallel/dist.hpp"
 #include "parallel/mpi_process_group.hpp"
 #include "parallel/shm_collectives.hpp"
@@ -180,4 +181,119 @@ TEST_CASE("shared-memory reduce_scatter gives each rank its chunk of the serial 
   std::vector<BFloat16> all = reference<BFloat16>(7, p, chunk * p, ReduceOp::sum);
   CHECK(bit_mismatches(output, std::vector<BFloat16>(all.begin() + me * chunk,
                                                      all.begin() + (me + 1) * chunk)) == 0);
+}
+
+// Symmetric tensors (group->empty_symmetric): the zero-copy path, at every size including the
+// ones below the threshold where copies stay on MPI.
+namespace {
+
+std::vector<int64_t> symmetric_sizes(DType dtype) {
+  int64_t element = static_cast<int64_t>(element_size(dtype));
+  return {0, 1, 7, 1001, ShmCollectives::kMinBytes / element + 3};
+}
+
+template <typename T>
+Tensor symmetric_of(const std::vector<T>& v) {
+  Tensor t = world_group()->empty_symmetric({static_cast<int64_t>(v.size())}, dtype_of<T>());
+  if (!v.empty()) std::memcpy(t.data_ptr(), v.data(), v.size() * sizeof(T));
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("allreduce of a symmetric tensor equals the rank-ordered serial reduction") {
+  auto group = world_group();
+  uint64_t seed = 2000;
+  for (DType dtype : kDTypes)
+    for (int64_t n : symmetric_sizes(dtype))
+      for (ReduceOp op : {ReduceOp::sum, ReduceOp::avg, ReduceOp::max}) {
+        CAPTURE(dtype_name(dtype));
+        CAPTURE(n);
+        CAPTURE(reduce_op_name(op));
+        ++seed;
+        STRATA_DISPATCH_NUMERIC(dtype, "test", [&] {
+          Tensor t = symmetric_of(inputs<scalar_t>(seed, group->rank(), n));
+          group->allreduce(t, op);
+          CHECK(bit_mismatches(t, reference<scalar_t>(seed, group->size(), n, op)) == 0);
+          CHECK(same_on_every_rank(t));
+          // A view at the same offset on every rank takes the same path.
+          if (n >= 2) {
+            Tensor view = t.slice(0, 1, n);
+            group->allreduce(view, ReduceOp::max);
+          }
+        });
+      }
+}
+
+TEST_CASE("reduce_scatter of a symmetric input, apart and in place") {
+  auto group = world_group();
+  int p = group->size(), me = group->rank();
+  uint64_t seed = 3000;
+  for (DType dtype : kDTypes)
+    for (int64_t n : symmetric_sizes(dtype))
+      for (bool in_place : {false, true}) {
+        int64_t chunk = n / p + 1;
+        CAPTURE(dtype_name(dtype));
+        CAPTURE(chunk);
+        CAPTURE(in_place);
+        ++seed;
+        STRATA_DISPATCH_NUMERIC(dtype, "test", [&] {
+          Tensor input = symmetric_of(inputs<scalar_t>(seed, me, chunk * p));
+          Tensor output =
+              in_place ? input.slice(0, me * chunk, (me + 1) * chunk) : empty({chunk}, dtype);
+          group->reduce_scatter(output, input, ReduceOp::sum);
+          std::vector<scalar_t> all = reference<scalar_t>(seed, p, chunk * p, ReduceOp::sum);
+          CHECK(bit_mismatches(output, std::vector<scalar_t>(all.begin() + me * chunk,
+                                                             all.begin() + (me + 1) * chunk)) == 0);
+        });
+      }
+}
+
+TEST_CASE("allgather into a symmetric output (push), in place, and from a symmetric input (pull)") {
+  auto group = world_group();
+  int p = group->size(), me = group->rank();
+  for (int64_t n : {int64_t{1}, int64_t{5}, int64_t{70000}}) {
+    CAPTURE(n);
+    std::vector<int32_t> want;
+    for (int r = 0; r < p; ++r) {
+      std::vector<int32_t> piece = inputs<int32_t>(n, r, n);
+      want.insert(want.end(), piece.begin(), piece.end());
+    }
+    std::vector<int32_t> mine = inputs<int32_t>(n, me, n);
+    Tensor pushed = group->empty_symmetric({n * p}, DType::i32);
+    group->allgather(pushed, tensor_of(mine));
+    CHECK(bit_mismatches(pushed, want) == 0);
+
+    Tensor in_place = group->empty_symmetric({n * p}, DType::i32);
+    Tensor own = in_place.slice(0, me * n, (me + 1) * n);
+    std::memcpy(own.data_ptr(), mine.data(), n * sizeof(int32_t));
+    group->allgather(in_place, own);
+    CHECK(bit_mismatches(in_place, want) == 0);
+
+    Tensor pulled = empty({n * p}, DType::i32);
+    group->allgather(pulled, symmetric_of(mine));
+    CHECK(bit_mismatches(pulled, want) == 0);
+  }
+}
+
+TEST_CASE("a symmetric tensor may be freed on one rank while the others keep theirs") {
+  auto group = world_group();
+  Tensor kept = group->empty_symmetric({1000}, DType::f32);
+  {
+    Tensor early = group->empty_symmetric({1000}, DType::f32);
+    if (group->rank() == 0) early = Tensor();  // freed here first, elsewhere at the scope's end
+    kept.fill_(1.0);
+    group->allreduce(kept);
+  }
+  CHECK(sum(kept).item<double>() == doctest::Approx(1000.0 * group->size()));
+}
+
+TEST_CASE("a symmetric tensor on some ranks and an ordinary one on others is an error") {
+  auto group = world_group();
+  group->set_debug_checks(true);
+  Tensor symmetric = group->empty_symmetric({64}, DType::f32);
+  Tensor t = group->rank() == 0 ? empty({64}, DType::f32) : symmetric;
+  t.fill_(1.0);
+  CHECK_THROWS_WITH(group->allreduce(t), doctest::Contains("symmetric tensor at byte 0"));
+  group->set_debug_checks(false);
 }
