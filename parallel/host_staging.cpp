@@ -74,6 +74,7 @@ struct Staged::State {
       cudaEventSynchronize(copied);
       cudaEventDestroy(copied);
     }
+    host = Tensor();  // the last view of the block before it goes back
     if (block.defined()) PinnedPool::instance().release(std::move(block));
     if (device.defined()) {
       DeviceScope scope(device.device().index);

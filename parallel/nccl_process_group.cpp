@@ -158,7 +158,7 @@ struct NcclProcessGroup::Impl {
   cudaStream_t stream = nullptr;
   // The communicator, shared with the Works (weakly) for their asynchronous-error checks.
   std::shared_ptr<ncclComm_t> comm;
-  Tensor token;  // barrier's one element
+  Tensor token;  // barrier's one element (its value is never read)
 
   // Collective over `host_comm`: rank 0's unique id reaches every rank, each joins on `device`.
   Impl(MPI_Comm host_comm, int device_index)
@@ -182,7 +182,14 @@ struct NcclProcessGroup::Impl {
                      " on cuda:" + std::to_string(device) + ")");
     }
     comm = std::make_shared<ncclComm_t>(created);
-    token = zeros({1}, TensorOptions(DType::f32, Device::cuda(device)));
+    // Allocated in the current stream's order; the communication stream waits for that.
+    token = empty({1}, TensorOptions(DType::f32, Device::cuda(device)));
+    cudaEvent_t allocated = nullptr;
+    STRATA_CUDA_CHECK(cudaEventCreateWithFlags(&allocated, cudaEventDisableTiming));
+    cudaError_t ordered = cudaEventRecord(allocated, cuda::current_stream());
+    if (ordered == cudaSuccess) ordered = cudaStreamWaitEvent(stream, allocated, 0);
+    cudaEventDestroy(allocated);
+    STRATA_CUDA_CHECK(ordered);
   }
 
   ~Impl() {
