@@ -73,6 +73,7 @@
 #include "parallel/mpi_process_group.hpp"  // MpiProcessGroup: the collectives over MPI
 #include "parallel/process_group.hpp"      // ProcessGroup, Work, ReduceOp: collectives, sub-groups
 #include "parallel/topology.hpp"           // Topology: ranks on named axes (pipe, data, model)
+#include "parallel/world_group.hpp"        // create_world_group: the job's group on MPI or NCCL
 
 #include "zero/engine.hpp"      // Engine: backward, step, mixed precision, logging
 #include "zero/initialize.hpp"  // strata::initialize: config + model -> engine, optimizer, loader

@@ -14,7 +14,9 @@ install(FILES ${PROJECT_SOURCE_DIR}/strata.hpp DESTINATION include/strata)
 foreach(folder IN LISTS STRATA_LIBRARY_FOLDERS)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${folder} DESTINATION include/strata
           FILES_MATCHING PATTERN "*.hpp" PATTERN "*.cuh"
-          PATTERN "shm_collectives.hpp" EXCLUDE)  # internal: includes <mpi.h>
+          # internal to strata_parallel: <mpi.h> and <cuda_runtime.h> stay out of the package
+          PATTERN "shm_collectives.hpp" EXCLUDE PATTERN "mpi_common.hpp" EXCLUDE
+          PATTERN "host_staging.hpp" EXCLUDE PATTERN "device_scope.hpp" EXCLUDE)
 endforeach()
 install(EXPORT StrataTargets NAMESPACE Strata:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/Strata)
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/StrataConfig.cmake.in
@@ -24,4 +26,5 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/StrataConfigVersion.cmake
                                  COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/StrataConfig.cmake ${PROJECT_BINARY_DIR}/StrataConfigVersion.cmake
               ${PROJECT_SOURCE_DIR}/cmake/StrataCudnn.cmake
+              ${PROJECT_SOURCE_DIR}/cmake/StrataNccl.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/Strata)

@@ -19,35 +19,30 @@
 #include <mpi.h>
 
 #include <algorithm>
-#include <array>
 #include <climits>
 #include <condition_variable>
-#include <cstdlib>
-#include <cstring>
 #include <deque>
 #include <exception>
 #include <functional>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 
+#include "core/cuda_memory.hpp"
 #include "core/factories.hpp"
 #include "parallel/dist.hpp"
+#include "parallel/host_staging.hpp"
+#include "parallel/mpi_common.hpp"
 #include "parallel/mpi_running.hpp"
 #include "parallel/shm_collectives.hpp"
 
 namespace strata::dist {
 
+using detail::Collective;
+
 namespace {
 
-void mpi_check(int rc, std::string_view op) {
-  if (rc == MPI_SUCCESS) return;
-  char message[MPI_MAX_ERROR_STRING];
-  int length = 0;
-  MPI_Error_string(rc, message, &length);
-  fail("ProcessGroup(mpi) ", op, ": MPI failed: ", std::string_view(message, length));
-}
+void mpi_check(int rc, std::string_view op) { detail::mpi_check(rc, "mpi", op); }
 
 class MpiWork final : public Work {
  public:
@@ -80,68 +75,6 @@ class MpiWork final : public Work {
   bool done_ = false;
   std::exception_ptr error_;
 };
-
-// The collectives whose calls are compared across ranks.
-enum class Op : int64_t { allreduce, reduce_scatter, allgather, broadcast, barrier };
-constexpr int kOpCount = 5;
-constexpr const char* kOpNames[kOpCount] = {"allreduce", "reduce_scatter", "allgather", "broadcast",
-                                            "barrier"};
-
-// How a collective moves its data: through MPI or a copy into shared memory, or without copies
-// because a tensor is symmetric (ShmCollectives::allocate); every rank must take the same path.
-enum class Path : int64_t { copy, symmetric_tensor, symmetric_output, symmetric_input };
-struct PathChoice {
-  Path path = Path::copy;
-  int64_t offset = -1;  // the symmetric tensor's offset in its allocation, the same on every rank
-};
-
-// One rank's call, as exchanged: op, dtype, reduce op or root, element count, sequence number,
-// path and symmetric offset, then the shape (up to kSignatureDims sizes), which is reported but
-// not compared.
-constexpr int kSignatureDims = 6;
-constexpr int kComparedFields = 7;
-constexpr int kSignatureSize = kComparedFields + 1 + kSignatureDims;
-using Signature = std::array<int64_t, kSignatureSize>;
-
-Signature signature(Op op, const Tensor* tensor, int64_t extra, uint64_t sequence_number,
-                    PathChoice path = {}) {
-  Signature s{};
-  s[0] = static_cast<int64_t>(op);
-  s[1] = tensor ? static_cast<int64_t>(tensor->dtype()) : -1;
-  s[2] = extra;
-  s[3] = tensor ? tensor->numel() : 0;
-  s[4] = static_cast<int64_t>(sequence_number);
-  s[5] = static_cast<int64_t>(path.path);
-  s[6] = path.offset;
-  s[7] = tensor ? tensor->dim() : 0;
-  for (int64_t d = 0; tensor && d < std::min<int64_t>(tensor->dim(), kSignatureDims); ++d)
-    s[8 + d] = tensor->size(d);
-  return s;
-}
-
-// "allreduce(sum) f32 [3, 4], call 5"
-std::string describe(const int64_t* s) {
-  std::ostringstream out;
-  Op op = static_cast<Op>(s[0]);
-  out << (s[0] >= 0 && s[0] < kOpCount ? kOpNames[s[0]] : "?");
-  if (op == Op::allreduce || op == Op::reduce_scatter)
-    out << "(" << reduce_op_name(static_cast<ReduceOp>(s[2])) << ")";
-  if (op == Op::broadcast) out << "(root " << s[2] << ")";
-  if (s[1] >= 0) {
-    out << " " << dtype_name(static_cast<DType>(s[1])) << " [";
-    if (s[7] > kSignatureDims) {
-      out << s[7] << "-dim tensor of " << s[3] << " elements";
-    } else {
-      for (int64_t d = 0; d < s[7]; ++d) out << (d ? ", " : "") << s[8 + d];
-    }
-    out << "]";
-  }
-  constexpr const char* kPaths[] = {"", ", symmetric tensor", ", symmetric output",
-                                    ", symmetric input"};
-  if (s[5] > 0 && s[5] < 4) out << kPaths[s[5]] << " at byte " << s[6];
-  out << ", call " << s[4];
-  return out.str();
-}
 
 MPI_Datatype mpi_type(DType dtype) {
   switch (dtype) {
@@ -252,19 +185,18 @@ struct MpiProcessGroup::Impl {
   MPI_Comm comm;
   int size = 1;
   std::mutex mutex;
-  bool debug_checks = false;    // guarded by mutex
-  uint64_t next_sequence = 0;   // guarded by mutex
-  bool checked[kOpCount] = {};  // each op's first call compared (the collective lane's)
+  bool debug_checks = false;   // guarded by mutex
+  uint64_t next_sequence = 0;  // guarded by mutex
+  detail::CallCheck checks;    // used by the collective lane only
   // Large collectives of a group on one node (null otherwise); used by the collective lane only.
   std::unique_ptr<detail::ShmCollectives> shm;
   Lane collectives, sends, receives;
 
-  explicit Impl(MPI_Comm comm) : owned{comm}, comm(comm) {
+  explicit Impl(MPI_Comm comm) : owned{comm}, comm(comm), checks(comm, "mpi") {
     MPI_Comm_size(comm, &size);
     MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
     shm = detail::ShmCollectives::create(comm);
-    const char* env = std::getenv("STRATA_DIST_DEBUG");
-    debug_checks = env && std::strcmp(env, "1") == 0;
+    debug_checks = detail::debug_checks_from_env();
   }
 
   // Queues body(sequence number, debug checks) on a lane; collectives take the next number,
@@ -286,41 +218,39 @@ struct MpiProcessGroup::Impl {
     return work;
   }
 
-  // On the first call of `op` (every call in debug mode), every rank's call is gathered and
-  // compared: all ranks see the same table, so all of them throw, or none.
-  void check_call(const Signature& mine, bool debug) {
-    int op = static_cast<int>(mine[0]);
-    if (checked[op] && !debug) return;
-    std::vector<int64_t> all(static_cast<size_t>(kSignatureSize) * size);
-    mpi_check(MPI_Allgather(mine.data(), kSignatureSize, MPI_INT64_T, all.data(), kSignatureSize,
-                            MPI_INT64_T, comm),
-              kOpNames[op]);
-    bool match = true;
-    for (int r = 1; r < size; ++r)
-      match = match && std::equal(all.begin(), all.begin() + kComparedFields,
-                                  all.begin() + r * kSignatureSize);
-    if (!match) {
-      std::string calls;
-      for (int r = 0; r < size; ++r)
-        calls += "\n  rank " + std::to_string(r) + ": " + describe(&all[r * kSignatureSize]);
-      fail("ProcessGroup(mpi) ", kOpNames[op],
-           ": the ranks' calls do not match (every rank must call the same collectives in the "
-           "same order, with the same dtype and element count):",
-           calls);
-    }
-    checked[op] = true;
-  }
-
   // Whether a collective of `bytes` in `dtype` goes through shared memory: a group on one node,
   // a tensor large enough, a dtype with arithmetic (bool's logical or stays on MPI).
   bool use_shm(size_t bytes, DType dtype) const {
     return shm && bytes >= detail::ShmCollectives::kMinBytes && dtype != DType::boolean;
   }
-  // The zero-copy path when `tensor` is symmetric and a reduction of its dtype is defined there.
-  PathChoice symmetric(const Tensor& tensor, Path path) const {
+
+  // The zero-copy path when `tensor` is symmetric and its dtype has arithmetic there.
+  detail::DataPath symmetric(const Tensor& tensor, detail::DataPath::Kind kind) const {
     if (!shm || tensor.dtype() == DType::boolean) return {};
     const int64_t offset = shm->symmetric_offset(tensor);
-    return offset < 0 ? PathChoice{} : PathChoice{path, offset};
+    return offset < 0 ? detail::DataPath{} : detail::DataPath{kind, offset};
+  }
+
+  // output [count] <- the reduction of chunk `rank` of every rank's input [size count].
+  void reduce_scatter(const Tensor& output, const Tensor& input, ReduceOp op, int count,
+                      detail::DataPath path) {
+    Tensor out = flat(output);
+    if (path.kind != detail::DataPath::copy) return shm->reduce_scatter(out, flat(input), op);
+    // MPI forbids overlapping buffers (and its MPI_IN_PLACE keeps the result at the start, not at
+    // this rank's chunk): an input that overlaps the output is reduced from a copy.
+    Tensor in = overlap(input, output) && !is_16bit_float(input.dtype()) ? flat(input).clone()
+                                                                         : flat(input);
+    if (use_shm(in.nbytes(), in.dtype())) {
+      if (overlap(in, out)) in = in.clone();  // a 16-bit input the clone above left
+      return shm->reduce_scatter(out, in, op);
+    }
+    Tensor in_acc = accumulator(in);
+    Tensor out_acc = is_16bit_float(out.dtype()) ? empty({count}, DType::f32) : out;
+    mpi_check(MPI_Reduce_scatter_block(in_acc.data_ptr(), out_acc.data_ptr(), count,
+                                       mpi_type(in_acc.dtype()), mpi_op(op, in_acc.dtype()), comm),
+              "reduce_scatter");
+    if (op == ReduceOp::avg) divide(out_acc, size);
+    if (!out_acc.is_same(out)) out.copy_(out_acc);
   }
 
   // data[0, n) reduced over the ranks in place, in chunks MPI's int counts can hold.
@@ -339,9 +269,12 @@ namespace {
 
 void check_tensor(const Tensor& t, std::string_view op, std::string_view what) {
   STRATA_CHECK(t.defined(), "ProcessGroup(mpi) ", op, ": the ", what, " is undefined");
-  STRATA_CHECK(t.device().is_cpu(), "ProcessGroup(mpi) ", op, ": the ", what, " tensor is on ",
-               t.device().str(),
-               "; the MPI process group takes CPU tensors (move it with .to(Device::cpu()))");
+  // A CUDA tensor is staged through host memory with copies on the current stream, which orders
+  // them after the kernels that wrote it only on its own device.
+  STRATA_CHECK(t.device().is_cpu() || t.device().index == cuda::current_device(),
+               "ProcessGroup(mpi) ", op, ": the ", what, " tensor is on ", t.device().str(),
+               " but the current device is cuda:", cuda::current_device(),
+               "; call it with the tensor's device current (cuda::set_device)");
   STRATA_CHECK(t.is_contiguous(), "ProcessGroup(mpi) ", op, ": the ", what, " of shape ",
                shape_str(t.shape()),
                " is not contiguous; pass a contiguous tensor (.contiguous()) and copy the result "
@@ -393,18 +326,22 @@ std::shared_ptr<Work> MpiProcessGroup::allreduce_async(const Tensor& tensor, Red
   check_tensor(tensor, "allreduce", "tensor");
   check_reduce_op(tensor, op, "allreduce");
   Impl& g = *impl_;
-  return g.submit(g.collectives, true, [&g, tensor, op](uint64_t sequence, bool debug) {
-    const PathChoice path = g.symmetric(tensor, Path::symmetric_tensor);
-    g.check_call(signature(Op::allreduce, &tensor, static_cast<int64_t>(op), sequence, path),
-                 debug);
+  detail::Staged staged(tensor, true);
+  return g.submit(g.collectives, true, [&g, staged, op](uint64_t sequence, bool debug) {
+    const Tensor& tensor = staged.host();
+    const detail::DataPath path = g.symmetric(tensor, detail::DataPath::symmetric_tensor);
+    g.checks.check(Collective::allreduce, &tensor, static_cast<int64_t>(op), sequence, debug, path);
     if (tensor.numel() == 0) return;
     Tensor data = flat(tensor);
-    if (path.path != Path::copy || g.use_shm(data.nbytes(), data.dtype()))
-      return g.shm->allreduce(data, op);
-    Tensor acc = accumulator(data);
-    g.allreduce_in_place(acc, op);
-    if (op == ReduceOp::avg) divide(acc, g.size);
-    if (!acc.is_same(data)) data.copy_(acc);
+    if (path.kind != detail::DataPath::copy || g.use_shm(data.nbytes(), data.dtype())) {
+      g.shm->allreduce(data, op);
+    } else {
+      Tensor acc = accumulator(data);
+      g.allreduce_in_place(acc, op);
+      if (op == ReduceOp::avg) divide(acc, g.size);
+      if (!acc.is_same(data)) data.copy_(acc);
+    }
+    staged.copy_back();
   });
 }
 
@@ -420,37 +357,25 @@ std::shared_ptr<Work> MpiProcessGroup::reduce_scatter_async(const Tensor& output
                "), in the output's dtype");
   int count = mpi_count(output.numel(), "reduce_scatter");
   Impl& g = *impl_;
-  int my_rank = rank();
+  const int my_rank = rank();
+  detail::Staged staged_output(output, false), staged_input(input, true);
   return g.submit(
-      g.collectives, true, [&g, output, input, op, count, my_rank](uint64_t sequence, bool debug) {
-        // Zero copy needs the output apart from the input, or exactly this rank's chunk of it (no
-        // other rank reads that chunk).
+      g.collectives, true,
+      [&g, staged_output, staged_input, op, count, my_rank](uint64_t sequence, bool debug) {
+        const Tensor& output = staged_output.host();
+        const Tensor& input = staged_input.host();
+        // Zero copy needs the output apart from the input, or exactly this rank's chunk of it
+        // (which no other rank reads).
         const bool own_chunk =
             bytes(output) == bytes(input) + static_cast<size_t>(my_rank) * output.nbytes();
-        const PathChoice path = !overlap(input, output) || own_chunk
-                                    ? g.symmetric(input, Path::symmetric_input)
-                                    : PathChoice{};
-        g.check_call(
-            signature(Op::reduce_scatter, &input, static_cast<int64_t>(op), sequence, path), debug);
+        const detail::DataPath path = !overlap(input, output) || own_chunk
+                                          ? g.symmetric(input, detail::DataPath::symmetric_input)
+                                          : detail::DataPath{};
+        g.checks.check(Collective::reduce_scatter, &input, static_cast<int64_t>(op), sequence,
+                       debug, path);
         if (count == 0) return;
-        Tensor out = flat(output);
-        if (path.path != Path::copy) return g.shm->reduce_scatter(out, flat(input), op);
-        // MPI forbids overlapping buffers (and its MPI_IN_PLACE keeps the result at the start, not
-        // at this rank's chunk): an input that overlaps the output is reduced from a copy.
-        Tensor in = overlap(input, output) && !is_16bit_float(input.dtype()) ? flat(input).clone()
-                                                                             : flat(input);
-        if (g.use_shm(in.nbytes(), in.dtype())) {
-          if (overlap(in, out)) in = in.clone();  // a 16-bit input the clone above left
-          return g.shm->reduce_scatter(out, in, op);
-        }
-        Tensor in_acc = accumulator(in);
-        Tensor out_acc = is_16bit_float(out.dtype()) ? empty({count}, DType::f32) : out;
-        mpi_check(
-            MPI_Reduce_scatter_block(in_acc.data_ptr(), out_acc.data_ptr(), count,
-                                     mpi_type(in_acc.dtype()), mpi_op(op, in_acc.dtype()), g.comm),
-            "reduce_scatter");
-        if (op == ReduceOp::avg) divide(out_acc, g.size);
-        if (!out_acc.is_same(out)) out.copy_(out_acc);
+        g.reduce_scatter(output, input, op, count, path);
+        staged_output.copy_back();
       });
 }
 
@@ -465,13 +390,21 @@ std::shared_ptr<Work> MpiProcessGroup::allgather_async(const Tensor& output, con
   int count = mpi_count(input.numel(), "allgather");
   Impl& g = *impl_;
   int my_rank = rank();
+  detail::Staged staged_output(output, false), staged_input(input, true);
   return g.submit(
-      g.collectives, true, [&g, output, input, count, my_rank](uint64_t sequence, bool debug) {
-        PathChoice path = g.symmetric(output, Path::symmetric_output);
-        if (path.path == Path::copy) path = g.symmetric(input, Path::symmetric_input);
-        g.check_call(signature(Op::allgather, &input, 0, sequence, path), debug);
+      g.collectives, true,
+      [&g, staged_output, staged_input, count, my_rank](uint64_t sequence, bool debug) {
+        const Tensor& output = staged_output.host();
+        const Tensor& input = staged_input.host();
+        detail::DataPath path = g.symmetric(output, detail::DataPath::symmetric_output);
+        if (path.kind == detail::DataPath::copy)
+          path = g.symmetric(input, detail::DataPath::symmetric_input);
+        g.checks.check(Collective::allgather, &input, 0, sequence, debug, path);
         if (count == 0) return;
-        if (path.path != Path::copy) return g.shm->allgather(output, input);
+        if (path.kind != detail::DataPath::copy) {
+          g.shm->allgather(output, input);
+          return staged_output.copy_back();
+        }
         MPI_Datatype type = mpi_type(input.dtype());
         // The input already at this rank's place in the output is MPI_IN_PLACE; any other overlap
         // gathers from a copy.
@@ -485,6 +418,7 @@ std::shared_ptr<Work> MpiProcessGroup::allgather_async(const Tensor& output, con
         }
         mpi_check(MPI_Allgather(send, count, type, output.data_ptr(), count, type, g.comm),
                   "allgather");
+        staged_output.copy_back();
       });
 }
 
@@ -493,14 +427,17 @@ std::shared_ptr<Work> MpiProcessGroup::broadcast_async(const Tensor& tensor, int
   STRATA_CHECK(root >= 0 && root < size(), "ProcessGroup(mpi) broadcast: root ", root,
                " is outside this group of ", size(), " ranks");
   Impl& g = *impl_;
-  return g.submit(g.collectives, true, [&g, tensor, root](uint64_t sequence, bool debug) {
-    g.check_call(signature(Op::broadcast, &tensor, root, sequence), debug);
+  detail::Staged staged(tensor, rank() == root);  // only the root's data is read
+  return g.submit(g.collectives, true, [&g, staged, root](uint64_t sequence, bool debug) {
+    const Tensor& tensor = staged.host();
+    g.checks.check(Collective::broadcast, &tensor, root, sequence, debug);
     MPI_Datatype type = mpi_type(tensor.dtype());
     for (int64_t begin = 0; begin < tensor.numel(); begin += kChunk) {
       int count = static_cast<int>(std::min(kChunk, tensor.numel() - begin));
       mpi_check(MPI_Bcast(bytes(tensor) + begin * tensor.element_size(), count, type, root, g.comm),
                 "broadcast");
     }
+    staged.copy_back();
   });
 }
 
@@ -512,7 +449,9 @@ std::shared_ptr<Work> MpiProcessGroup::send_async(const Tensor& tensor, int dst,
   STRATA_CHECK(tag >= 0, "ProcessGroup(mpi) send: tag ", tag, " is negative");
   int count = mpi_count(tensor.numel(), "send");
   Impl& g = *impl_;
-  return g.submit(g.sends, false, [&g, tensor, dst, tag, count](uint64_t, bool) {
+  detail::Staged staged(tensor, true);
+  return g.submit(g.sends, false, [&g, staged, dst, tag, count](uint64_t, bool) {
+    const Tensor& tensor = staged.host();
     mpi_check(MPI_Send(tensor.data_ptr(), count, mpi_type(tensor.dtype()), dst, tag, g.comm),
               "send");
   });
@@ -525,7 +464,9 @@ std::shared_ptr<Work> MpiProcessGroup::recv_async(const Tensor& tensor, int src,
   STRATA_CHECK(tag >= 0, "ProcessGroup(mpi) recv: tag ", tag, " is negative");
   mpi_count(tensor.numel(), "recv");
   Impl& g = *impl_;
-  return g.submit(g.receives, false, [&g, tensor, src, tag](uint64_t, bool) {
+  detail::Staged staged(tensor, false);
+  return g.submit(g.receives, false, [&g, staged, src, tag](uint64_t, bool) {
+    const Tensor& tensor = staged.host();
     // The message's size is read first: one of another size is still received (so the channel
     // stays in step), then reported.
     MPI_Status status;
@@ -542,13 +483,14 @@ std::shared_ptr<Work> MpiProcessGroup::recv_async(const Tensor& tensor, int src,
     }
     mpi_check(MPI_Recv(tensor.data_ptr(), sent, MPI_BYTE, src, tag, g.comm, MPI_STATUS_IGNORE),
               "recv");
+    staged.copy_back();
   });
 }
 
 std::shared_ptr<Work> MpiProcessGroup::barrier_async() {
   Impl& g = *impl_;
   return g.submit(g.collectives, true, [&g](uint64_t sequence, bool debug) {
-    g.check_call(signature(Op::barrier, nullptr, 0, sequence), debug);
+    g.checks.check(Collective::barrier, nullptr, 0, sequence, debug);
     mpi_check(MPI_Barrier(g.comm), "barrier");
   });
 }
@@ -572,18 +514,8 @@ std::shared_ptr<ProcessGroup> MpiProcessGroup::split(int color, int key) {
   g.submit(g.collectives, true, [&](uint64_t, bool) {
      mpi_check(MPI_Comm_split(g.comm, color < 0 ? MPI_UNDEFINED : color, key, &comm), "split");
      if (comm == MPI_COMM_NULL) return;
-     int n = 0;
      MPI_Comm_rank(comm, &new_rank);
-     MPI_Comm_size(comm, &n);
-     MPI_Group from, to;
-     MPI_Comm_group(comm, &from);
-     MPI_Comm_group(g.comm, &to);
-     std::vector<int> new_ranks(n);
-     for (int r = 0; r < n; ++r) new_ranks[r] = r;
-     ranks_here.resize(n);
-     MPI_Group_translate_ranks(from, n, new_ranks.data(), to, ranks_here.data());
-     MPI_Group_free(&from);
-     MPI_Group_free(&to);
+     ranks_here = detail::ranks_in_parent(g.comm, comm);
    })->wait();
   if (comm == MPI_COMM_NULL) return nullptr;
   std::vector<int> world_ranks;

@@ -1,4 +1,8 @@
-// MpiProcessGroup: the ProcessGroup over an MPI communicator, for CPU tensors.
+// MpiProcessGroup: the ProcessGroup over an MPI communicator, for CPU tensors, and for CUDA tensors
+// through pinned host memory (parallel/host_staging.hpp: copied to the host on the caller's current
+// stream, reduced there, copied back before the Work completes; a CUDA tensor must be on the
+// current device). For CUDA tensors the NCCL group (parallel/nccl_process_group.hpp) is the fast
+// path; this one works in every build and with several ranks on one GPU.
 //
 // create_world() builds the group of every rank of dist::init's world (over a duplicate of
 // MPI_COMM_WORLD, so its traffic never matches the program's own MPI calls); new_group and

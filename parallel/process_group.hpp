@@ -8,12 +8,15 @@
 //
 // Each collective has a synchronous form and an asynchronous one (`_async`) that returns a Work
 // handle: the call is queued and progresses while the caller computes; wait() blocks until it is
-// done and rethrows its error (a mismatch between the ranks' calls, an MPI failure). Calls on one
-// group run in the order they were made, synchronous and asynchronous alike. The tensors must stay
-// untouched until the Work completes (the handle keeps them alive).
+// done and rethrows its error (a mismatch between the ranks' calls, an MPI failure). On a CUDA
+// backend (NCCL) "done" is in stream order: wait() makes the caller's current CUDA stream wait for
+// the collective instead of blocking the host (nccl_process_group.hpp). Calls on one group run in
+// the order they were made, synchronous and asynchronous alike. The tensors must stay untouched
+// until the Work completes (the handle keeps them alive).
 //
 // Tensors: contiguous, of any dtype, on a device the backend supports. Reductions (sum, avg, max)
-// of f16/bf16 accumulate in f32: the elements are converted to an f32 scratch, reduced, and rounded
+// of f16/bf16 accumulate in f32 (the MPI backend; NCCL rounds after each of its steps, see
+// nccl_process_group.hpp): the elements are converted to an f32 scratch, reduced, and rounded
 // back once, so a result does not depend on the number of ranks beyond the order of the f32 sum.
 // avg divides the sum by size() (integers: truncating, as NCCL's average); on bool, sum and max are
 // logical or, and avg is an error.
@@ -45,7 +48,8 @@ std::string_view reduce_op_name(ReduceOp op);
 class Work {
  public:
   virtual ~Work() = default;
-  // Blocks until the collective is done; rethrows its error (on every call of wait()).
+  // Blocks until the collective is done (CUDA backends: orders the current stream after it);
+  // rethrows its error (on every call of wait()).
   virtual void wait() = 0;
   // True once the collective has finished, successfully or not. Never blocks.
   virtual bool is_completed() = 0;

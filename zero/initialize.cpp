@@ -3,7 +3,7 @@
 
 #include "core/error.hpp"
 #include "parallel/dist.hpp"
-#include "parallel/mpi_process_group.hpp"
+#include "parallel/world_group.hpp"
 #include "zero/from_config.hpp"
 
 namespace strata {
@@ -12,8 +12,12 @@ Initialized initialize(const io::Config& config, std::shared_ptr<nn::Module> mod
                        InitializeOptions options) {
   STRATA_CHECK(model, "initialize: the model is null");
   std::shared_ptr<dist::ProcessGroup> group = options.group;
-  if (!group && dist::is_initialized() && dist::world_size() > 1)
-    group = dist::MpiProcessGroup::create_world();
+  if (!group && dist::is_initialized() && dist::world_size() > 1) {
+    // NCCL for a model on a GPU where the build has it and each rank has its own GPU; else MPI.
+    std::vector<Tensor> parameters = model->parameters();
+    group = dist::create_world_group(dist::Backend::automatic,
+                                     parameters.empty() ? Device::cpu() : parameters[0].device());
+  }
   const int64_t dp_size = group ? group->size() : 1;
   const int64_t dp_rank = group ? group->rank() : 0;
   const io::Config resolved = config.resolve(dp_size);

@@ -40,7 +40,8 @@ struct InitializeOptions {
   // model_parameters).
   std::vector<Tensor> parameters;
   zero::LogOptions log;
-  // The data-parallel group. Null: the world's group (MpiProcessGroup::create_world) when
+  // The data-parallel group. Null: the world's group (dist::create_world_group, automatic: NCCL
+  // for a model on CUDA when the build has NCCL and each rank has a GPU, else MPI) when
   // dist::init() has been called and found more than one rank, else none (one rank, no MPI).
   std::shared_ptr<dist::ProcessGroup> group;
 };

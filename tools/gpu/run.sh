@@ -223,7 +223,9 @@ if [[ $debs_used == 1 ]]; then
   runtime_path+=("$prefix/usr/lib/$multiarch")
 fi
 [[ -n $cudnn_root ]] && cmake_args+=("-DSTRATA_CUDNN_ROOT=$cudnn_root")
-[[ -n $nccl_root ]] && cmake_args+=("-DSTRATA_NCCL_ROOT=$nccl_root")
+# NCCL found here must be built in (ON: a configure that misses it fails instead of leaving the NCCL
+# process group and its tests out).
+[[ -n $nccl_root ]] && cmake_args+=("-DSTRATA_NCCL_ROOT=$nccl_root" -DSTRATA_NCCL=ON)
 with_runtime=()  # prefixed to the commands that run Strata's programs
 if [[ ${#runtime_path[@]} -gt 0 ]]; then
   runtime_joined=$(IFS=:; echo "${runtime_path[*]}")
