@@ -270,6 +270,7 @@ Tensor ShmCollectives::allocate(const Shape& shape, DType dtype) {
   ++allocations_;
   // Every step's outcome is agreed before the next, so all ranks throw together or none does.
   std::string problem;
+  bool created = false;  // this rank's name exists until unlinked
   auto agree = [&](const char* stage) {
     int ok = problem.empty(), all_ok = 0;
     check(MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, node_), "symmetric allocation");
@@ -279,7 +280,6 @@ Tensor ShmCollectives::allocate(const Shape& shape, DType dtype) {
          problem.empty() ? " on another rank (see its message)"
                          : " on rank " + std::to_string(rank_) + ": " + problem);
   };
-  bool created = false;  // this rank's name exists until unlinked
   auto mapping = std::make_shared<Mapping>();
   mapping->bytes = mapped;
   mapping->ranks.assign(size_, nullptr);
