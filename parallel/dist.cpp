@@ -14,6 +14,7 @@
 #include "core/device.hpp"
 #include "core/error.hpp"
 #include "parallel/mpi_running.hpp"
+#include "parallel/watchdog.hpp"
 
 namespace strata::dist {
 
@@ -87,6 +88,7 @@ const World& init() {
     }
     world.mpi = true;
     read_mpi_world(world, env);
+    detail::start_watchdog();
     std::set_terminate(on_terminate);
     if (cuda_device_count() > 0) {
       world.cuda_device = cuda::device_for_local_rank(world.local_rank);
@@ -102,6 +104,7 @@ void finalize() {
   State& s = state();
   std::lock_guard lock(s.mutex);
   if (!s.initialized) return;
+  if (s.world.mpi && detail::mpi_running()) detail::stop_watchdog();
   if (s.owns_mpi && detail::mpi_running()) {
     MPI_Finalize();
     s.mpi_finalized = true;

@@ -28,7 +28,6 @@
 #include <exception>
 #include <functional>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 
@@ -36,6 +35,7 @@
 #include "parallel/dist.hpp"
 #include "parallel/mpi_running.hpp"
 #include "parallel/shm_collectives.hpp"
+#include "parallel/watchdog.hpp"
 
 namespace strata::dist {
 
@@ -81,51 +81,88 @@ class MpiWork final : public Work {
   std::exception_ptr error_;
 };
 
-// The collectives whose calls are compared across ranks.
-enum class Op : int64_t { allreduce, reduce_scatter, allgather, broadcast, barrier };
-constexpr int kOpCount = 5;
-constexpr const char* kOpNames[kOpCount] = {"allreduce", "reduce_scatter", "allgather", "broadcast",
-                                            "barrier"};
+// Every call a lane runs; the first kCheckedOps are the collectives whose calls are compared
+// across ranks. split makes a sub-group; destroy frees the group's shared-memory window.
+enum class Op : int64_t {
+  allreduce,
+  reduce_scatter,
+  allgather,
+  broadcast,
+  barrier,
+  send,
+  recv,
+  split,
+  destroy
+};
+constexpr int kCheckedOps = 5;
+constexpr const char* kOpNames[] = {"allreduce", "reduce_scatter", "allgather",
+                                    "broadcast", "barrier",        "send",
+                                    "recv",      "split",          "destroy"};
 
-// One rank's call, as exchanged: op, dtype, reduce op or root, element count, sequence number,
-// then the shape (up to kSignatureDims sizes), which is reported but not compared.
+// One rank's call, as exchanged: op, dtype, reduce op or root (or peer), element count, sequence
+// number, then the tag of a send or recv and the shape (up to kSignatureDims sizes), which are
+// reported but not compared.
 constexpr int kSignatureDims = 6;
-constexpr int kSignatureSize = 6 + kSignatureDims;
+constexpr int kSignatureSize = 7 + kSignatureDims;
 constexpr int kComparedFields = 5;
 using Signature = std::array<int64_t, kSignatureSize>;
 
-Signature signature(Op op, const Tensor* tensor, int64_t extra, uint64_t sequence_number) {
+// The call, its sequence number left for submit() to fill.
+Signature signature(Op op, const Tensor* tensor, int64_t extra = 0, int64_t tag = 0) {
   Signature s{};
   s[0] = static_cast<int64_t>(op);
   s[1] = tensor ? static_cast<int64_t>(tensor->dtype()) : -1;
   s[2] = extra;
   s[3] = tensor ? tensor->numel() : 0;
-  s[4] = static_cast<int64_t>(sequence_number);
   s[5] = tensor ? tensor->dim() : 0;
+  s[6] = tag;
   for (int64_t d = 0; tensor && d < std::min<int64_t>(tensor->dim(), kSignatureDims); ++d)
-    s[6 + d] = tensor->size(d);
+    s[7 + d] = tensor->size(d);
   return s;
+}
+
+bool is_collective(Op op) { return op != Op::send && op != Op::recv; }
+
+// "allreduce(sum) f32 [3, 4]", "recv(from 1, tag 0) i64 [8]"
+std::string describe_call(const int64_t* s) {
+  Op op = static_cast<Op>(s[0]);
+  std::string out = s[0] >= 0 && s[0] <= static_cast<int64_t>(Op::destroy) ? kOpNames[s[0]] : "?";
+  if (op == Op::allreduce || op == Op::reduce_scatter)
+    out += std::string("(") + std::string(reduce_op_name(static_cast<ReduceOp>(s[2]))) + ")";
+  if (op == Op::broadcast) out += "(root " + std::to_string(s[2]) + ")";
+  if (op == Op::send || op == Op::recv) {
+    out += (op == Op::send ? "(to " : "(from ") + std::to_string(s[2]) + ", tag " +
+           std::to_string(s[6]) + ")";
+  }
+  if (s[1] >= 0) {
+    out += std::string(" ") + std::string(dtype_name(static_cast<DType>(s[1]))) + " [";
+    if (s[5] > kSignatureDims) {
+      out += std::to_string(s[5]) + "-dim tensor of " + std::to_string(s[3]) + " elements";
+    } else {
+      for (int64_t d = 0; d < s[5]; ++d) out += (d ? ", " : "") + std::to_string(s[7 + d]);
+    }
+    out += "]";
+  }
+  return out;
 }
 
 // "allreduce(sum) f32 [3, 4], call 5"
 std::string describe(const int64_t* s) {
-  std::ostringstream out;
-  Op op = static_cast<Op>(s[0]);
-  out << (s[0] >= 0 && s[0] < kOpCount ? kOpNames[s[0]] : "?");
-  if (op == Op::allreduce || op == Op::reduce_scatter)
-    out << "(" << reduce_op_name(static_cast<ReduceOp>(s[2])) << ")";
-  if (op == Op::broadcast) out << "(root " << s[2] << ")";
-  if (s[1] >= 0) {
-    out << " " << dtype_name(static_cast<DType>(s[1])) << " [";
-    if (s[5] > kSignatureDims) {
-      out << s[5] << "-dim tensor of " << s[3] << " elements";
-    } else {
-      for (int64_t d = 0; d < s[5]; ++d) out << (d ? ", " : "") << s[6 + d];
+  return describe_call(s) + ", call " + std::to_string(s[4]);
+}
+
+// "[0, 2, 4]": a group's world ranks, as the watchdog names the group.
+std::string group_label(const std::vector<int>& world_ranks) {
+  std::string label = "[";
+  for (size_t i = 0; i < world_ranks.size(); ++i) {
+    std::string next = (i ? ", " : "") + std::to_string(world_ranks[i]);
+    if (label.size() + next.size() > 36) {
+      return label + ", ... " + std::to_string(world_ranks.back()) + "] (" +
+             std::to_string(world_ranks.size()) + " ranks)";
     }
-    out << "]";
+    label += next;
   }
-  out << ", call " << s[4];
-  return out.str();
+  return label + "]";
 }
 
 MPI_Datatype mpi_type(DType dtype) {
@@ -222,10 +259,11 @@ class Lane {
 
 }  // namespace
 
-// Three lanes: collectives, sends and receives. Sends and receives get their own threads because
-// a blocking MPI_Send of a large message waits for its receive: in a ring (every rank sends to the
-// next and receives from the previous) one thread per group would deadlock, one per direction does
-// not. Calls in one lane keep their order, so same-tag messages between two ranks match in order.
+// Three lanes: collectives, sends and receives, each with its tracker for the hang watchdog. Sends
+// and receives get their own threads because a blocking MPI_Send of a large message waits for its
+// receive: in a ring (every rank sends to the next and receives from the previous) one thread per
+// group would deadlock, one per direction does not. Calls in one lane keep their order, so same-tag
+// messages between two ranks match in order.
 struct MpiProcessGroup::Impl {
   // Freed after the lanes have run their queues and joined (members are destroyed last to first).
   struct Communicator {
@@ -237,14 +275,20 @@ struct MpiProcessGroup::Impl {
   MPI_Comm comm;
   int size = 1;
   std::mutex mutex;
-  bool debug_checks = false;    // guarded by mutex
-  uint64_t next_sequence = 0;   // guarded by mutex
-  bool checked[kOpCount] = {};  // each op's first call compared (the collective lane's)
+  bool debug_checks = false;       // guarded by mutex
+  uint64_t next_sequence = 0;      // guarded by mutex
+  bool checked[kCheckedOps] = {};  // each op's first call compared (the collective lane's)
   // Large collectives of a group on one node (null otherwise); used by the collective lane only.
   std::unique_ptr<detail::ShmCollectives> shm;
+  detail::CallTracker collective_calls, send_calls, receive_calls;  // outlive the lanes
   Lane collectives, sends, receives;
 
-  explicit Impl(MPI_Comm comm) : owned{comm}, comm(comm) {
+  Impl(MPI_Comm comm, const std::vector<int>& world_ranks)
+      : owned{comm},
+        comm(comm),
+        collective_calls(group_label(world_ranks), "collectives"),
+        send_calls(group_label(world_ranks), "sends"),
+        receive_calls(group_label(world_ranks), "receives") {
     MPI_Comm_size(comm, &size);
     MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
     shm = detail::ShmCollectives::create(comm);
@@ -252,20 +296,28 @@ struct MpiProcessGroup::Impl {
     debug_checks = env && std::strcmp(env, "1") == 0;
   }
 
-  // Queues body(sequence number, debug checks) on a lane; collectives take the next number,
-  // point-to-point calls (between two ranks only) the number the next collective will take.
-  std::shared_ptr<Work> submit(Lane& lane, bool collective,
-                               std::function<void(uint64_t, bool)> body) {
+  // Queues body(call, debug checks) on the lane of `call`'s op, its sequence number filled in:
+  // collectives take the next number, point-to-point calls (between two ranks only) the number
+  // the next collective will take. The lane's tracker brackets the call for the watchdog.
+  std::shared_ptr<Work> submit(Signature call, std::function<void(const Signature&, bool)> body) {
+    const Op op = static_cast<Op>(call[0]);
+    const bool collective = is_collective(op);
+    Lane& lane = op == Op::send ? sends : op == Op::recv ? receives : collectives;
+    detail::CallTracker& tracker = op == Op::send   ? send_calls
+                                   : op == Op::recv ? receive_calls
+                                                    : collective_calls;
     std::lock_guard lock(mutex);  // held while pushing: the lane's order is the numbers' order
-    uint64_t sequence = collective ? next_sequence++ : next_sequence;
-    auto work = std::make_shared<MpiWork>(sequence);
-    lane.push([work, body = std::move(body), sequence, debug = debug_checks] {
+    call[4] = static_cast<int64_t>(collective ? next_sequence++ : next_sequence);
+    auto work = std::make_shared<MpiWork>(call[4]);
+    lane.push([work, &tracker, body = std::move(body), call, collective, debug = debug_checks] {
+      tracker.begin(call[4], collective, describe_call(call.data()));
       std::exception_ptr error;
       try {
-        body(sequence, debug);
+        body(call, debug);
       } catch (...) {
         error = std::current_exception();
       }
+      tracker.end();
       work->finish(error);
     });
     return work;
@@ -274,7 +326,7 @@ struct MpiProcessGroup::Impl {
   // On the first call of `op` (every call in debug mode), every rank's call is gathered and
   // compared: all ranks see the same table, so all of them throw, or none.
   void check_call(const Signature& mine, bool debug) {
-    int op = static_cast<int>(mine[0]);
+    int op = static_cast<int>(mine[0]);  // one of the first kCheckedOps
     if (checked[op] && !debug) return;
     std::vector<int64_t> all(static_cast<size_t>(kSignatureSize) * size);
     mpi_check(MPI_Allgather(mine.data(), kSignatureSize, MPI_INT64_T, all.data(), kSignatureSize,
@@ -337,7 +389,20 @@ void check_reduce_op(const Tensor& t, ReduceOp op, std::string_view name) {
 MpiProcessGroup::MpiProcessGroup(std::unique_ptr<Impl> impl, int rank, std::vector<int> world_ranks)
     : ProcessGroup(rank, std::move(world_ranks)), impl_(std::move(impl)) {}
 
-MpiProcessGroup::~MpiProcessGroup() = default;
+// Destroying a group finishes its queued calls and frees its window, both of which wait for the
+// other ranks: the watchdog bounds the wait (the window is freed as the group's last call). While
+// an exception unwinds, the other ranks may be waiting for this one in one of the group's calls,
+// so the group is abandoned instead (its threads, communicator and window are never freed): the
+// process goes on unwinding, and when it exits without MPI_Finalize, mpirun ends the job.
+MpiProcessGroup::~MpiProcessGroup() {
+  if (std::uncaught_exceptions() > 0) {
+    static_cast<void>(impl_.release());
+    return;
+  }
+  Impl& g = *impl_;
+  if (g.shm && detail::mpi_running())
+    g.submit(signature(Op::destroy, nullptr), [&g](const Signature&, bool) { g.shm.reset(); });
+}
 
 std::shared_ptr<MpiProcessGroup> MpiProcessGroup::create_world() {
   STRATA_CHECK(is_initialized() && dist::world().mpi,
@@ -352,7 +417,7 @@ std::shared_ptr<MpiProcessGroup> MpiProcessGroup::create_world() {
   mpi_check(MPI_Comm_dup(MPI_COMM_WORLD, &comm), "create_world");
   std::vector<int> world_ranks(dist::world_size());
   for (int r = 0; r < dist::world_size(); ++r) world_ranks[r] = r;
-  return std::make_shared<MpiProcessGroup>(std::make_unique<Impl>(comm), dist::rank(),
+  return std::make_shared<MpiProcessGroup>(std::make_unique<Impl>(comm, world_ranks), dist::rank(),
                                            std::move(world_ranks));
 }
 
@@ -372,16 +437,17 @@ std::shared_ptr<Work> MpiProcessGroup::allreduce_async(const Tensor& tensor, Red
   check_tensor(tensor, "allreduce", "tensor");
   check_reduce_op(tensor, op, "allreduce");
   Impl& g = *impl_;
-  return g.submit(g.collectives, true, [&g, tensor, op](uint64_t sequence, bool debug) {
-    g.check_call(signature(Op::allreduce, &tensor, static_cast<int64_t>(op), sequence), debug);
-    if (tensor.numel() == 0) return;
-    Tensor data = flat(tensor);
-    if (g.use_shm(data.nbytes(), data.dtype())) return g.shm->allreduce(data, op);
-    Tensor acc = accumulator(data);
-    g.allreduce_in_place(acc, op);
-    if (op == ReduceOp::avg) divide(acc, g.size);
-    if (!acc.is_same(data)) data.copy_(acc);
-  });
+  return g.submit(signature(Op::allreduce, &tensor, static_cast<int64_t>(op)),
+                  [&g, tensor, op](const Signature& call, bool debug) {
+                    g.check_call(call, debug);
+                    if (tensor.numel() == 0) return;
+                    Tensor data = flat(tensor);
+                    if (g.use_shm(data.nbytes(), data.dtype())) return g.shm->allreduce(data, op);
+                    Tensor acc = accumulator(data);
+                    g.allreduce_in_place(acc, op);
+                    if (op == ReduceOp::avg) divide(acc, g.size);
+                    if (!acc.is_same(data)) data.copy_(acc);
+                  });
 }
 
 std::shared_ptr<Work> MpiProcessGroup::reduce_scatter_async(const Tensor& output,
@@ -396,29 +462,30 @@ std::shared_ptr<Work> MpiProcessGroup::reduce_scatter_async(const Tensor& output
                "), in the output's dtype");
   int count = mpi_count(output.numel(), "reduce_scatter");
   Impl& g = *impl_;
-  return g.submit(
-      g.collectives, true, [&g, output, input, op, count](uint64_t sequence, bool debug) {
-        g.check_call(signature(Op::reduce_scatter, &input, static_cast<int64_t>(op), sequence),
-                     debug);
-        if (count == 0) return;
-        Tensor out = flat(output);
-        // MPI forbids overlapping buffers (and its MPI_IN_PLACE keeps the result at the start, not
-        // at this rank's chunk): an input that overlaps the output is reduced from a copy.
-        Tensor in = overlap(input, output) && !is_16bit_float(input.dtype()) ? flat(input).clone()
-                                                                             : flat(input);
-        if (g.use_shm(in.nbytes(), in.dtype())) {
-          if (overlap(in, out)) in = in.clone();  // a 16-bit input the clone above left
-          return g.shm->reduce_scatter(out, in, op);
-        }
-        Tensor in_acc = accumulator(in);
-        Tensor out_acc = is_16bit_float(out.dtype()) ? empty({count}, DType::f32) : out;
-        mpi_check(
-            MPI_Reduce_scatter_block(in_acc.data_ptr(), out_acc.data_ptr(), count,
-                                     mpi_type(in_acc.dtype()), mpi_op(op, in_acc.dtype()), g.comm),
-            "reduce_scatter");
-        if (op == ReduceOp::avg) divide(out_acc, g.size);
-        if (!out_acc.is_same(out)) out.copy_(out_acc);
-      });
+  return g.submit(signature(Op::reduce_scatter, &input, static_cast<int64_t>(op)),
+                  [&g, output, input, op, count](const Signature& call, bool debug) {
+                    g.check_call(call, debug);
+                    if (count == 0) return;
+                    Tensor out = flat(output);
+                    // MPI forbids overlapping buffers (and its MPI_IN_PLACE keeps the result at the
+                    // start, not at this rank's chunk): an input that overlaps the output is
+                    // reduced from a copy.
+                    Tensor in = overlap(input, output) && !is_16bit_float(input.dtype())
+                                    ? flat(input).clone()
+                                    : flat(input);
+                    if (g.use_shm(in.nbytes(), in.dtype())) {
+                      if (overlap(in, out)) in = in.clone();  // a 16-bit input the clone above left
+                      return g.shm->reduce_scatter(out, in, op);
+                    }
+                    Tensor in_acc = accumulator(in);
+                    Tensor out_acc = is_16bit_float(out.dtype()) ? empty({count}, DType::f32) : out;
+                    mpi_check(MPI_Reduce_scatter_block(in_acc.data_ptr(), out_acc.data_ptr(), count,
+                                                       mpi_type(in_acc.dtype()),
+                                                       mpi_op(op, in_acc.dtype()), g.comm),
+                              "reduce_scatter");
+                    if (op == ReduceOp::avg) divide(out_acc, g.size);
+                    if (!out_acc.is_same(out)) out.copy_(out_acc);
+                  });
 }
 
 std::shared_ptr<Work> MpiProcessGroup::allgather_async(const Tensor& output, const Tensor& input) {
@@ -432,24 +499,24 @@ std::shared_ptr<Work> MpiProcessGroup::allgather_async(const Tensor& output, con
   int count = mpi_count(input.numel(), "allgather");
   Impl& g = *impl_;
   int my_rank = rank();
-  return g.submit(
-      g.collectives, true, [&g, output, input, count, my_rank](uint64_t sequence, bool debug) {
-        g.check_call(signature(Op::allgather, &input, 0, sequence), debug);
-        if (count == 0) return;
-        MPI_Datatype type = mpi_type(input.dtype());
-        // The input already at this rank's place in the output is MPI_IN_PLACE; any other overlap
-        // gathers from a copy.
-        const void* send = input.data_ptr();
-        Tensor copy;
-        if (bytes(input) == bytes(output) + static_cast<size_t>(my_rank) * input.nbytes()) {
-          send = MPI_IN_PLACE;
-        } else if (overlap(input, output)) {
-          copy = flat(input).clone();
-          send = copy.data_ptr();
-        }
-        mpi_check(MPI_Allgather(send, count, type, output.data_ptr(), count, type, g.comm),
-                  "allgather");
-      });
+  return g.submit(signature(Op::allgather, &input), [&g, output, input, count, my_rank](
+                                                        const Signature& call, bool debug) {
+    g.check_call(call, debug);
+    if (count == 0) return;
+    MPI_Datatype type = mpi_type(input.dtype());
+    // The input already at this rank's place in the output is MPI_IN_PLACE; any other overlap
+    // gathers from a copy.
+    const void* send = input.data_ptr();
+    Tensor copy;
+    if (bytes(input) == bytes(output) + static_cast<size_t>(my_rank) * input.nbytes()) {
+      send = MPI_IN_PLACE;
+    } else if (overlap(input, output)) {
+      copy = flat(input).clone();
+      send = copy.data_ptr();
+    }
+    mpi_check(MPI_Allgather(send, count, type, output.data_ptr(), count, type, g.comm),
+              "allgather");
+  });
 }
 
 std::shared_ptr<Work> MpiProcessGroup::broadcast_async(const Tensor& tensor, int root) {
@@ -457,8 +524,9 @@ std::shared_ptr<Work> MpiProcessGroup::broadcast_async(const Tensor& tensor, int
   STRATA_CHECK(root >= 0 && root < size(), "ProcessGroup(mpi) broadcast: root ", root,
                " is outside this group of ", size(), " ranks");
   Impl& g = *impl_;
-  return g.submit(g.collectives, true, [&g, tensor, root](uint64_t sequence, bool debug) {
-    g.check_call(signature(Op::broadcast, &tensor, root, sequence), debug);
+  return g.submit(signature(Op::broadcast, &tensor, root), [&g, tensor, root](const Signature& call,
+                                                                              bool debug) {
+    g.check_call(call, debug);
     MPI_Datatype type = mpi_type(tensor.dtype());
     for (int64_t begin = 0; begin < tensor.numel(); begin += kChunk) {
       int count = static_cast<int>(std::min(kChunk, tensor.numel() - begin));
@@ -476,7 +544,8 @@ std::shared_ptr<Work> MpiProcessGroup::send_async(const Tensor& tensor, int dst,
   STRATA_CHECK(tag >= 0, "ProcessGroup(mpi) send: tag ", tag, " is negative");
   int count = mpi_count(tensor.numel(), "send");
   Impl& g = *impl_;
-  return g.submit(g.sends, false, [&g, tensor, dst, tag, count](uint64_t, bool) {
+  return g.submit(signature(Op::send, &tensor, dst, tag), [&g, tensor, dst, tag, count](
+                                                              const Signature&, bool) {
     mpi_check(MPI_Send(tensor.data_ptr(), count, mpi_type(tensor.dtype()), dst, tag, g.comm),
               "send");
   });
@@ -489,30 +558,31 @@ std::shared_ptr<Work> MpiProcessGroup::recv_async(const Tensor& tensor, int src,
   STRATA_CHECK(tag >= 0, "ProcessGroup(mpi) recv: tag ", tag, " is negative");
   mpi_count(tensor.numel(), "recv");
   Impl& g = *impl_;
-  return g.submit(g.receives, false, [&g, tensor, src, tag](uint64_t, bool) {
-    // The message's size is read first: one of another size is still received (so the channel
-    // stays in step), then reported.
-    MPI_Status status;
-    mpi_check(MPI_Probe(src, tag, g.comm, &status), "recv");
-    int sent = 0;
-    MPI_Get_count(&status, MPI_BYTE, &sent);
-    if (static_cast<size_t>(sent) != tensor.nbytes()) {
-      std::vector<char> discard(sent);
-      mpi_check(MPI_Recv(discard.data(), sent, MPI_BYTE, src, tag, g.comm, MPI_STATUS_IGNORE),
-                "recv");
-      fail("ProcessGroup(mpi) recv: rank ", src, " sent ", sent, " bytes with tag ", tag,
-           ", but the receiving tensor (", dtype_name(tensor.dtype()), " ",
-           shape_str(tensor.shape()), ") holds ", tensor.nbytes());
-    }
-    mpi_check(MPI_Recv(tensor.data_ptr(), sent, MPI_BYTE, src, tag, g.comm, MPI_STATUS_IGNORE),
-              "recv");
-  });
+  return g.submit(
+      signature(Op::recv, &tensor, src, tag), [&g, tensor, src, tag](const Signature&, bool) {
+        // The message's size is read first: one of another size is still received (so the channel
+        // stays in step), then reported.
+        MPI_Status status;
+        mpi_check(MPI_Probe(src, tag, g.comm, &status), "recv");
+        int sent = 0;
+        MPI_Get_count(&status, MPI_BYTE, &sent);
+        if (static_cast<size_t>(sent) != tensor.nbytes()) {
+          std::vector<char> discard(sent);
+          mpi_check(MPI_Recv(discard.data(), sent, MPI_BYTE, src, tag, g.comm, MPI_STATUS_IGNORE),
+                    "recv");
+          fail("ProcessGroup(mpi) recv: rank ", src, " sent ", sent, " bytes with tag ", tag,
+               ", but the receiving tensor (", dtype_name(tensor.dtype()), " ",
+               shape_str(tensor.shape()), ") holds ", tensor.nbytes());
+        }
+        mpi_check(MPI_Recv(tensor.data_ptr(), sent, MPI_BYTE, src, tag, g.comm, MPI_STATUS_IGNORE),
+                  "recv");
+      });
 }
 
 std::shared_ptr<Work> MpiProcessGroup::barrier_async() {
   Impl& g = *impl_;
-  return g.submit(g.collectives, true, [&g](uint64_t sequence, bool debug) {
-    g.check_call(signature(Op::barrier, nullptr, 0, sequence), debug);
+  return g.submit(signature(Op::barrier, nullptr), [&g](const Signature& call, bool debug) {
+    g.check_call(call, debug);
     mpi_check(MPI_Barrier(g.comm), "barrier");
   });
 }
@@ -522,7 +592,7 @@ std::shared_ptr<ProcessGroup> MpiProcessGroup::split(int color, int key) {
   MPI_Comm comm = MPI_COMM_NULL;
   std::vector<int> ranks_here;  // the new group's ranks, as ranks of this group
   int new_rank = -1;
-  g.submit(g.collectives, true, [&](uint64_t, bool) {
+  g.submit(signature(Op::split, nullptr), [&](const Signature&, bool) {
      mpi_check(MPI_Comm_split(g.comm, color < 0 ? MPI_UNDEFINED : color, key, &comm), "split");
      if (comm == MPI_COMM_NULL) return;
      int n = 0;
@@ -541,7 +611,7 @@ std::shared_ptr<ProcessGroup> MpiProcessGroup::split(int color, int key) {
   if (comm == MPI_COMM_NULL) return nullptr;
   std::vector<int> world_ranks;
   for (int r : ranks_here) world_ranks.push_back(this->world_ranks()[r]);
-  return std::make_shared<MpiProcessGroup>(std::make_unique<Impl>(comm), new_rank,
+  return std::make_shared<MpiProcessGroup>(std::make_unique<Impl>(comm, world_ranks), new_rank,
                                            std::move(world_ranks));
 }
 
