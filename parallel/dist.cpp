@@ -25,6 +25,7 @@ struct State {
   bool initialized = false;
   bool owns_mpi = false;  // init() called MPI_Init_thread, so finalize() calls MPI_Finalize
   bool mpi_finalized = false;
+  std::string abandoned;  // what detail::mark_abandoned reported, if anything
   World world;
 };
 
@@ -102,8 +103,15 @@ const World& init() {
 
 void finalize() {
   State& s = state();
-  std::lock_guard lock(s.mutex);
+  std::unique_lock lock(s.mutex);
   if (!s.initialized) return;
+  if (!s.abandoned.empty()) {
+    // No lock for abort, which reads the state (and may be reached from a handler holding it).
+    std::string what = s.abandoned;
+    lock.unlock();
+    dist::abort("dist::finalize after an error: " + what +
+                "; the other ranks may be waiting in its calls, so the job ends here");
+  }
   if (s.world.mpi && detail::mpi_running()) detail::stop_watchdog();
   if (s.owns_mpi && detail::mpi_running()) {
     MPI_Finalize();
@@ -142,6 +150,12 @@ void abort(std::string_view message) {
 }
 
 namespace detail {
+
+void mark_abandoned(const std::string& what) {
+  State& s = state();
+  std::lock_guard lock(s.mutex);
+  if (s.abandoned.empty()) s.abandoned = what;
+}
 
 bool mpi_running() {
   int initialized = 0, finalized = 0;

@@ -45,7 +45,10 @@ struct World {
 // Initialises the world on the first call and returns it; later calls return the same world.
 // Error when called again after finalize() in a job that uses MPI (MPI cannot start twice).
 const World& init();
-// Finalises MPI if init() initialised it. Idempotent; a no-op before init().
+// Finalises MPI if init() initialised it. Idempotent; a no-op before init(). Collective: it frees
+// the watchdog's board. After a process group was abandoned (destroyed while an exception
+// unwound, see MpiProcessGroup's destructor), it ends the job through abort() instead, since the
+// other ranks may be waiting in that group's calls.
 void finalize();
 bool is_initialized();
 

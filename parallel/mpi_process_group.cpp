@@ -151,7 +151,7 @@ std::string describe(const int64_t* s) {
   return describe_call(s) + ", call " + std::to_string(s[4]);
 }
 
-// "[0, 2, 4]": a group's world ranks, as the watchdog names the group.
+// "[0, 2, 4]": a sub-group's world ranks, as the watchdog names it (create_world's is "world").
 std::string group_label(const std::vector<int>& world_ranks) {
   std::string label = "[";
   for (size_t i = 0; i < world_ranks.size(); ++i) {
@@ -273,6 +273,7 @@ struct MpiProcessGroup::Impl {
     }
   } owned;
   MPI_Comm comm;
+  std::string label;  // "world", or the world ranks of a sub-group
   int size = 1;
   std::mutex mutex;
   bool debug_checks = false;       // guarded by mutex
@@ -283,12 +284,13 @@ struct MpiProcessGroup::Impl {
   detail::CallTracker collective_calls, send_calls, receive_calls;  // outlive the lanes
   Lane collectives, sends, receives;
 
-  Impl(MPI_Comm comm, const std::vector<int>& world_ranks)
+  Impl(MPI_Comm comm, const std::string& label)
       : owned{comm},
         comm(comm),
-        collective_calls(group_label(world_ranks), "collectives"),
-        send_calls(group_label(world_ranks), "sends"),
-        receive_calls(group_label(world_ranks), "receives") {
+        label(label),
+        collective_calls(label, "collectives"),
+        send_calls(label, "sends"),
+        receive_calls(label, "receives") {
     MPI_Comm_size(comm, &size);
     MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
     shm = detail::ShmCollectives::create(comm);
@@ -393,9 +395,13 @@ MpiProcessGroup::MpiProcessGroup(std::unique_ptr<Impl> impl, int rank, std::vect
 // other ranks: the watchdog bounds the wait (the window is freed as the group's last call). While
 // an exception unwinds, the other ranks may be waiting for this one in one of the group's calls,
 // so the group is abandoned instead (its threads, communicator and window are never freed): the
-// process goes on unwinding, and when it exits without MPI_Finalize, mpirun ends the job.
+// process goes on unwinding, and ends the job when it exits (mpirun ends a job whose rank exits
+// without MPI_Finalize) or calls dist::finalize (which then aborts).
 MpiProcessGroup::~MpiProcessGroup() {
   if (std::uncaught_exceptions() > 0) {
+    detail::mark_abandoned("process group " + impl_->label +
+                           " was destroyed by an exception after " +
+                           std::to_string(sequence_number()) + " calls");
     static_cast<void>(impl_.release());
     return;
   }
@@ -417,7 +423,7 @@ std::shared_ptr<MpiProcessGroup> MpiProcessGroup::create_world() {
   mpi_check(MPI_Comm_dup(MPI_COMM_WORLD, &comm), "create_world");
   std::vector<int> world_ranks(dist::world_size());
   for (int r = 0; r < dist::world_size(); ++r) world_ranks[r] = r;
-  return std::make_shared<MpiProcessGroup>(std::make_unique<Impl>(comm, world_ranks), dist::rank(),
+  return std::make_shared<MpiProcessGroup>(std::make_unique<Impl>(comm, "world"), dist::rank(),
                                            std::move(world_ranks));
 }
 
@@ -611,8 +617,8 @@ std::shared_ptr<ProcessGroup> MpiProcessGroup::split(int color, int key) {
   if (comm == MPI_COMM_NULL) return nullptr;
   std::vector<int> world_ranks;
   for (int r : ranks_here) world_ranks.push_back(this->world_ranks()[r]);
-  return std::make_shared<MpiProcessGroup>(std::make_unique<Impl>(comm, world_ranks), new_rank,
-                                           std::move(world_ranks));
+  return std::make_shared<MpiProcessGroup>(std::make_unique<Impl>(comm, group_label(world_ranks)),
+                                           new_rank, std::move(world_ranks));
 }
 
 }  // namespace strata::dist
