@@ -82,6 +82,7 @@ const World& init() {
   World world;
   world.launcher = env.launcher;
   if (use_mpi) {
+    collective_timeout();  // a malformed STRATA_DIST_TIMEOUT is an error here, before MPI starts
     if (!detail::mpi_running()) {
       int provided = MPI_THREAD_SINGLE;
       MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided);

@@ -137,8 +137,10 @@ struct Watchdog {
   std::vector<Slot*> slots;
   Slot* mine = nullptr;
 
+  // Never destroyed: groups destroyed at exit still unregister, and a thread still running at
+  // exit (no dist::finalize) must not make ~thread call std::terminate.
   static Watchdog& get() {
-    static Watchdog instance;
+    static Watchdog& instance = *new Watchdog;
     return instance;
   }
 
@@ -262,7 +264,6 @@ void CallTracker::end() {
 
 void start_watchdog() {
   Watchdog& w = Watchdog::get();
-  w.current_timeout();  // a malformed STRATA_DIST_TIMEOUT is an error of dist::init
   int world_rank = 0, node_rank = 0, node_size = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
   MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world_rank, MPI_INFO_NULL, &w.node);
