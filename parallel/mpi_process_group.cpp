@@ -156,7 +156,7 @@ std::string group_label(const std::vector<int>& world_ranks) {
   std::string label = "[";
   for (size_t i = 0; i < world_ranks.size(); ++i) {
     std::string next = (i ? ", " : "") + std::to_string(world_ranks[i]);
-    if (label.size() + next.size() > 36) {
+    if (label.size() + next.size() > 24) {
       return label + ", ... " + std::to_string(world_ranks.back()) + "] (" +
              std::to_string(world_ranks.size()) + " ranks)";
     }
