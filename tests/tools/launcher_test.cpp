@@ -232,7 +232,8 @@ TEST_CASE("mpirun line for CPU ranks: cores shared out, or unpinned when ranks e
 TEST_CASE("srun line: nodes, tasks per node, exports; what srun cannot express is an error") {
   launch::Job job = cluster_job();
   CHECK(launch::shell_line(launch::srun_command(job)) ==
-        "srun --nodes=2 --ntasks-per-node=4 --ntasks=8 --nodelist=worker-1,worker-2 "
+        "srun --nodes=2 --ntasks-per-node=4 --ntasks=8 --kill-on-bad-exit=1 "
+        "--nodelist=worker-1,worker-2 "
         "--gpus-per-node=4 --export=ALL,PYTHONPATH=/a:/b,MASTER_ADDR=worker-1,MASTER_PORT=29500 "
         "train_gpt --device cuda --config 'ds config.json'");
 
@@ -242,7 +243,7 @@ TEST_CASE("srun line: nodes, tasks per node, exports; what srun cannot express i
   allocation.slurm_nodes = 2;
   allocation.program = {"train_gpt"};
   CHECK(launch::shell_line(launch::srun_command(allocation)) ==
-        "srun --nodes=2 --ntasks-per-node=4 --ntasks=8 --gpus-per-node=4 "
+        "srun --nodes=2 --ntasks-per-node=4 --ntasks=8 --kill-on-bad-exit=1 --gpus-per-node=4 "
         "--export=ALL,MASTER_PORT=29500 train_gpt");
 
   job.hosts = select({});

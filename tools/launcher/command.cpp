@@ -113,8 +113,11 @@ Command srun_command(const Job& job) {
   const int64_t nodes = job.slurm_nodes > 0 ? job.slurm_nodes : int64_t(job.hosts.size());
   Command command;
   std::vector<std::string>& argv = command.argv;
+  // --kill-on-bad-exit: a rank that fails ends the whole step, as mpirun does by default, instead
+  // of leaving the others waiting in a collective until the time limit.
   argv = {"srun", "--nodes=" + std::to_string(nodes), "--ntasks-per-node=" + per_node,
-          "--ntasks=" + std::to_string(nodes * int64_t(first.slots.size()))};
+          "--ntasks=" + std::to_string(nodes * int64_t(first.slots.size())),
+          "--kill-on-bad-exit=1"};
   if (job.slurm_nodes == 0) {
     std::vector<std::string> names;
     for (const HostSlots& host : job.hosts) names.push_back(host.name);
