@@ -22,6 +22,7 @@
 #include <array>
 #include <climits>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -123,32 +124,44 @@ Signature signature(Op op, const Tensor* tensor, int64_t extra = 0, int64_t tag 
 
 bool is_collective(Op op) { return op != Op::send && op != Op::recv; }
 
-// "allreduce(sum) f32 [3, 4]", "recv(from 1, tag 0) i64 [8]"
-std::string describe_call(const int64_t* s) {
+// "allreduce(sum) f32 [3, 4]", "recv(from 1, tag 0) i64 [8]", written into `text` (truncated
+// to its size) without allocating: the lanes describe every call for the hang watchdog.
+template <size_t N>
+std::string_view describe_call(const int64_t* s, char (&text)[N]) {
+  size_t used = 0;
+  auto add = [&](const char* format, auto... values) {
+    if (used < N) used += std::snprintf(text + used, N - used, format, values...);
+  };
   Op op = static_cast<Op>(s[0]);
-  std::string out = s[0] >= 0 && s[0] <= static_cast<int64_t>(Op::destroy) ? kOpNames[s[0]] : "?";
-  if (op == Op::allreduce || op == Op::reduce_scatter)
-    out += std::string("(") + std::string(reduce_op_name(static_cast<ReduceOp>(s[2]))) + ")";
-  if (op == Op::broadcast) out += "(root " + std::to_string(s[2]) + ")";
+  add("%s", s[0] >= 0 && s[0] <= static_cast<int64_t>(Op::destroy) ? kOpNames[s[0]] : "?");
+  if (op == Op::allreduce || op == Op::reduce_scatter) {
+    std::string_view name = reduce_op_name(static_cast<ReduceOp>(s[2]));
+    add("(%.*s)", static_cast<int>(name.size()), name.data());
+  }
+  if (op == Op::broadcast) add("(root %lld)", static_cast<long long>(s[2]));
   if (op == Op::send || op == Op::recv) {
-    out += (op == Op::send ? "(to " : "(from ") + std::to_string(s[2]) + ", tag " +
-           std::to_string(s[6]) + ")";
+    add(op == Op::send ? "(to %lld, tag %lld)" : "(from %lld, tag %lld)",
+        static_cast<long long>(s[2]), static_cast<long long>(s[6]));
   }
   if (s[1] >= 0) {
-    out += std::string(" ") + std::string(dtype_name(static_cast<DType>(s[1]))) + " [";
+    std::string_view name = dtype_name(static_cast<DType>(s[1]));
+    add(" %.*s [", static_cast<int>(name.size()), name.data());
     if (s[5] > kSignatureDims) {
-      out += std::to_string(s[5]) + "-dim tensor of " + std::to_string(s[3]) + " elements";
+      add("%lld-dim tensor of %lld elements", static_cast<long long>(s[5]),
+          static_cast<long long>(s[3]));
     } else {
-      for (int64_t d = 0; d < s[5]; ++d) out += (d ? ", " : "") + std::to_string(s[7 + d]);
+      for (int64_t d = 0; d < s[5]; ++d)
+        add(d ? ", %lld" : "%lld", static_cast<long long>(s[7 + d]));
     }
-    out += "]";
+    add("%s", "]");
   }
-  return out;
+  return std::string_view(text, std::min(used, N - 1));
 }
 
 // "allreduce(sum) f32 [3, 4], call 5"
 std::string describe(const int64_t* s) {
-  return describe_call(s) + ", call " + std::to_string(s[4]);
+  char text[160];
+  return std::string(describe_call(s, text)) + ", call " + std::to_string(s[4]);
 }
 
 // "[0, 2, 4]": a sub-group's world ranks, as the watchdog names it (create_world's is "world").
@@ -312,7 +325,8 @@ struct MpiProcessGroup::Impl {
     call[4] = static_cast<int64_t>(collective ? next_sequence++ : next_sequence);
     auto work = std::make_shared<MpiWork>(call[4]);
     lane.push([work, &tracker, body = std::move(body), call, collective, debug = debug_checks] {
-      tracker.begin(call[4], collective, describe_call(call.data()));
+      char text[96];
+      tracker.begin(call[4], collective, describe_call(call.data(), text));
       std::exception_ptr error;
       try {
         body(call, debug);
