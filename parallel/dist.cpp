@@ -14,6 +14,7 @@
 #include "core/device.hpp"
 #include "core/error.hpp"
 #include "parallel/mpi_running.hpp"
+#include "parallel/watchdog.hpp"
 
 namespace strata::dist {
 
@@ -24,6 +25,7 @@ struct State {
   bool initialized = false;
   bool owns_mpi = false;  // init() called MPI_Init_thread, so finalize() calls MPI_Finalize
   bool mpi_finalized = false;
+  std::string abandoned;  // what detail::mark_abandoned reported, if anything
   World world;
 };
 
@@ -80,6 +82,7 @@ const World& init() {
   World world;
   world.launcher = env.launcher;
   if (use_mpi) {
+    collective_timeout();  // a malformed STRATA_DIST_TIMEOUT is an error here, before MPI starts
     if (!detail::mpi_running()) {
       int provided = MPI_THREAD_SINGLE;
       MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided);
@@ -87,6 +90,7 @@ const World& init() {
     }
     world.mpi = true;
     read_mpi_world(world, env);
+    detail::start_watchdog();
     std::set_terminate(on_terminate);
     if (cuda_device_count() > 0) {
       world.cuda_device = cuda::device_for_local_rank(world.local_rank);
@@ -100,8 +104,16 @@ const World& init() {
 
 void finalize() {
   State& s = state();
-  std::lock_guard lock(s.mutex);
+  std::unique_lock lock(s.mutex);
   if (!s.initialized) return;
+  if (!s.abandoned.empty()) {
+    // No lock for abort, which reads the state (and may be reached from a handler holding it).
+    std::string what = s.abandoned;
+    lock.unlock();
+    dist::abort("dist::finalize after an error: " + what +
+                "; the other ranks may be waiting in its calls, so the job ends here");
+  }
+  if (s.world.mpi && detail::mpi_running()) detail::stop_watchdog();
   if (s.owns_mpi && detail::mpi_running()) {
     MPI_Finalize();
     s.mpi_finalized = true;
@@ -139,6 +151,12 @@ void abort(std::string_view message) {
 }
 
 namespace detail {
+
+void mark_abandoned(const std::string& what) {
+  State& s = state();
+  std::lock_guard lock(s.mutex);
+  if (s.abandoned.empty()) s.abandoned = what;
+}
 
 bool mpi_running() {
   int initialized = 0, finalized = 0;

@@ -15,6 +15,10 @@
 // std::terminate) prints "rank r: ..." and ends the whole job through MPI_Abort, so no rank is
 // left waiting in a collective. dist::abort does the same on purpose.
 //
+// Hangs: under MPI, init() starts the hang watchdog (parallel/watchdog.hpp). A process group's
+// call in flight for longer than collective_timeout() seconds prints the call (group, op, sequence
+// number) and what every rank of this node is doing, then ends the job through MPI_Abort.
+//
 // MPI stays out of this header: the ProcessGroup (parallel/mpi_process_group.hpp) includes <mpi.h>
 // in its own sources and builds its communicators on MPI_COMM_WORLD, and from Topology's rank
 // lists.
@@ -41,7 +45,10 @@ struct World {
 // Initialises the world on the first call and returns it; later calls return the same world.
 // Error when called again after finalize() in a job that uses MPI (MPI cannot start twice).
 const World& init();
-// Finalises MPI if init() initialised it. Idempotent; a no-op before init().
+// Finalises MPI if init() initialised it. Idempotent; a no-op before init(). Collective: it frees
+// the watchdog's board. After a process group was abandoned (destroyed while an exception
+// unwound, see MpiProcessGroup's destructor), it ends the job through abort() instead, since the
+// other ranks may be waiting in that group's calls.
 void finalize();
 bool is_initialized();
 
@@ -55,6 +62,12 @@ int local_size();
 // Prints "rank r: <message>" to stderr and ends the job: every rank through MPI_Abort when MPI is
 // initialised, else this process, with exit status 1.
 [[noreturn]] void abort(std::string_view message);
+
+// The hang watchdog's timeout in seconds, for this process: STRATA_DIST_TIMEOUT from the
+// environment until set, else 300 (a generous bound: a checkpoint that rank 0 writes while the
+// others wait in a collective must fit in it). 0 disables the watchdog.
+void set_collective_timeout(double seconds);
+double collective_timeout();
 
 // init() on construction, finalize() on destruction: the scope of main() that uses the world.
 // While an exception unwinds it does not finalize: MPI_Finalize waits for the other ranks, which

@@ -35,6 +35,7 @@
 #include "parallel/mpi_common.hpp"
 #include "parallel/mpi_running.hpp"
 #include "parallel/shm_collectives.hpp"
+#include "parallel/watchdog.hpp"
 
 namespace strata::dist {
 
@@ -75,6 +76,33 @@ class MpiWork final : public Work {
   bool done_ = false;
   std::exception_ptr error_;
 };
+
+// "allreduce(sum) f32 [3, 4]", "recv(from 1, tag 0) i64 [8]": a call as the hang watchdog
+// reports it. `detail` follows the op's name in parentheses when not empty.
+std::string describe_call(std::string_view op, std::string_view detail, const Tensor* tensor) {
+  std::string text(op);
+  if (!detail.empty()) text.append("(").append(detail).append(")");
+  if (tensor)
+    text.append(" ")
+        .append(dtype_name(tensor->dtype()))
+        .append(" ")
+        .append(shape_str(tensor->shape()));
+  return text;
+}
+
+// "[0, 2, 4]": a sub-group's world ranks, as the watchdog names it (create_world's is "world").
+std::string group_label(const std::vector<int>& world_ranks) {
+  std::string label = "[";
+  for (size_t i = 0; i < world_ranks.size(); ++i) {
+    std::string next = (i ? ", " : "") + std::to_string(world_ranks[i]);
+    if (label.size() + next.size() > 24) {
+      return label + ", ... " + std::to_string(world_ranks.back()) + "] (" +
+             std::to_string(world_ranks.size()) + " ranks)";
+    }
+    label += next;
+  }
+  return label + "]";
+}
 
 MPI_Datatype mpi_type(DType dtype) {
   switch (dtype) {
@@ -170,10 +198,11 @@ class Lane {
 
 }  // namespace
 
-// Three lanes: collectives, sends and receives. Sends and receives get their own threads because
-// a blocking MPI_Send of a large message waits for its receive: in a ring (every rank sends to the
-// next and receives from the previous) one thread per group would deadlock, one per direction does
-// not. Calls in one lane keep their order, so same-tag messages between two ranks match in order.
+// Three lanes: collectives, sends and receives, each with its tracker for the hang watchdog. Sends
+// and receives get their own threads because a blocking MPI_Send of a large message waits for its
+// receive: in a ring (every rank sends to the next and receives from the previous) one thread per
+// group would deadlock, one per direction does not. Calls in one lane keep their order, so
+// same-tag messages between two ranks match in order.
 struct MpiProcessGroup::Impl {
   // Freed after the lanes have run their queues and joined (members are destroyed last to first).
   struct Communicator {
@@ -183,6 +212,7 @@ struct MpiProcessGroup::Impl {
     }
   } owned;
   MPI_Comm comm;
+  std::string label;  // "world", or the world ranks of a sub-group
   int size = 1;
   std::mutex mutex;
   bool debug_checks = false;   // guarded by mutex
@@ -190,9 +220,17 @@ struct MpiProcessGroup::Impl {
   detail::CallCheck checks;    // used by the collective lane only
   // Large collectives of a group on one node (null otherwise); used by the collective lane only.
   std::unique_ptr<detail::ShmCollectives> shm;
+  detail::CallTracker collective_calls, send_calls, receive_calls;  // outlive the lanes
   Lane collectives, sends, receives;
 
-  explicit Impl(MPI_Comm comm) : owned{comm}, comm(comm), checks(comm, "mpi") {
+  Impl(MPI_Comm comm, const std::string& label)
+      : owned{comm},
+        comm(comm),
+        label(label),
+        checks(comm, "mpi"),
+        collective_calls(label, "collectives"),
+        send_calls(label, "sends"),
+        receive_calls(label, "receives") {
     MPI_Comm_size(comm, &size);
     MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
     shm = detail::ShmCollectives::create(comm);
@@ -200,19 +238,26 @@ struct MpiProcessGroup::Impl {
   }
 
   // Queues body(sequence number, debug checks) on a lane; collectives take the next number,
-  // point-to-point calls (between two ranks only) the number the next collective will take.
-  std::shared_ptr<Work> submit(Lane& lane, bool collective,
+  // point-to-point calls (between two ranks only) the number the next collective will take. The
+  // lane's tracker brackets the call, described by `call`, for the watchdog.
+  std::shared_ptr<Work> submit(Lane& lane, bool collective, std::string call,
                                std::function<void(uint64_t, bool)> body) {
+    detail::CallTracker& tracker = &lane == &sends      ? send_calls
+                                   : &lane == &receives ? receive_calls
+                                                        : collective_calls;
     std::lock_guard lock(mutex);  // held while pushing: the lane's order is the numbers' order
     uint64_t sequence = collective ? next_sequence++ : next_sequence;
     auto work = std::make_shared<MpiWork>(sequence);
-    lane.push([work, body = std::move(body), sequence, debug = debug_checks] {
+    lane.push([work, &tracker, call = std::move(call), body = std::move(body), sequence, collective,
+               debug = debug_checks] {
+      tracker.begin(sequence, collective, call);
       std::exception_ptr error;
       try {
         body(sequence, debug);
       } catch (...) {
         error = std::current_exception();
       }
+      tracker.end();
       work->finish(error);
     });
     return work;
@@ -291,7 +336,24 @@ void check_reduce_op(const Tensor& t, ReduceOp op, std::string_view name) {
 MpiProcessGroup::MpiProcessGroup(std::unique_ptr<Impl> impl, int rank, std::vector<int> world_ranks)
     : ProcessGroup(rank, std::move(world_ranks)), impl_(std::move(impl)) {}
 
-MpiProcessGroup::~MpiProcessGroup() = default;
+// Destroying a group finishes its queued calls and frees its window, both of which wait for the
+// other ranks: the watchdog bounds the wait (the window is freed as the group's last call). While
+// an exception unwinds, the other ranks may be waiting for this one in one of the group's calls,
+// so the group is abandoned instead (its threads, communicator and window are never freed): the
+// process goes on unwinding, and ends the job when it exits (mpirun ends a job whose rank exits
+// without MPI_Finalize) or calls dist::finalize (which then aborts).
+MpiProcessGroup::~MpiProcessGroup() {
+  if (std::uncaught_exceptions() > 0) {
+    detail::mark_abandoned("process group " + impl_->label +
+                           " was destroyed by an exception after " +
+                           std::to_string(sequence_number()) + " calls");
+    static_cast<void>(impl_.release());
+    return;
+  }
+  Impl& g = *impl_;
+  if (g.shm && detail::mpi_running())
+    g.submit(g.collectives, true, "destroy", [&g](uint64_t, bool) { g.shm.reset(); });
+}
 
 std::shared_ptr<MpiProcessGroup> MpiProcessGroup::create_world() {
   STRATA_CHECK(is_initialized() && dist::world().mpi,
@@ -306,7 +368,7 @@ std::shared_ptr<MpiProcessGroup> MpiProcessGroup::create_world() {
   mpi_check(MPI_Comm_dup(MPI_COMM_WORLD, &comm), "create_world");
   std::vector<int> world_ranks(dist::world_size());
   for (int r = 0; r < dist::world_size(); ++r) world_ranks[r] = r;
-  return std::make_shared<MpiProcessGroup>(std::make_unique<Impl>(comm), dist::rank(),
+  return std::make_shared<MpiProcessGroup>(std::make_unique<Impl>(comm, "world"), dist::rank(),
                                            std::move(world_ranks));
 }
 
@@ -327,22 +389,25 @@ std::shared_ptr<Work> MpiProcessGroup::allreduce_async(const Tensor& tensor, Red
   check_reduce_op(tensor, op, "allreduce");
   Impl& g = *impl_;
   detail::Staged staged(tensor, true);
-  return g.submit(g.collectives, true, [&g, staged, op](uint64_t sequence, bool debug) {
-    const Tensor& tensor = staged.host();
-    const detail::DataPath path = g.symmetric(tensor, detail::DataPath::symmetric_tensor);
-    g.checks.check(Collective::allreduce, &tensor, static_cast<int64_t>(op), sequence, debug, path);
-    if (tensor.numel() == 0) return;
-    Tensor data = flat(tensor);
-    if (path.kind != detail::DataPath::copy || g.use_shm(data.nbytes(), data.dtype())) {
-      g.shm->allreduce(data, op);
-    } else {
-      Tensor acc = accumulator(data);
-      g.allreduce_in_place(acc, op);
-      if (op == ReduceOp::avg) divide(acc, g.size);
-      if (!acc.is_same(data)) data.copy_(acc);
-    }
-    staged.copy_back();
-  });
+  return g.submit(
+      g.collectives, true, describe_call("allreduce", reduce_op_name(op), &tensor),
+      [&g, staged, op](uint64_t sequence, bool debug) {
+        const Tensor& tensor = staged.host();
+        const detail::DataPath path = g.symmetric(tensor, detail::DataPath::symmetric_tensor);
+        g.checks.check(Collective::allreduce, &tensor, static_cast<int64_t>(op), sequence, debug,
+                       path);
+        if (tensor.numel() == 0) return;
+        Tensor data = flat(tensor);
+        if (path.kind != detail::DataPath::copy || g.use_shm(data.nbytes(), data.dtype())) {
+          g.shm->allreduce(data, op);
+        } else {
+          Tensor acc = accumulator(data);
+          g.allreduce_in_place(acc, op);
+          if (op == ReduceOp::avg) divide(acc, g.size);
+          if (!acc.is_same(data)) data.copy_(acc);
+        }
+        staged.copy_back();
+      });
 }
 
 std::shared_ptr<Work> MpiProcessGroup::reduce_scatter_async(const Tensor& output,
@@ -360,7 +425,7 @@ std::shared_ptr<Work> MpiProcessGroup::reduce_scatter_async(const Tensor& output
   const int my_rank = rank();
   detail::Staged staged_output(output, false), staged_input(input, true);
   return g.submit(
-      g.collectives, true,
+      g.collectives, true, describe_call("reduce_scatter", reduce_op_name(op), &input),
       [&g, staged_output, staged_input, op, count, my_rank](uint64_t sequence, bool debug) {
         const Tensor& output = staged_output.host();
         const Tensor& input = staged_input.host();
@@ -392,7 +457,7 @@ std::shared_ptr<Work> MpiProcessGroup::allgather_async(const Tensor& output, con
   int my_rank = rank();
   detail::Staged staged_output(output, false), staged_input(input, true);
   return g.submit(
-      g.collectives, true,
+      g.collectives, true, describe_call("allgather", "", &input),
       [&g, staged_output, staged_input, count, my_rank](uint64_t sequence, bool debug) {
         const Tensor& output = staged_output.host();
         const Tensor& input = staged_input.host();
@@ -428,17 +493,20 @@ std::shared_ptr<Work> MpiProcessGroup::broadcast_async(const Tensor& tensor, int
                " is outside this group of ", size(), " ranks");
   Impl& g = *impl_;
   detail::Staged staged(tensor, rank() == root);  // only the root's data is read
-  return g.submit(g.collectives, true, [&g, staged, root](uint64_t sequence, bool debug) {
-    const Tensor& tensor = staged.host();
-    g.checks.check(Collective::broadcast, &tensor, root, sequence, debug);
-    MPI_Datatype type = mpi_type(tensor.dtype());
-    for (int64_t begin = 0; begin < tensor.numel(); begin += kChunk) {
-      int count = static_cast<int>(std::min(kChunk, tensor.numel() - begin));
-      mpi_check(MPI_Bcast(bytes(tensor) + begin * tensor.element_size(), count, type, root, g.comm),
-                "broadcast");
-    }
-    staged.copy_back();
-  });
+  return g.submit(
+      g.collectives, true, describe_call("broadcast", "root " + std::to_string(root), &tensor),
+      [&g, staged, root](uint64_t sequence, bool debug) {
+        const Tensor& tensor = staged.host();
+        g.checks.check(Collective::broadcast, &tensor, root, sequence, debug);
+        MPI_Datatype type = mpi_type(tensor.dtype());
+        for (int64_t begin = 0; begin < tensor.numel(); begin += kChunk) {
+          int count = static_cast<int>(std::min(kChunk, tensor.numel() - begin));
+          mpi_check(
+              MPI_Bcast(bytes(tensor) + begin * tensor.element_size(), count, type, root, g.comm),
+              "broadcast");
+        }
+        staged.copy_back();
+      });
 }
 
 std::shared_ptr<Work> MpiProcessGroup::send_async(const Tensor& tensor, int dst, int tag) {
@@ -450,11 +518,14 @@ std::shared_ptr<Work> MpiProcessGroup::send_async(const Tensor& tensor, int dst,
   int count = mpi_count(tensor.numel(), "send");
   Impl& g = *impl_;
   detail::Staged staged(tensor, true);
-  return g.submit(g.sends, false, [&g, staged, dst, tag, count](uint64_t, bool) {
-    const Tensor& tensor = staged.host();
-    mpi_check(MPI_Send(tensor.data_ptr(), count, mpi_type(tensor.dtype()), dst, tag, g.comm),
-              "send");
-  });
+  return g.submit(
+      g.sends, false,
+      describe_call("send", "to " + std::to_string(dst) + ", tag " + std::to_string(tag), &tensor),
+      [&g, staged, dst, tag, count](uint64_t, bool) {
+        const Tensor& tensor = staged.host();
+        mpi_check(MPI_Send(tensor.data_ptr(), count, mpi_type(tensor.dtype()), dst, tag, g.comm),
+                  "send");
+      });
 }
 
 std::shared_ptr<Work> MpiProcessGroup::recv_async(const Tensor& tensor, int src, int tag) {
@@ -465,31 +536,35 @@ std::shared_ptr<Work> MpiProcessGroup::recv_async(const Tensor& tensor, int src,
   mpi_count(tensor.numel(), "recv");
   Impl& g = *impl_;
   detail::Staged staged(tensor, false);
-  return g.submit(g.receives, false, [&g, staged, src, tag](uint64_t, bool) {
-    const Tensor& tensor = staged.host();
-    // The message's size is read first: one of another size is still received (so the channel
-    // stays in step), then reported.
-    MPI_Status status;
-    mpi_check(MPI_Probe(src, tag, g.comm, &status), "recv");
-    int sent = 0;
-    MPI_Get_count(&status, MPI_BYTE, &sent);
-    if (static_cast<size_t>(sent) != tensor.nbytes()) {
-      std::vector<char> discard(sent);
-      mpi_check(MPI_Recv(discard.data(), sent, MPI_BYTE, src, tag, g.comm, MPI_STATUS_IGNORE),
-                "recv");
-      fail("ProcessGroup(mpi) recv: rank ", src, " sent ", sent, " bytes with tag ", tag,
-           ", but the receiving tensor (", dtype_name(tensor.dtype()), " ",
-           shape_str(tensor.shape()), ") holds ", tensor.nbytes());
-    }
-    mpi_check(MPI_Recv(tensor.data_ptr(), sent, MPI_BYTE, src, tag, g.comm, MPI_STATUS_IGNORE),
-              "recv");
-    staged.copy_back();
-  });
+  return g.submit(
+      g.receives, false,
+      describe_call("recv", "from " + std::to_string(src) + ", tag " + std::to_string(tag),
+                    &tensor),
+      [&g, staged, src, tag](uint64_t, bool) {
+        const Tensor& tensor = staged.host();
+        // The message's size is read first: one of another size is still received (so the channel
+        // stays in step), then reported.
+        MPI_Status status;
+        mpi_check(MPI_Probe(src, tag, g.comm, &status), "recv");
+        int sent = 0;
+        MPI_Get_count(&status, MPI_BYTE, &sent);
+        if (static_cast<size_t>(sent) != tensor.nbytes()) {
+          std::vector<char> discard(sent);
+          mpi_check(MPI_Recv(discard.data(), sent, MPI_BYTE, src, tag, g.comm, MPI_STATUS_IGNORE),
+                    "recv");
+          fail("ProcessGroup(mpi) recv: rank ", src, " sent ", sent, " bytes with tag ", tag,
+               ", but the receiving tensor (", dtype_name(tensor.dtype()), " ",
+               shape_str(tensor.shape()), ") holds ", tensor.nbytes());
+        }
+        mpi_check(MPI_Recv(tensor.data_ptr(), sent, MPI_BYTE, src, tag, g.comm, MPI_STATUS_IGNORE),
+                  "recv");
+        staged.copy_back();
+      });
 }
 
 std::shared_ptr<Work> MpiProcessGroup::barrier_async() {
   Impl& g = *impl_;
-  return g.submit(g.collectives, true, [&g](uint64_t sequence, bool debug) {
+  return g.submit(g.collectives, true, "barrier", [&g](uint64_t sequence, bool debug) {
     g.checks.check(Collective::barrier, nullptr, 0, sequence, debug);
     mpi_check(MPI_Barrier(g.comm), "barrier");
   });
@@ -500,9 +575,9 @@ Tensor MpiProcessGroup::empty_symmetric(const Shape& shape, TensorOptions option
   if (!g.shm || !options.device.is_cpu()) return ProcessGroup::empty_symmetric(shape, options);
   Tensor result;
   // On the collective lane: the allocation exchanges messages on the group's node communicator.
-  g.submit(g.collectives, false, [&](uint64_t, bool) {
-     result = g.shm->allocate(shape, options.dtype);
-   })->wait();
+  g.submit(g.collectives, false, "symmetric allocation of " + shape_str(shape),
+           [&](uint64_t, bool) { result = g.shm->allocate(shape, options.dtype); })
+      ->wait();
   return result;
 }
 
@@ -511,7 +586,7 @@ std::shared_ptr<ProcessGroup> MpiProcessGroup::split(int color, int key) {
   MPI_Comm comm = MPI_COMM_NULL;
   std::vector<int> ranks_here;  // the new group's ranks, as ranks of this group
   int new_rank = -1;
-  g.submit(g.collectives, true, [&](uint64_t, bool) {
+  g.submit(g.collectives, true, "split", [&](uint64_t, bool) {
      mpi_check(MPI_Comm_split(g.comm, color < 0 ? MPI_UNDEFINED : color, key, &comm), "split");
      if (comm == MPI_COMM_NULL) return;
      MPI_Comm_rank(comm, &new_rank);
@@ -520,8 +595,8 @@ std::shared_ptr<ProcessGroup> MpiProcessGroup::split(int color, int key) {
   if (comm == MPI_COMM_NULL) return nullptr;
   std::vector<int> world_ranks;
   for (int r : ranks_here) world_ranks.push_back(this->world_ranks()[r]);
-  return std::make_shared<MpiProcessGroup>(std::make_unique<Impl>(comm), new_rank,
-                                           std::move(world_ranks));
+  return std::make_shared<MpiProcessGroup>(std::make_unique<Impl>(comm, group_label(world_ranks)),
+                                           new_rank, std::move(world_ranks));
 }
 
 }  // namespace strata::dist

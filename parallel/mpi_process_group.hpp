@@ -26,7 +26,10 @@ class MpiProcessGroup final : public ProcessGroup {
   static std::shared_ptr<MpiProcessGroup> create_world();
   // Finishes the queued calls, stops the progress thread and frees the communicator and the
   // shared-memory window. Freeing the window (MPI_Win_free) waits for every rank of the group:
-  // destroy a group on all its ranks at the same point of the program, as it was created.
+  // destroy a group on all its ranks at the same point of the program, as it was created (the
+  // hang watchdog reports a rank that does not). While an exception unwinds, the group is
+  // abandoned instead, never freed: the other ranks may be waiting for this one in its calls
+  // (dist::finalize then ends the job, see parallel/dist.hpp).
   ~MpiProcessGroup() override;
 
   std::string_view backend() const override { return "mpi"; }

@@ -45,8 +45,8 @@ std::string hostname() {
   return name;
 }
 
-// Fails naming the host and ssh's own words when a remote host does not answer: mpirun would
-// otherwise stall or print an opaque orted error.
+// Fails naming the host, the cause and ssh's own words when a remote host does not answer: mpirun
+// would otherwise stall or print an opaque orted error.
 void check_reachable(const std::vector<launch::HostSlots>& hosts) {
   const std::string self = hostname();
   for (const launch::HostSlots& host : hosts) {
@@ -60,11 +60,9 @@ void check_reachable(const std::vector<launch::HostSlots>& hosts) {
     while (fgets(buffer, sizeof(buffer), pipe)) said += buffer;
     const int status = pclose(pipe);
     while (!said.empty() && said.back() == '\n') said.pop_back();
-    STRATA_CHECK(status == 0, "strata-run: host ", host.name, " cannot be reached: `",
-                 launch::shell_line(ssh), "` exited with status ",
-                 WIFEXITED(status) ? WEXITSTATUS(status) : status, " (",
-                 said.empty() ? std::string("no message") : said,
-                 "); mpirun starts remote ranks over ssh, which must log in without a password");
+    STRATA_CHECK(status == 0, launch::unreachable_host_message(
+                                  host.name, launch::shell_line(ssh),
+                                  WIFEXITED(status) ? WEXITSTATUS(status) : status, said));
   }
 }
 
@@ -90,7 +88,9 @@ launch::Job make_job(const Options& options) {
     job.hosts =
         launch::select_resources({{"localhost", options.num_procs, "--num_procs"}}, selection);
   } else if (!options.hostfile.empty()) {
-    job.hosts = launch::select_resources(launch::read_hostfile(options.hostfile), selection);
+    const std::vector<launch::Host> hosts = launch::read_hostfile(options.hostfile);
+    launch::check_local_slots(hosts, hostname(), visible);
+    job.hosts = launch::select_resources(hosts, selection);
   } else {
     const int gpus = cuda_device_count();
     STRATA_CHECK(gpus > 0, "strata-run: no --hostfile and no visible CUDA device on this machine",
@@ -101,6 +101,7 @@ launch::Job make_job(const Options& options) {
   job.cores = std::max<int64_t>(std::thread::hardware_concurrency(), 1);
   job.omp_threads_set = std::getenv("OMP_NUM_THREADS") != nullptr;
   job.cuda_visible_devices = visible;
+  job.hostname = hostname();
   job.master_addr = options.master_addr;
   if (job.master_addr.empty() && job.slurm_nodes == 0) {
     // The first host, by a name the other hosts can resolve when any of them is remote.

@@ -39,3 +39,16 @@ TEST_CASE("outside a launcher the world is one rank and MPI stays uninitialised"
   }
   CHECK(!dist::is_initialized());
 }
+
+TEST_CASE("the hang watchdog's timeout: 300 s unless set, 0 disables, negative is an error") {
+  CHECK(dist::collective_timeout() == 300);  // STRATA_DIST_TIMEOUT is not set under CTest
+  dist::set_collective_timeout(2.5);
+  CHECK(dist::collective_timeout() == 2.5);
+  dist::set_collective_timeout(0);
+  CHECK(dist::collective_timeout() == 0);
+  CHECK_THROWS_WITH_AS(dist::set_collective_timeout(-1),
+                       doctest::Contains("dist::set_collective_timeout: -1 s; expected a number "
+                                         "of seconds >= 0 (0 disables the hang watchdog)"),
+                       Error);
+  dist::set_collective_timeout(300);
+}

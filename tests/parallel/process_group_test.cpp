@@ -2,7 +2,7 @@
 // 1, odd and > 1 MiB against a serial reference that each rank computes from every rank's seeded
 // inputs; asynchronous calls that complete while the caller computes; send/recv in a ring;
 // sub-groups (new_group, a 2x2 topology at 4 ranks); 16-bit sums accumulated in f32; the
-// cross-rank mismatch check.
+// cross-rank mismatch check (element counts, dtypes and ops that differ across ranks).
 //
 // Inputs and references: parallel_test_values.hpp.
 #include <doctest/doctest.h>
@@ -357,6 +357,39 @@ TEST_CASE("mismatched calls are an error on every rank that names each rank's ca
   CHECK(message.find("rank 0: broadcast(root 0) f32 [4], call 2") != std::string::npos);
   CHECK(message.find("rank 1: allreduce(max) f32 [4], call 2") != std::string::npos);
   group->barrier();  // the group is still usable
+}
+
+TEST_CASE("sizes that differ across ranks are an error on the first call of every collective") {
+  // Each call is valid on its own rank (the output holds size() inputs, ...); only the ranks
+  // disagree: rank 0 moves 2 elements per rank, the others 3. Each on a fresh group, whose first
+  // call of the op is checked.
+  auto expect_mismatch = [](const std::string& op, auto call) {
+    auto group = dist::MpiProcessGroup::create_world();
+    const int64_t n = group->rank() == 0 ? 2 : 3;
+    std::string message;
+    try {
+      call(*group, n);
+    } catch (const Error& e) {
+      message = e.what();
+    }
+    CAPTURE(message);
+    CHECK(message.find(op + ": the ranks' calls do not match") != std::string::npos);
+    CHECK(message.find("rank 0: " + op) != std::string::npos);
+    CHECK(message.find("rank 1: " + op) != std::string::npos);
+    group->barrier();  // the group is still usable
+  };
+  expect_mismatch("reduce_scatter", [](dist::ProcessGroup& g, int64_t n) {
+    g.reduce_scatter(zeros({n}), zeros({g.size() * n}));
+  });
+  expect_mismatch("allgather", [](dist::ProcessGroup& g, int64_t n) {
+    g.allgather(zeros({g.size() * n}), zeros({n}));
+  });
+  expect_mismatch("broadcast",
+                  [](dist::ProcessGroup& g, int64_t n) { g.broadcast(zeros({n}), 0); });
+  // A dtype that differs with the same element count.
+  expect_mismatch("allreduce", [](dist::ProcessGroup& g, int64_t) {
+    g.allreduce(zeros({4}, g.rank() == 0 ? DType::f32 : DType::f64));
+  });
 }
 
 TEST_CASE("misuse is an error naming the op, before anything is sent") {

@@ -115,6 +115,23 @@ TEST_CASE("num_nodes and num_gpus take the first hosts and slots, within the hos
   CHECK(launch::local_device(1, nullptr) == "1");
 }
 
+TEST_CASE("CUDA_VISIBLE_DEVICES bounds the slots a hostfile gives this machine") {
+  const std::vector<launch::Host> file =
+      launch::parse_hostfile("node7 slots=4\nnode8 slots=8\n", "hosts");
+  launch::check_local_slots(file, "node7", nullptr);  // unset: the hostfile is trusted
+  launch::check_local_slots(file, "node9", "0,1");    // neither host is this machine
+  launch::check_local_slots(file, "node7", "4,5,6,7");
+  CHECK(test::contains(test::error_of([&] { launch::check_local_slots(file, "node7", "2,3"); }),
+                       "hostfile hosts:1: host node7 (this machine) has slots=4, but "
+                       "CUDA_VISIBLE_DEVICES=2,3 makes 2 GPU(s) visible here; lower its slots or "
+                       "widen CUDA_VISIBLE_DEVICES"));
+  CHECK(test::contains(test::error_of([&] { launch::check_local_slots(file, "node7", ""); }),
+                       "makes 0 GPU(s) visible here"));
+  const std::vector<launch::Host> local = launch::parse_hostfile("localhost slots=2\n", "h");
+  CHECK(test::contains(test::error_of([&] { launch::check_local_slots(local, "node7", "1"); }),
+                       "host localhost (this machine) has slots=2"));
+}
+
 TEST_CASE(".deepspeed_env: KEY=VALUE lines, comments and blank lines; malformed lines named") {
   launch::Variables variables = launch::parse_deepspeed_env(
       "# cluster settings\n\nNCCL_IB_DISABLE=1\n  PYTHONPATH=/a:/b \nEMPTY=\nURL=x=y\n", "env");
@@ -181,6 +198,15 @@ TEST_CASE("mpirun line: hosts and slots, exports, the program after the launcher
   CHECK(launch::shell_line(launch::mpirun_command(local)) ==
         "mpirun --bind-to none -x MASTER_ADDR=127.0.0.1 -x MASTER_PORT=29500 -np 1 -H "
         "localhost:1 env CUDA_VISIBLE_DEVICES=7 prog");
+  // This machine named by its hostname in a hostfile: the same mapping; another host's slots are
+  // its own device numbers.
+  local.hostname = "node7";
+  local.hosts =
+      launch::select_resources(launch::parse_hostfile("node7 slots=3\nnode8 slots=2\n", "hosts"),
+                               {.include = "node7:2@node8:1"});
+  CHECK(launch::shell_line(launch::mpirun_command(local)) ==
+        "mpirun --bind-to none -x MASTER_ADDR=127.0.0.1 -x MASTER_PORT=29500 -np 1 -H node7:1 env "
+        "CUDA_VISIBLE_DEVICES=7 prog : -np 1 -H node8:1 env CUDA_VISIBLE_DEVICES=1 prog");
 }
 
 TEST_CASE("mpirun line for CPU ranks: cores shared out, or unpinned when ranks exceed cores") {
@@ -206,7 +232,8 @@ TEST_CASE("mpirun line for CPU ranks: cores shared out, or unpinned when ranks e
 TEST_CASE("srun line: nodes, tasks per node, exports; what srun cannot express is an error") {
   launch::Job job = cluster_job();
   CHECK(launch::shell_line(launch::srun_command(job)) ==
-        "srun --nodes=2 --ntasks-per-node=4 --ntasks=8 --nodelist=worker-1,worker-2 "
+        "srun --nodes=2 --ntasks-per-node=4 --ntasks=8 --kill-on-bad-exit=1 "
+        "--nodelist=worker-1,worker-2 "
         "--gpus-per-node=4 --export=ALL,PYTHONPATH=/a:/b,MASTER_ADDR=worker-1,MASTER_PORT=29500 "
         "train_gpt --device cuda --config 'ds config.json'");
 
@@ -216,7 +243,7 @@ TEST_CASE("srun line: nodes, tasks per node, exports; what srun cannot express i
   allocation.slurm_nodes = 2;
   allocation.program = {"train_gpt"};
   CHECK(launch::shell_line(launch::srun_command(allocation)) ==
-        "srun --nodes=2 --ntasks-per-node=4 --ntasks=8 --gpus-per-node=4 "
+        "srun --nodes=2 --ntasks-per-node=4 --ntasks=8 --kill-on-bad-exit=1 --gpus-per-node=4 "
         "--export=ALL,MASTER_PORT=29500 train_gpt");
 
   job.hosts = select({});
@@ -239,6 +266,37 @@ TEST_CASE("ssh reachability: skipped for this machine, BatchMode with a timeout 
   CHECK_FALSE(launch::is_local_host("node8", "node7"));
   CHECK(launch::shell_line({{}, launch::ssh_check_command("node8")}) ==
         "ssh -o BatchMode=yes -o ConnectTimeout=5 node8 true");
+}
+
+TEST_CASE("an unreachable host: the cause read from ssh's message, the remedy, ssh's words") {
+  const std::string command = "ssh -o BatchMode=yes -o ConnectTimeout=5 node8 true";
+  auto message = [&](int status, const std::string& said) {
+    return launch::unreachable_host_message("node8", command, status, said);
+  };
+  const std::string resolve = "ssh: Could not resolve hostname node8: Name or service not known";
+  CHECK(message(255, resolve) ==
+        "strata-run: host node8 cannot be reached: its name does not resolve: check the spelling "
+        "in the hostfile, DNS or /etc/hosts. `" +
+            command + "` exited with status 255: " + resolve);
+  const std::pair<const char*, const char*> cases[] = {
+      {"ssh: connect to host node8 port 22: Connection timed out", "it did not answer within 5 s"},
+      {"ssh: connect to host node8 port 22: Connection refused", "no ssh server listens on it"},
+      {"ssh: connect to host node8 port 22: No route to host", "no network route leads to it"},
+      {"ssh: connect to host node8 port 22: Network is unreachable", "no network route"},
+      {"Host key verification failed.", "its host key is unknown or changed"},
+      {"root@node8: Permission denied (publickey,password).",
+       "it refused this login without a password: mpirun needs key login"},
+      {"kex_exchange_identification: read: Connection reset by peer",
+       "ssh failed for a reason it did not name"},
+  };
+  for (const auto& [said, cause] : cases) {
+    CAPTURE(std::string(said));
+    CHECK(test::contains(message(255, said), std::string("node8 cannot be reached: ") + cause));
+    CHECK(test::contains(message(255, said), std::string("status 255: ") + said));
+  }
+  CHECK(test::contains(message(127, "sh: 1: ssh: not found"),
+                       "ssh is not installed on this machine"));
+  CHECK(test::contains(message(255, ""), "status 255: (no message)"));
 }
 
 }  // namespace

@@ -84,8 +84,9 @@ Command mpirun_command(const Job& job) {
     const HostSlots& host = job.hosts[h];
     std::vector<std::string> devices;
     for (int64_t slot : host.slots) {
-      devices.push_back(host.name == "localhost" ? local_device(slot, job.cuda_visible_devices)
-                                                 : std::to_string(slot));
+      devices.push_back(is_local_host(host.name, job.hostname)
+                            ? local_device(slot, job.cuda_visible_devices)
+                            : std::to_string(slot));
     }
     if (h > 0) argv.push_back(":");
     append(argv, {"-np", std::to_string(host.slots.size()), "-H", host_list({host}), "env",
@@ -112,8 +113,11 @@ Command srun_command(const Job& job) {
   const int64_t nodes = job.slurm_nodes > 0 ? job.slurm_nodes : int64_t(job.hosts.size());
   Command command;
   std::vector<std::string>& argv = command.argv;
+  // --kill-on-bad-exit: a rank that fails ends the whole step, as mpirun does by default, instead
+  // of leaving the others waiting in a collective until the time limit.
   argv = {"srun", "--nodes=" + std::to_string(nodes), "--ntasks-per-node=" + per_node,
-          "--ntasks=" + std::to_string(nodes * int64_t(first.slots.size()))};
+          "--ntasks=" + std::to_string(nodes * int64_t(first.slots.size())),
+          "--kill-on-bad-exit=1"};
   if (job.slurm_nodes == 0) {
     std::vector<std::string> names;
     for (const HostSlots& host : job.hosts) names.push_back(host.name);
@@ -154,12 +158,47 @@ std::string shell_line(const Command& command) {
   return join(words, ' ');
 }
 
-bool is_local_host(const std::string& host, const std::string& hostname) {
-  return host == "localhost" || host == "127.0.0.1" || host == hostname;
-}
-
 std::vector<std::string> ssh_check_command(const std::string& host) {
   return {"ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", host, "true"};
+}
+
+std::string unreachable_host_message(const std::string& host, const std::string& command,
+                                     int status, const std::string& output) {
+  // ssh's messages (OpenSSH), the cause each means, and the remedy.
+  struct Cause {
+    const char* says;
+    const char* means;
+  };
+  static const Cause causes[] = {
+      {"Could not resolve hostname",
+       "its name does not resolve: check the spelling in the hostfile, DNS or /etc/hosts"},
+      {"timed out",
+       "it did not answer within 5 s: it is down, the address is wrong, or a firewall drops ssh"},
+      {"Connection refused", "no ssh server listens on it: start sshd there, or fix the port"},
+      {"No route to host", "no network route leads to it: check its address and the network"},
+      {"Network is unreachable", "no network route leads to it: check its address and the network"},
+      {"Host key verification failed",
+       "its host key is unknown or changed: connect once with ssh to accept it, or fix "
+       "~/.ssh/known_hosts"},
+      {"Permission denied",
+       "it refused this login without a password: mpirun needs key login (set it up with "
+       "ssh-copy-id)"},
+  };
+  std::string cause;
+  if (status == 127) {
+    cause = "ssh is not installed on this machine (mpirun starts remote ranks with it)";
+  } else {
+    for (const Cause& c : causes) {
+      if (output.find(c.says) != std::string::npos) {
+        cause = c.means;
+        break;
+      }
+    }
+  }
+  if (cause.empty()) cause = "ssh failed for a reason it did not name";
+  return "strata-run: host " + host + " cannot be reached: " + cause + ". `" + command +
+         "` exited with status " + std::to_string(status) + ": " +
+         (output.empty() ? std::string("(no message)") : output);
 }
 
 }  // namespace strata::launch

@@ -18,6 +18,7 @@ struct Job {
   int64_t cores = 1;             // cores of this machine, for CPU ranks
   bool omp_threads_set = false;  // OMP_NUM_THREADS is already in the environment
   const char* cuda_visible_devices = nullptr;  // the launcher's, for local slot subsets
+  std::string hostname;                        // this machine's, to tell its slots from others'
   std::string master_addr;                     // "" under srun without a hostfile: not exported
   int64_t master_port = 29500;
   std::vector<std::string> forwarded;  // variables passed by name (NCCL_*)
@@ -41,10 +42,14 @@ std::string shell_line(const Command& command);
 // The ranks a job starts.
 int64_t rank_count(const Job& job);
 
-// Whether `host` names this machine (localhost, 127.0.0.1 or `hostname`): no ssh check for it.
-bool is_local_host(const std::string& host, const std::string& hostname);
-
 // The command that checks ssh reaches `host` without a password prompt, as mpirun needs.
 std::vector<std::string> ssh_check_command(const std::string& host);
+
+// What is wrong when the ssh check of `host` (`command`, as shown to the user) exited with
+// `status` (the shell's: 127 when ssh is missing) and printed `output`: the cause read from ssh's
+// message (a name that does not resolve, no answer, no ssh server, no route, a key or password
+// refused, an unknown host key), what to do about it, and ssh's own words.
+std::string unreachable_host_message(const std::string& host, const std::string& command,
+                                     int status, const std::string& output);
 
 }  // namespace strata::launch

@@ -125,6 +125,23 @@ Host local_host(int64_t gpus, const char* cuda_visible_devices) {
   return {"localhost", gpus, origin};
 }
 
+bool is_local_host(const std::string& host, const std::string& hostname) {
+  return host == "localhost" || host == "127.0.0.1" || host == hostname;
+}
+
+void check_local_slots(const std::vector<Host>& hosts, const std::string& hostname,
+                       const char* cuda_visible_devices) {
+  if (!cuda_visible_devices) return;
+  const std::string visible = cuda_visible_devices;
+  const int64_t devices = visible.empty() ? 0 : int64_t(split(visible, ',').size());
+  for (const Host& host : hosts) {
+    STRATA_CHECK(!is_local_host(host.name, hostname) || host.slots <= devices, "hostfile ",
+                 host.origin, ": host ", host.name, " (this machine) has slots=", host.slots,
+                 ", but CUDA_VISIBLE_DEVICES=", visible, " makes ", devices,
+                 " GPU(s) visible here; lower its slots or widen CUDA_VISIBLE_DEVICES");
+  }
+}
+
 std::string local_device(int64_t slot, const char* cuda_visible_devices) {
   if (!cuda_visible_devices) return std::to_string(slot);
   std::vector<std::string> devices = split(cuda_visible_devices, ',');

@@ -34,6 +34,15 @@ std::vector<HostSlots> select_resources(const std::vector<Host>& hosts, const Se
 // The local machine as a one-host "hostfile" with `gpus` slots (the visible CUDA devices).
 Host local_host(int64_t gpus, const char* cuda_visible_devices);
 
+// Whether `host` names this machine (localhost, 127.0.0.1 or `hostname`).
+bool is_local_host(const std::string& host, const std::string& hostname);
+
+// A hostfile's line for this machine, when CUDA_VISIBLE_DEVICES is set: its slots index the
+// visible devices, so it may not declare more slots than there are entries. The error names the
+// line, its slots and the variable.
+void check_local_slots(const std::vector<Host>& hosts, const std::string& hostname,
+                       const char* cuda_visible_devices);
+
 // The device a slot of the local machine is: the slot-th entry of CUDA_VISIBLE_DEVICES when it
 // is set ("2,3": slot 1 is device 3), else the slot number.
 std::string local_device(int64_t slot, const char* cuda_visible_devices);
