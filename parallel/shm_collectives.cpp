@@ -4,8 +4,10 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "core/error.hpp"
 #include "parallel/mpi_running.hpp"
@@ -126,9 +128,22 @@ char* ShmCollectives::next_half(int rank) {
   return half(rank);
 }
 
+// MPI_Barrier would spin until the last rank arrives. A rank that arrives early is typically a
+// progress thread that launched a gradient bucket while the other ranks are still in backward:
+// spinning there takes a core from this rank's own backward (2 ranks on 2 cores run 3 threads).
+// So it polls a non-blocking barrier, and sleeps between polls once the others are late.
 void ShmCollectives::sync() {
+  using Clock = std::chrono::steady_clock;
+  constexpr auto kSpin = std::chrono::microseconds(50), kNap = std::chrono::microseconds(50);
   MPI_Win_sync(win_);
-  check(MPI_Barrier(node_), "barrier");
+  MPI_Request request;
+  check(MPI_Ibarrier(node_, &request), "barrier");
+  const Clock::time_point start = Clock::now();
+  for (int done = 0;;) {
+    check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "barrier");
+    if (done) break;
+    if (Clock::now() - start > kSpin) std::this_thread::sleep_for(kNap);
+  }
   MPI_Win_sync(win_);
 }
 
