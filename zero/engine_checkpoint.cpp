@@ -26,6 +26,12 @@ std::filesystem::path Engine::save_checkpoint(const std::filesystem::path& dir, 
                "); save after the step() that ends a window, so no gradient is lost");
   require_json_object(client_state, "save_checkpoint: client_state");
   if (tag.empty()) tag = "global_step" + std::to_string(global_steps_);
+  // Data parallel: every rank holds the same state, and rank 0 writes it; the others wait for the
+  // commit, so that none goes on to read a checkpoint that is not there yet.
+  if (rank_ != 0) {
+    group_->barrier();
+    return dir / tag;
+  }
   io::CheckpointWriter writer(dir, tag, {.world_size = 1, .zero_stage = 0});
   writer.add_tensors("model", module_->state_dict().items());
   const optim::StateDict optimizer = optimizer_->state_dict();
@@ -42,7 +48,9 @@ std::filesystem::path Engine::save_checkpoint(const std::filesystem::path& dir, 
   if (loader_) state.loader = loader_->state();
   writer.add_section("engine", to_json(state));
   writer.add_section("client_state", client_state);
-  return writer.commit();
+  std::filesystem::path saved = writer.commit();
+  if (group_) group_->barrier();
+  return saved;
 }
 
 LoadedCheckpoint Engine::load_checkpoint(const std::filesystem::path& dir, std::string tag,
