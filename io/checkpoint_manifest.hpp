@@ -34,6 +34,7 @@
 #include "core/dtype.hpp"
 #include "core/tensor.hpp"
 #include "io/checksum.hpp"
+#include "io/safetensors.hpp"
 
 namespace strata::io {
 
@@ -43,14 +44,6 @@ inline constexpr const char* kLatestFileName = "latest";
 inline constexpr const char* kPartialSuffix = ".partial";
 
 enum class EntryKind { tensors, section };
-
-// What a tensor is, without its data: what the manifest lists and what a reader expects.
-struct TensorSpec {
-  std::string name;
-  DType dtype = DType::f32;
-  Shape shape;
-  bool operator==(const TensorSpec&) const = default;
-};
 
 // One file of a checkpoint.
 struct ManifestEntry {
