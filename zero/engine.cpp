@@ -63,14 +63,14 @@ Engine::Engine(io::Config config, std::shared_ptr<nn::Module> model,
     module_->to(DType::f16);
     scaler_ = std::make_unique<optim::LossScaler>(scaler_options(config_.fp16));
   }
-  flat_ = FlatParameters(optimized_parameters(*optimizer_));
+  flat_ = FlatParameters(optimized_parameters(*optimizer_),
+                         {.max_unit_numel = config_.zero_optimization.reduce_bucket_size});
   if (group_) {
     rank_ = group_->rank();
     for (const FlatBuffer& buffer : flat_.buffers()) group_->broadcast(buffer.params, 0);
     reducer_ =
         GradientReducer::create(flat_, group_,
-                                {.bucket_size = config_.zero_optimization.reduce_bucket_size,
-                                 .prescale_gradients = config_.prescale_gradients,
+                                {.prescale_gradients = config_.prescale_gradients,
                                  .gradient_predivide_factor = config_.gradient_predivide_factor});
   }
   const Device device =
