@@ -122,7 +122,7 @@ std::string to_json(const ShardLayout& saved) {
               ", \"begin\": " + std::to_string(member.begin) + ", \"shape\": [";
       for (size_t d = 0; d < member.shape.size(); ++d)
         json += (d ? ", " : "") + std::to_string(member.shape[d]);
-      json += "], \"group\": " + std::to_string(member.group) + "}";
+      json += "]}";
     }
     json += "]}";
   }
@@ -158,7 +158,6 @@ ShardLayout shard_layout_from_json(std::string_view json, const std::string& wha
         m.name = read_key<std::string>(member, "name", what);
         m.begin = read_key<int64_t>(member, "begin", what);
         for (const YAML::Node& size : member["shape"]) m.shape.push_back(size.as<int64_t>());
-        m.group = read_key<int64_t>(member, "group", what);
       }
     }
   } catch (const YAML::Exception& e) {

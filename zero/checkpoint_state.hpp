@@ -52,7 +52,7 @@ struct ShardLayout {
 //  "buffers": [{"dtype": "BF16", "numel": 96,
 //               "units": [{"begin": 0, "payload": 88, "slice": 48, "compact_begin": 0,
 //                          "first_member": 0, "end_member": 3}],
-//               "members": [{"name": "0.weight", "begin": 0, "shape": [8, 4], "group": 0}]}]}
+//               "members": [{"name": "0.weight", "begin": 0, "shape": [8, 4]}]}]}
 std::string to_json(const ShardLayout& layout);
 // `what` names the section in errors.
 ShardLayout shard_layout_from_json(std::string_view json, const std::string& what);

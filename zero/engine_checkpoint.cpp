@@ -58,9 +58,8 @@ class MemberIndex {
   std::map<const void*, std::vector<std::pair<size_t, size_t>>> by_address_;
 };
 
-// The flat buffers' layout, with the module's parameter names and the optimizer's groups.
-PartitionLayout partition_layout(const FlatParameters& flat, const nn::Module& module,
-                                 const optim::Optimizer& optimizer) {
+// The flat buffers' layout, with the module's parameter names.
+PartitionLayout partition_layout(const FlatParameters& flat, const nn::Module& module) {
   const MemberIndex index(flat);
   PartitionLayout layout;
   layout.world = flat.buffers().empty() ? 1 : flat.buffers()[0].units.world;
@@ -78,11 +77,6 @@ PartitionLayout partition_layout(const FlatParameters& flat, const nn::Module& m
   for (const auto& [name, param] : named.items())
     if (auto place = index.find(param))
       layout.buffers[place->first].members[place->second].name = name;
-  const auto& groups = optimizer.param_groups();
-  for (size_t g = 0; g < groups.size(); ++g)
-    for (const Tensor& param : groups[g].params)
-      if (auto place = index.find(param))
-        layout.buffers[place->first].members[place->second].group = static_cast<int64_t>(g);
   for (const BufferLayout& buffer : layout.buffers)
     for (size_t m = 0; m < buffer.members.size(); ++m)
       STRATA_CHECK(!buffer.members[m].name.empty(), "checkpoint: an optimized parameter of shape ",
@@ -91,12 +85,18 @@ PartitionLayout partition_layout(const FlatParameters& flat, const nn::Module& m
   return layout;
 }
 
-// Where each optimizer entry lies in this rank's partition: at stage 0 the entries are the flat
-// buffers' members, and compact coordinates are flat ones.
+// Where each optimizer entry lies in this rank's partition: at stages 1-2 the rebound optimizer's
+// entries are compact ranges already; at stage 0 they are the flat buffers' members, and compact
+// coordinates are flat ones (rank 0 of world 1).
 std::vector<EntryPlace> entry_places(const FlatParameters& flat, const optim::Optimizer& optimizer,
-                                     int rank) {
-  const MemberIndex index(flat);
+                                     const PartitionedOptimizer* partitioned) {
   std::vector<EntryPlace> places;
+  if (partitioned) {
+    for (const PartitionEntry& entry : partitioned->entries())
+      places.push_back({static_cast<size_t>(entry.buffer), entry.begin, entry.end});
+    return places;
+  }
+  const MemberIndex index(flat);
   for (const optim::ParamGroup& group : optimizer.param_groups()) {
     for (const Tensor& param : group.params) {
       auto place = index.find(param);
@@ -104,19 +104,51 @@ std::vector<EntryPlace> entry_places(const FlatParameters& flat, const optim::Op
                    " is not in the flat buffers");
       const FlatBuffer& buffer = flat.buffers()[place->first];
       const int64_t begin = buffer.begins[place->second];
-      auto [first, last] = buffer.units.compact_range(begin, begin + param.numel(), rank);
+      auto [first, last] = buffer.units.compact_range(begin, begin + param.numel(), 0);
       places.push_back({place->first, first, last});
     }
   }
   return places;
 }
 
+// Every rank's `text`, in rank order (characters travel as i32).
+std::vector<std::string> allgather_strings(dist::ProcessGroup& group, const std::string& text) {
+  Tensor length = full({1}, static_cast<double>(text.size()), DType::i64);
+  Tensor lengths = zeros({group.size()}, DType::i64);
+  group.allgather(lengths, length);
+  const std::vector<int64_t> sizes = lengths.to_vector<int64_t>();
+  const int64_t longest = *std::max_element(sizes.begin(), sizes.end());
+  Tensor mine = zeros({longest}, DType::i32);
+  std::copy(text.begin(), text.end(), mine.data<int32_t>());
+  Tensor all = zeros({longest * group.size()}, DType::i32);
+  group.allgather(all, mine);
+  const int32_t* chars = all.data<int32_t>();
+  std::vector<std::string> texts;
+  for (int r = 0; r < group.size(); ++r)
+    texts.emplace_back(chars + r * longest, chars + r * longest + sizes[static_cast<size_t>(r)]);
+  return texts;
+}
+
+// The groups' steps and states as every rank saw them, merged: a rank that owns nothing of a
+// group has no state for it.
+std::vector<SavedGroup> merge_groups(const std::vector<std::vector<SavedGroup>>& ranks) {
+  std::vector<SavedGroup> merged = ranks.front();
+  for (size_t r = 1; r < ranks.size(); ++r) {
+    for (size_t g = 0; g < merged.size(); ++g) {
+      const SavedGroup& seen = ranks[r][g];
+      if (seen.step < 0) continue;
+      STRATA_CHECK(merged[g].step < 0 || merged[g] == seen, "save_checkpoint: parameter group ", g,
+                   " is at step ", merged[g].step, " on one rank and ", seen.step, " on rank ", r);
+      merged[g] = seen;
+    }
+  }
+  return merged;
+}
+
 }  // namespace
 
 std::filesystem::path Engine::save_checkpoint(const std::filesystem::path& dir, std::string tag,
                                               std::string_view client_state) {
-  STRATA_CHECK(zero_stage() == 0, "save_checkpoint: not supported yet at ZeRO stage ", zero_stage(),
-               " (checkpoints of partitioned optimizer state are being built)");
   STRATA_CHECK(micro_steps_ % gradient_accumulation_steps() == 0,
                "save_checkpoint: called inside an accumulation window (micro-step ", micro_steps_,
                " of windows of ", gradient_accumulation_steps(),
@@ -125,7 +157,7 @@ std::filesystem::path Engine::save_checkpoint(const std::filesystem::path& dir, 
   if (tag.empty()) tag = "global_step" + std::to_string(global_steps_);
   io::check_tag(tag, "save_checkpoint");
 
-  const PartitionLayout layout = partition_layout(flat_, *module_, *optimizer_);
+  const PartitionLayout layout = partition_layout(flat_, *module_);
   STRATA_CHECK(layout.world == 1 || layout.world == dp_size(), "save_checkpoint: the flat buffers ",
                "are partitioned for ", layout.world, " ranks, the data-parallel group has ",
                dp_size());
@@ -160,25 +192,17 @@ std::filesystem::path Engine::save_checkpoint(const std::filesystem::path& dir, 
   }
   agree(failure, "creating the tag's directory");
 
-  // Each rank's files; the shard's size and CRC-32 go to rank 0 for the manifest.
-  Tensor digest = zeros({3}, DType::i64);  // {wrote a shard, size, crc32}
+  // Each rank's own files: its shard, and on rank 0 everything shared but the layout.
+  OptimizerShard shard;
   try {
     if (rank_ != 0 && writes_shard)
       writer.emplace(dir, tag, manifest_layout, io::CheckpointWriter::Role::contributor);
-    OptimizerShard shard;
-    if (writes_shard || rank_ == 0)
-      shard = make_shard(*optimizer_, entry_places(flat_, *optimizer_, partition_rank), layout);
     if (writes_shard) {
+      shard = make_shard(*optimizer_, entry_places(flat_, *optimizer_, partitioned_.get()), layout);
       writer->add_tensors(kShardGroup, shard.tensors, partition_rank);
-      const io::FileDigest written = writer->entries().back().digest;
-      int64_t* out = digest.data<int64_t>();
-      out[0] = 1;
-      out[1] = static_cast<int64_t>(written.size);
-      out[2] = static_cast<int64_t>(written.crc32);
     }
     if (rank_ == 0) {
       writer->add_tensors("model", module_->state_dict().items());
-      writer->add_section(kShardLayoutSection, to_json(ShardLayout{layout, shard.groups}));
       writer->add_section("optimizer", scalars_to_json(shard.options));
       if (scheduler_)
         writer->add_section("lr_scheduler", scalars_to_json(scheduler_->state_dict().scalars));
@@ -197,26 +221,30 @@ std::filesystem::path Engine::save_checkpoint(const std::filesystem::path& dir, 
   }
   agree(failure, "writing a rank's files");
 
-  Tensor digests = digest;
-  if (group_) {
-    digests = zeros({3 * dp_size()}, DType::i64);
-    group_->allgather(digests, digest);
+  // Rank 0 learns the other shards' files (sizes and CRC-32s) and groups, then publishes the tag.
+  std::vector<std::vector<SavedGroup>> groups = {shard.groups};
+  std::vector<std::string> manifests;
+  if (group_ && layout.world > 1) {
+    const std::string mine =
+        writer && rank_ != 0
+            ? io::manifest_json(
+                  {.tag = tag, .layout = manifest_layout, .entries = writer->entries()})
+            : "";
+    manifests = allgather_strings(*group_, mine);
+    groups.clear();
+    for (const std::string& text :
+         allgather_strings(*group_, to_json(ShardLayout{{}, shard.groups})))
+      groups.push_back(shard_layout_from_json(text, "save_checkpoint: a rank's groups").groups);
   }
   if (rank_ == 0) {
     try {
-      const std::vector<io::ManifestEntry>& written = writer->entries();
-      const io::ManifestEntry own = *std::find_if(  // rank 0's shard
-          written.begin(), written.end(),
-          [](const io::ManifestEntry& e) { return e.name == kShardGroup; });
-      const int64_t* all = digests.data<int64_t>();
-      for (int q = 1; q < dp_size(); ++q) {
-        if (all[3 * q] == 0) continue;
-        io::ManifestEntry entry = own;
-        entry.rank = q;
-        entry.digest = {static_cast<uint64_t>(all[3 * q + 1]),
-                        static_cast<uint32_t>(all[3 * q + 2])};
-        writer->add_written(std::move(entry));
+      for (size_t q = 1; q < manifests.size(); ++q) {
+        if (manifests[q].empty()) continue;
+        for (io::ManifestEntry& entry :
+             io::parse_manifest(manifests[q], "the files of rank " + std::to_string(q)).entries)
+          writer->add_written(std::move(entry));
       }
+      writer->add_section(kShardLayoutSection, to_json(ShardLayout{layout, merge_groups(groups)}));
       writer->commit();
     } catch (const Error& e) {
       failure = e.what();
@@ -228,8 +256,6 @@ std::filesystem::path Engine::save_checkpoint(const std::filesystem::path& dir, 
 
 LoadedCheckpoint Engine::load_checkpoint(const std::filesystem::path& dir, std::string tag,
                                          LoadOptions options) {
-  STRATA_CHECK(zero_stage() == 0, "load_checkpoint: not supported yet at ZeRO stage ", zero_stage(),
-               " (checkpoints of partitioned optimizer state are being built)");
   io::CheckpointReader reader(dir, std::move(tag));
   const nn::OrderedDict<Tensor> own = module_->state_dict();
   io::NamedTensors weights = reader.read_tensors("model", io::specs_of(own.items()));
@@ -248,10 +274,10 @@ LoadedCheckpoint Engine::load_checkpoint(const std::filesystem::path& dir, std::
     const ShardLayout saved =
         shard_layout_from_json(reader.read_section(kShardLayoutSection),
                                "checkpoint section \"" + std::string(kShardLayoutSection) + "\"");
-    const PartitionLayout layout = partition_layout(flat_, *module_, *optimizer_);
+    const PartitionLayout layout = partition_layout(flat_, *module_);
     const int partition_rank = layout.world == 1 ? 0 : rank_;
     load_shards(
-        reader, saved, layout, partition_rank, entry_places(flat_, *optimizer_, partition_rank),
+        reader, saved, layout, partition_rank, entry_places(flat_, *optimizer_, partitioned_.get()),
         scalars_from_json(reader.read_section("optimizer"), "checkpoint section \"optimizer\""),
         *optimizer_);
   }

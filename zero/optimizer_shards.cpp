@@ -115,21 +115,6 @@ void load_shards(const io::CheckpointReader& reader, const ShardLayout& saved,
                " optimizer parameter groups, this optimizer has ", groups.size());
   check_same_parameters(saved.layout, layout,
                         where + ": the checkpoint (first) and this model (second)");
-  std::map<std::string, int64_t> saved_group;
-  for (const BufferLayout& buffer : saved.layout.buffers)
-    for (const MemberLayout& member : buffer.members) saved_group[member.name] = member.group;
-  std::vector<std::string> regrouped;
-  for (const BufferLayout& buffer : layout.buffers) {
-    for (const MemberLayout& member : buffer.members) {
-      if (saved_group.at(member.name) != member.group)
-        regrouped.push_back(detail::concat("\"", member.name, "\" is in group ",
-                                           saved_group.at(member.name),
-                                           " in the checkpoint, in group ", member.group, " here"));
-    }
-  }
-  STRATA_CHECK(regrouped.empty(), where,
-               ": parameters sit in other optimizer groups:", list(regrouped));
-
   // Every shard the layout needs must be there, before any is read.
   std::vector<std::string> missing;
   for (int q = 0; q < saved.layout.world; ++q) {

@@ -48,8 +48,8 @@ OptimizerShard make_shard(const optim::Optimizer& optimizer, const std::vector<E
 // Loads rank `rank`'s partition under `layout` from the shards `reader` holds (group "optimizer",
 // one per saved rank, cut by `saved`) into the optimizer: its states, steps and masters, with the
 // group options `options` (the scalars "param_groups.<g>.<option>"). Reads only the pieces of this
-// rank's partition. Throws naming the problem when a shard is missing, the parameters differ (by
-// name and shape) or a parameter sits in another group.
+// rank's partition. Throws naming the problem when a shard is missing or the parameters differ (by
+// name and shape).
 void load_shards(const io::CheckpointReader& reader, const ShardLayout& saved,
                  const PartitionLayout& layout, int rank, const std::vector<EntryPlace>& places,
                  const std::map<std::string, double>& options, optim::Optimizer& optimizer);

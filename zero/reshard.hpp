@@ -5,7 +5,7 @@
 // one onto the other through the parameters, which both layouts hold whole (by name).
 //
 // Words: a *layout* is the units of every flat buffer plus each buffer's member parameters (name,
-// flat begin, numel, shape, optimizer group); a *piece* is one contiguous copy from a source
+// flat begin, shape); a *piece* is one contiguous copy from a source
 // rank's partition of a source buffer into the destination partition. Elements of the destination
 // partition that no piece covers are padding (zeros).
 //
@@ -31,7 +31,6 @@ struct MemberLayout {
   std::string name;   // the module path name ("h.0.attn.c_attn.weight")
   int64_t begin = 0;  // in the flat buffer
   Shape shape;
-  int64_t group = 0;  // the optimizer parameter group it belongs to
   int64_t numel() const { return shape_numel(shape); }
   bool operator==(const MemberLayout&) const = default;
 };
