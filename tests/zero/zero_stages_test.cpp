@@ -274,7 +274,7 @@ TEST_CASE("zero: per-rank memory follows the ZeRO formulas (bf16, Adam)") {
   }
 }
 
-TEST_CASE("zero: LAMB and checkpoints at stages 1-2 are refused clearly") {
+TEST_CASE("zero: LAMB at stages 1-2 is refused clearly") {
   io::Config config = train_config({.stage = 2}, 2);
   config.optimizer.type = "Lamb";
   config.scheduler = {};
@@ -291,8 +291,6 @@ TEST_CASE("zero: LAMB and checkpoints at stages 1-2 are refused clearly") {
   std::ostringstream log;
   zero::Engine engine(config, model, zero::make_optimizer(config, model->parameters()), nullptr,
                       nullptr, {.out = &log}, world());
-  CHECK(test::contains(test::error_of([&] { engine.save_checkpoint("unused"); }),
-                       "not supported yet at ZeRO stage 2"));
   // The rebound optimizer's entries cover this rank's partition of the one buffer.
   const zero::PartitionedOptimizer* partitioned = engine.partitioned_optimizer();
   REQUIRE(partitioned);
