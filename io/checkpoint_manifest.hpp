@@ -16,7 +16,7 @@
 //
 // The manifest (format_version 1):
 //   {"format": "strata-checkpoint", "format_version": 1, "tag": "global_step1000",
-//    "layout": {"world_size": 1, "zero_stage": 0, "partitioning": {}},
+//    "layout": {"world_size": 4, "zero_stage": 2, "partitioning": {"partition_world": 4}},
 //    "files": [{"file": "model.safetensors", "kind": "tensors", "name": "model", "rank": null,
 //               "size": 1234, "crc32": "8a9b0c1d",
 //               "tensors": [{"name": "wte.weight", "dtype": "F32", "shape": [256, 64]}, ...]},

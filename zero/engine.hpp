@@ -177,13 +177,15 @@ class Engine {
   // (io/checkpoint_writer.hpp): the model's weights by module path name, the optimizer's state
   // (f32 masters included), the schedule, the loss scaler, the default generator's Philox state,
   // the counters, the loader's position, and `client_state` (a JSON object). Call it after step()
-  // at an accumulation boundary. Returns DIR/<tag>. Stage 0 only for now: at stages 1-2 both
-  // save_checkpoint and load_checkpoint throw "not supported yet at ZeRO stage N".
+  // at an accumulation boundary. Returns DIR/<tag>. Collective over the data-parallel group:
+  // each rank holding a partition writes its optimizer shard (zero/optimizer_shards.hpp), and DIR
+  // must be on a file system every rank shares.
   std::filesystem::path save_checkpoint(const std::filesystem::path& dir, std::string tag = {},
                                         std::string_view client_state = "{}");
   // Loads DIR/<tag> (the tag DIR/latest names when empty) into this engine, which has the same
-  // model, optimizer and schedule types as the one that saved it; every file is verified first.
-  // Training then continues exactly as the saving run did.
+  // model, optimizer and schedule types as the one that saved it, at any ZeRO stage and world
+  // size: each rank reads the pieces of its partition from the saved shards (zero/reshard.hpp);
+  // every file is verified before it is read. Training then continues as the saving run did.
   LoadedCheckpoint load_checkpoint(const std::filesystem::path& dir, std::string tag = {},
                                    LoadOptions options = {});
 

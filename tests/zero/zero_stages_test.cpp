@@ -3,7 +3,7 @@
 // small that most ranks own none of it), gradient accumulation 2 and clipping by global norm;
 // overlap_comm on and off; fp16 with dynamic loss scaling and an overflow forced on rank 0 only
 // (every rank must skip that step); bf16. Also: the memory each stage holds against the ZeRO
-// formulas, and the errors for LAMB and checkpoints.
+// formulas, and the error for LAMB.
 #include <doctest/doctest.h>
 
 #include <cmath>
