@@ -111,21 +111,35 @@ void print0(const char* format, Args... args) {
   if (dist::rank() == 0) std::printf(format, args...);
 }
 
-// Mean loss over `batches` fixed validation batches (the same ones at every evaluation).
-double evaluate(nn::GPT& model, const Tensor& tokens, const Options& o, Device device) {
+// This rank's o.batch windows of a batch of ranks x o.batch drawn from `gen`: every rank draws the
+// same windows and takes its own share, so the batches do not depend on the number of ranks.
+io::TokenBatch rank_share(const Tensor& tokens, const Options& o, int ranks, int rank,
+                          Generator& gen) {
+  io::TokenBatch all = io::sample_token_windows(tokens, ranks * o.batch, o.context, gen);
+  return {all.inputs.narrow(0, rank * o.batch, o.batch),
+          all.targets.narrow(0, rank * o.batch, o.batch)};
+}
+
+// Mean loss over `batches` fixed validation batches (the same ones at every evaluation), each
+// rank on its share and the ranks' means averaged over `group` (null: one rank).
+double evaluate(nn::GPT& model, const Tensor& tokens, const Options& o, Device device,
+                dist::ProcessGroup* group) {
   autograd::NoGradGuard no_grad;
   model.eval();
   Generator batches(static_cast<uint64_t>(o.seed) + 1);
   Tensor total = zeros({}, {DType::f32, device});  // summed on the device: one read at the end
   for (int64_t i = 0; i < o.eval_batches; ++i) {
-    io::TokenBatch batch = io::sample_token_windows(tokens, o.batch, o.context, batches);
+    io::TokenBatch batch =
+        rank_share(tokens, o, group ? group->size() : 1, group ? group->rank() : 0, batches);
     Tensor logits = model(batch.inputs.to(device));
     // f32 also for 16-bit logits (cross-entropy accumulates and returns f32).
     total = total +
             nn::functional::cross_entropy(logits.flatten(0, 1), batch.targets.to(device).flatten());
   }
   model.train();
-  return total.item<double>() / static_cast<double>(o.eval_batches);
+  Tensor mean = full({1}, total.item<double>() / static_cast<double>(o.eval_batches), DType::f64);
+  if (group) group->allreduce(mean, dist::ReduceOp::avg);
+  return mean.item<double>();
 }
 
 // The sample's state outside the engine, kept as the checkpoint's client state: where its batch
@@ -238,15 +252,12 @@ int main(int argc, char** argv) {
     for (int64_t step = first_step; step <= last_step; ++step) {
       const double lr = engine.get_lr()[0];
       for (int64_t micro = 0; micro < engine.gradient_accumulation_steps(); ++micro) {
-        // The global micro-batch of every rank, then this rank's part of it: [B, T] each.
-        io::TokenBatch global =
-            io::sample_token_windows(train_tokens, ranks * o.batch, o.context, batches);
-        Tensor inputs = global.inputs.narrow(0, rank * o.batch, o.batch);
-        Tensor targets = global.targets.narrow(0, rank * o.batch, o.batch);
-        Tensor logits = engine(inputs.to(device));  // [B, T, V]
+        io::TokenBatch batch = rank_share(train_tokens, o, ranks, rank, batches);
+        Tensor logits = engine(batch.inputs.to(device));  // [B, T, V]
         // The fused classifier: the logits are not read again, so their gradient overwrites them.
-        engine.backward(nn::functional::cross_entropy(
-            logits.flatten(0, 1), targets.to(device).flatten(), {.gradient_into_logits = true}));
+        engine.backward(nn::functional::cross_entropy(logits.flatten(0, 1),
+                                                      batch.targets.to(device).flatten(),
+                                                      {.gradient_into_logits = true}));
         engine.step();
       }
       if (metrics)
@@ -256,7 +267,7 @@ int main(int argc, char** argv) {
                         {"lr", lr},
                         {"grad_norm", engine.get_global_grad_norm()}});
       if (step % o.eval_every == 0 || step == last_step) {
-        val_loss = evaluate(*model, val_tokens, o, device);
+        val_loss = evaluate(*model, val_tokens, o, device, engine.group().get());
         if (metrics) metrics->write({{"step", step}, {"split", "val"}, {"loss", val_loss}});
         engine.finish_log_line();
         print0("step %lld: validation loss %.4f\n", static_cast<long long>(step), val_loss);
@@ -270,7 +281,8 @@ int main(int argc, char** argv) {
       }
     }
 
-    if (first_step > last_step) val_loss = evaluate(*model, val_tokens, o, device);
+    if (first_step > last_step)
+      val_loss = evaluate(*model, val_tokens, o, device, engine.group().get());
     if (rank != 0) return 0;  // the rest is rank 0's: the weights, the plot, the text
     const double below = 100.0 * (1.0 - val_loss / entropy.nats);
     std::printf(
