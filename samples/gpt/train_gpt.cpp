@@ -21,11 +21,12 @@
 // still spanning --steps.
 //
 // Data parallel under a launcher (strata-run --num_procs 2 -- train_gpt ..., mpirun, srun): the
-// engine averages the gradients over the ranks. Every rank draws the step's global batch of
-// N x micro-batch windows from the same generator and trains on its own micro-batch of it, so the
-// global batches are the same whatever N is, as the distributed sampler's are (and the generator,
-// the same on every rank, is what checkpoints keep). Rank 0 alone prints, writes the metrics and
-// the weights, and generates text; every rank calls save_checkpoint (rank 0 writes it).
+// engine averages the gradients over the ranks. At each micro-step every rank draws N x
+// micro-batch windows from the same generator and trains on its own share of them, so the global
+// batches are the same whatever N is, as the distributed sampler's are (and the generator, the
+// same on every rank, is what checkpoints keep); validation likewise, its mean averaged over the
+// ranks. Rank 0 alone prints, writes the metrics and the weights, and generates text; every rank
+// calls save_checkpoint, which is collective.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
