@@ -16,7 +16,7 @@
 //
 // The manifest (format_version 1):
 //   {"format": "strata-checkpoint", "format_version": 1, "tag": "global_step1000",
-//    "layout": {"world_size": 1, "zero_stage": 0, "partitioning": {}},
+//    "layout": {"world_size": 4, "zero_stage": 2, "partitioning": {"partition_world": 4}},
 //    "files": [{"file": "model.safetensors", "kind": "tensors", "name": "model", "rank": null,
 //               "size": 1234, "crc32": "8a9b0c1d",
 //               "tensors": [{"name": "wte.weight", "dtype": "F32", "shape": [256, 64]}, ...]},
@@ -34,6 +34,7 @@
 #include "core/dtype.hpp"
 #include "core/tensor.hpp"
 #include "io/checksum.hpp"
+#include "io/safetensors.hpp"
 
 namespace strata::io {
 
@@ -43,14 +44,6 @@ inline constexpr const char* kLatestFileName = "latest";
 inline constexpr const char* kPartialSuffix = ".partial";
 
 enum class EntryKind { tensors, section };
-
-// What a tensor is, without its data: what the manifest lists and what a reader expects.
-struct TensorSpec {
-  std::string name;
-  DType dtype = DType::f32;
-  Shape shape;
-  bool operator==(const TensorSpec&) const = default;
-};
 
 // One file of a checkpoint.
 struct ManifestEntry {

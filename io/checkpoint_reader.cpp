@@ -141,6 +141,13 @@ NamedTensors CheckpointReader::read_tensors(const std::string& group,
   return load_safetensors(path_ / found.file).tensors;
 }
 
+SafetensorsFile CheckpointReader::open_tensors(const std::string& group,
+                                               std::optional<int> rank) const {
+  const ManifestEntry& found = entry(EntryKind::tensors, group, rank);
+  require_intact(found);
+  return SafetensorsFile(path_ / found.file);
+}
+
 NamedTensors CheckpointReader::read_tensors(const std::string& group,
                                             const std::vector<TensorSpec>& expected,
                                             std::optional<int> rank) const {
@@ -203,13 +210,6 @@ std::vector<std::string> CheckpointReader::verify() const {
     if (!problem.empty()) problems.push_back(std::move(problem));
   }
   return problems;
-}
-
-std::vector<TensorSpec> specs_of(const NamedTensors& tensors) {
-  std::vector<TensorSpec> specs;
-  for (const auto& [name, tensor] : tensors)
-    specs.push_back({name, tensor.dtype(), tensor.shape()});
-  return specs;
 }
 
 }  // namespace strata::io

@@ -39,6 +39,9 @@ class CheckpointReader {
   // listed in one error.
   NamedTensors read_tensors(const std::string& group, const std::vector<TensorSpec>& expected,
                             std::optional<int> rank = {}) const;
+  // A group's file opened for partial reads (io/safetensors.hpp), after its size and CRC-32 are
+  // checked (streamed: the check holds one block of the file at a time).
+  SafetensorsFile open_tensors(const std::string& group, std::optional<int> rank = {}) const;
   // A JSON section's text.
   std::string read_section(const std::string& name, std::optional<int> rank = {}) const;
 
@@ -57,9 +60,6 @@ class CheckpointReader {
   std::filesystem::path path_;
   Manifest manifest_;
 };
-
-// The names, dtypes and shapes of tensors, as a reader's expectation.
-std::vector<TensorSpec> specs_of(const NamedTensors& tensors);
 
 // The complete tags in DIR (directories holding a manifest), sorted.
 std::vector<std::string> checkpoint_tags(const std::filesystem::path& dir);

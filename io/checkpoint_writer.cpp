@@ -43,13 +43,21 @@ void publish(const std::filesystem::path& partial, const std::filesystem::path& 
 }  // namespace
 
 CheckpointWriter::CheckpointWriter(std::filesystem::path dir, std::string tag,
-                                   CheckpointLayout layout)
-    : dir_(std::move(dir)) {
+                                   CheckpointLayout layout, Role role)
+    : dir_(std::move(dir)), role_(role) {
   check_tag(tag, kOp);
   STRATA_CHECK(layout.world_size >= 1 && layout.zero_stage >= 0 && layout.zero_stage <= 3, kOp,
                ": the layout has world size ", layout.world_size, " and ZeRO stage ",
                layout.zero_stage, " (expected a world size >= 1 and a stage from 0 to 3)");
   partial_ = dir_ / (tag + kPartialSuffix);
+  manifest_.tag = std::move(tag);
+  manifest_.layout = std::move(layout);
+  if (role_ == Role::contributor) {
+    STRATA_CHECK(std::filesystem::is_directory(partial_), kOp, ": ", partial_,
+                 " does not exist; a contributor writes into the directory its owner created "
+                 "(is DIR on a file system every rank shares?)");
+    return;
+  }
   std::error_code error;
   std::filesystem::create_directories(dir_, error);
   STRATA_CHECK(!error, kOp, ": cannot create the checkpoint directory ", dir_, ": ",
@@ -59,12 +67,10 @@ CheckpointWriter::CheckpointWriter(std::filesystem::path dir, std::string tag,
                " (left by an interrupted save): ", error.message());
   std::filesystem::create_directory(partial_, error);
   STRATA_CHECK(!error, kOp, ": cannot create ", partial_, ": ", error.message());
-  manifest_.tag = std::move(tag);
-  manifest_.layout = std::move(layout);
 }
 
 CheckpointWriter::~CheckpointWriter() {
-  if (committed_) return;
+  if (committed_ || role_ == Role::contributor) return;
   std::error_code ignored;
   std::filesystem::remove_all(partial_, ignored);
 }
@@ -134,7 +140,22 @@ void CheckpointWriter::add_section(const std::string& name, std::string_view jso
   }
 }
 
+void CheckpointWriter::add_written(ManifestEntry entry) {
+  STRATA_CHECK(role_ == Role::owner, kOp, ": add_written on a contributor writer");
+  const std::filesystem::path file =
+      partial_ / checkpoint_file_name(entry.kind, entry.name, entry.rank);
+  std::error_code error;
+  const uint64_t size = std::filesystem::file_size(file, error);
+  STRATA_CHECK(!error && size == entry.digest.size, kOp, ": ",
+               describe_entry(entry.kind, entry.name, entry.rank), " should be ", file, " of ",
+               entry.digest.size, " bytes, but ",
+               error ? "it is missing (" + error.message() + ")" : std::to_string(size) + " bytes",
+               " (is DIR on a file system every rank shares?)");
+  add_entry(std::move(entry));
+}
+
 std::filesystem::path CheckpointWriter::commit(bool update_latest) {
+  STRATA_CHECK(role_ == Role::owner, kOp, ": commit on a contributor writer; its owner commits");
   STRATA_CHECK(!committed_, kOp, ": ", dir_ / manifest_.tag, " committed twice");
   const std::filesystem::path target = dir_ / manifest_.tag;
   try {

@@ -4,6 +4,10 @@
 // A crash or an error at any point leaves the previous checkpoints and `latest` as they were; a
 // writer destroyed without commit() removes its partial directory. Layout: checkpoint_manifest.hpp.
 //
+// A save by several ranks: one owner writer (rank 0) creates the partial directory, then each other
+// rank opens a contributor writer on it, writes its own files and hands its entries (sizes and
+// CRC-32s) to the owner, which adds them with add_written() and commits.
+//
 //   io::CheckpointWriter writer(dir, "global_step1000", {.world_size = 1, .zero_stage = 0});
 //   writer.add_tensors("model", model.state_dict().items());
 //   writer.add_tensors("optimizer", optimizer.state_dict().tensors);
@@ -16,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "io/checkpoint_manifest.hpp"
 #include "io/safetensors.hpp"
@@ -24,8 +29,14 @@ namespace strata::io {
 
 class CheckpointWriter {
  public:
-  // Creates DIR if needed; clears a DIR/<tag>.partial left by a save that crashed.
-  CheckpointWriter(std::filesystem::path dir, std::string tag, CheckpointLayout layout = {});
+  enum class Role {
+    owner,        // creates DIR/<tag>.partial (clearing one left by a save that crashed), commits
+    contributor,  // writes into the partial directory an owner created; never commits or clears
+  };
+
+  // Creates DIR if needed (owner).
+  CheckpointWriter(std::filesystem::path dir, std::string tag, CheckpointLayout layout = {},
+                   Role role = Role::owner);
   ~CheckpointWriter();
   CheckpointWriter(const CheckpointWriter&) = delete;
   CheckpointWriter& operator=(const CheckpointWriter&) = delete;
@@ -39,7 +50,12 @@ class CheckpointWriter {
   // Writes a JSON section now; `json` must be a JSON object.
   void add_section(const std::string& name, std::string_view json, std::optional<int> rank = {});
 
-  // Writes the manifest, publishes DIR/<tag> (replacing an earlier save of the same tag
+  // The files written so far, as manifest entries (a contributor's, for the owner).
+  const std::vector<ManifestEntry>& entries() const { return manifest_.entries; }
+  // Owner: records a file a contributor wrote (one of its entries()); checks its size on disk.
+  void add_written(ManifestEntry entry);
+
+  // Owner: writes the manifest, publishes DIR/<tag> (replacing an earlier save of the same tag
   // atomically), and points DIR/latest at it unless update_latest is false. Returns DIR/<tag>.
   std::filesystem::path commit(bool update_latest = true);
 
@@ -48,6 +64,7 @@ class CheckpointWriter {
 
   std::filesystem::path dir_, partial_;
   Manifest manifest_;
+  Role role_;
   bool committed_ = false;
 };
 

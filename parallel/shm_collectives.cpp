@@ -8,9 +8,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include "core/error.hpp"
 #include "parallel/mpi_running.hpp"
@@ -138,8 +140,25 @@ char* ShmCollectives::next_half(int rank) {
 
 void ShmCollectives::sync() {
   MPI_Win_sync(win_);
-  check(MPI_Barrier(node_), "barrier");
+  barrier();
   MPI_Win_sync(win_);
+}
+
+// MPI_Barrier would spin until the last rank arrives. A rank that arrives early is typically a
+// progress thread that launched a gradient bucket while the other ranks are still in backward:
+// spinning there takes a core from this rank's own backward (2 ranks on 2 cores run 3 threads).
+// So it polls a non-blocking barrier, and sleeps between polls once the others are late.
+void ShmCollectives::barrier() {
+  using Clock = std::chrono::steady_clock;
+  constexpr auto kSpin = std::chrono::microseconds(50), kNap = std::chrono::microseconds(50);
+  MPI_Request request;
+  check(MPI_Ibarrier(node_, &request), "barrier");
+  const Clock::time_point start = Clock::now();
+  for (int done = 0;;) {
+    check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "barrier");
+    if (done) break;
+    if (Clock::now() - start > kSpin) std::this_thread::sleep_for(kNap);
+  }
 }
 
 void ShmCollectives::allreduce(const Tensor& tensor, ReduceOp op) {
@@ -353,7 +372,7 @@ void ShmCollectives::fence() {
   // The barrier orders the ranks; the fences keep this rank's stores before it and its loads
   // after it.
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  check(MPI_Barrier(node_), "barrier");
+  barrier();
   std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 

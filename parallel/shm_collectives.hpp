@@ -91,6 +91,8 @@ class ShmCollectives {
   std::vector<char*> on_every_rank(const Tensor& tensor) const;
   // A barrier between the phases of a zero-copy collective.
   void fence();
+  // The node's barrier, sleeping while the other ranks are late.
+  void barrier();
 
   struct Mapping;  // one symmetric allocation: this rank's and every other rank's addresses
   MPI_Comm node_;

@@ -1,9 +1,15 @@
-// strata-ckpt: looks into checkpoints (io/checkpoint_reader.hpp). `strata-ckpt inspect DIR [TAG]`
-// prints the manifest (layout, each group's tensors with dtypes and shapes, each JSON section:
-// counters, scheduler, config, ...) and verifies every file's size and CRC-32. Exit status: 0 when
-// intact, 1 when the checkpoint cannot be opened or any file is damaged, 2 on a usage error.
+// strata-ckpt: looks into checkpoints (io/checkpoint_reader.hpp) and converts them.
+// - `strata-ckpt inspect DIR [TAG]` prints the manifest (layout, each group's tensors with dtypes
+//   and shapes, each JSON section: counters, scheduler, config, ...) and verifies every file's size
+//   and CRC-32.
+// - `strata-ckpt to-fp32 DIR [TAG] OUT.safetensors` writes the model's f32 master weights by module
+//   name into one safetensors file, from a checkpoint of any ZeRO stage and world size, streaming
+//   shard by shard (zero/consolidate.hpp).
+// Exit status: 0 on success, 1 when the checkpoint cannot be opened or read or a file is damaged,
+// 2 on a usage error.
 #include <algorithm>
 #include <cstdio>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -11,6 +17,7 @@
 #include "io/checkpoint_reader.hpp"
 #include "io/command_line.hpp"
 #include "io/file.hpp"
+#include "zero/consolidate.hpp"
 
 namespace {
 
@@ -98,31 +105,62 @@ int inspect(const std::string& dir, const std::string& tag, int64_t section_char
   return 1;
 }
 
+int to_fp32(const std::string& dir, const std::string& tag, const std::string& out) {
+  const zero::ConsolidateResult result = zero::consolidate_fp32(dir, tag, out, &std::cout);
+  std::printf("wrote %s: %lld f32 tensors, %lld elements, from %d optimizer shard%s\n", out.c_str(),
+              static_cast<long long>(result.tensors), static_cast<long long>(result.elements),
+              result.shards, result.shards == 1 ? "" : "s");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string command, dir, tag;
+  std::string command, dir, third, fourth;
   int64_t section_chars = 2000;
-  io::CommandLine cli("strata-ckpt",
-                      "Looks into a Strata checkpoint. `inspect DIR [TAG]` prints its manifest "
-                      "(layout, tensors with dtypes\nand shapes, JSON sections such as counters "
-                      "and config) and verifies every file's size and CRC-32.\nExit status: 0 "
-                      "when intact, 1 when it cannot be opened or a file is damaged, 2 on a usage "
-                      "error.");
-  cli.positional("COMMAND", command, "inspect");
+  io::CommandLine cli(
+      "strata-ckpt",
+      "Looks into and converts Strata checkpoints. Commands:\n"
+      "  inspect DIR [TAG]                 prints the manifest (layout, tensors with dtypes and\n"
+      "                                    shapes, JSON sections such as counters and config) and\n"
+      "                                    verifies every file's size and CRC-32\n"
+      "  to-fp32 DIR [TAG] OUT.safetensors writes the model's f32 master weights (from the\n"
+      "                                    optimizer shards, not the 16-bit weights) by module\n"
+      "                                    name into one safetensors file, from a checkpoint of\n"
+      "                                    any ZeRO stage and world size (DeepSpeed's "
+      "zero_to_fp32),\n"
+      "                                    streaming: memory stays near 16 MiB whatever the model\n"
+      "TAG defaults to the one DIR/latest names.\nExit status: 0 on success, 1 when the "
+      "checkpoint cannot be opened or read or a file is damaged, 2 on a usage error.");
+  cli.positional("COMMAND", command, "inspect or to-fp32");
   cli.positional("DIR", dir, "the checkpoint directory, as given to save_checkpoint");
-  cli.positional("TAG", tag, "the tag to inspect (default: the one DIR/latest names)",
-                 /*required=*/false);
+  cli.positional("TAG", third, "the tag (default: the one DIR/latest names)", /*required=*/false);
+  cli.positional("OUT", fourth, "to-fp32: the safetensors file to write", /*required=*/false);
   cli.flag("section-chars", section_chars,
-           "print at most this many characters of each JSON section (0: all)");
+           "inspect: print at most this many characters of each JSON section (0: all)");
   cli.parse(argc, argv);
-  if (command != "inspect") {
-    std::fprintf(stderr, "strata-ckpt: unknown command \"%s\" (the command is inspect)\n",
+  std::string tag = third, out;
+  if (command == "to-fp32") {
+    // The tag is optional before OUT: one argument after DIR is OUT.
+    out = fourth.empty() ? third : fourth;
+    tag = fourth.empty() ? "" : third;
+    if (out.empty()) {
+      std::fprintf(stderr,
+                   "strata-ckpt: to-fp32 needs the output file: strata-ckpt to-fp32 DIR "
+                   "[TAG] OUT.safetensors\n");
+      return 2;
+    }
+  } else if (command != "inspect" || !fourth.empty()) {
+    std::fprintf(stderr,
+                 command == "inspect"
+                     ? "strata-ckpt: inspect takes DIR [TAG]\n"
+                     : "strata-ckpt: unknown command \"%s\" (the commands are inspect "
+                       "and to-fp32)\n",
                  command.c_str());
     return 2;
   }
   try {
-    return inspect(dir, tag, section_chars);
+    return command == "inspect" ? inspect(dir, tag, section_chars) : to_fp32(dir, tag, out);
   } catch (const Error& e) {
     std::fprintf(stderr, "strata-ckpt: %s\n", e.what());
     return 1;

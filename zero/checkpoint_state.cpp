@@ -5,9 +5,11 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdio>
+#include <type_traits>
 
 #include "core/error.hpp"
 #include "io/json_string.hpp"
+#include "io/safetensors.hpp"
 
 namespace strata::zero {
 namespace {
@@ -35,7 +37,8 @@ T read_key(const YAML::Node& node, const char* key, const std::string& what) {
   try {
     return node[key].as<T>();
   } catch (const YAML::Exception&) {
-    fail(what, ": \"", key, "\" is ", YAML::Dump(node[key]), "; expected a number");
+    fail(what, ": \"", key, "\" is ", YAML::Dump(node[key]), "; expected a ",
+         std::is_same_v<T, std::string> ? "string" : "number");
   }
 }
 
@@ -85,6 +88,85 @@ EngineState engine_state_from_json(std::string_view json) {
     state.loader = io::loader_state_from_json(flow.c_str());
   }
   return state;
+}
+
+std::string to_json(const ShardLayout& saved) {
+  const PartitionLayout& layout = saved.layout;
+  std::string json = "{\"world\": " + std::to_string(layout.world) + ", \"groups\": [";
+  for (size_t g = 0; g < saved.groups.size(); ++g) {
+    json += std::string(g ? ", " : "") + "{\"step\": " + std::to_string(saved.groups[g].step) +
+            ", \"states\": [";
+    for (size_t k = 0; k < saved.groups[g].states.size(); ++k)
+      json += (k ? ", " : "") + io::json_string(saved.groups[g].states[k]);
+    json += "]}";
+  }
+  json += "],\n \"buffers\": [";
+  for (size_t b = 0; b < layout.buffers.size(); ++b) {
+    const BufferLayout& buffer = layout.buffers[b];
+    json += std::string(b ? ",\n  " : "") + "{\"dtype\": \"" +
+            io::safetensors_dtype_name(buffer.dtype) +
+            "\", \"numel\": " + std::to_string(buffer.units.numel) + ",\n   \"units\": [";
+    for (size_t u = 0; u < buffer.units.units.size(); ++u) {
+      const Unit& unit = buffer.units.units[u];
+      json += std::string(u ? ",\n    " : "") + "{\"begin\": " + std::to_string(unit.begin) +
+              ", \"payload\": " + std::to_string(unit.payload) +
+              ", \"slice\": " + std::to_string(unit.slice) +
+              ", \"compact_begin\": " + std::to_string(unit.compact_begin) +
+              ", \"first_member\": " + std::to_string(unit.first_member) +
+              ", \"end_member\": " + std::to_string(unit.end_member) + "}";
+    }
+    json += "],\n   \"members\": [";
+    for (size_t m = 0; m < buffer.members.size(); ++m) {
+      const MemberLayout& member = buffer.members[m];
+      json += std::string(m ? ",\n    " : "") + "{\"name\": " + io::json_string(member.name) +
+              ", \"begin\": " + std::to_string(member.begin) + ", \"shape\": [";
+      for (size_t d = 0; d < member.shape.size(); ++d)
+        json += (d ? ", " : "") + std::to_string(member.shape[d]);
+      json += "]}";
+    }
+    json += "]}";
+  }
+  return json + "]}";
+}
+
+ShardLayout shard_layout_from_json(std::string_view json, const std::string& what) {
+  const YAML::Node node = parse_object(json, what);
+  ShardLayout saved;
+  try {
+    saved.layout.world = read_key<int>(node, "world", what);
+    for (const YAML::Node& group : node["groups"]) {
+      SavedGroup& out = saved.groups.emplace_back();
+      out.step = read_key<int64_t>(group, "step", what);
+      for (const YAML::Node& state : group["states"]) out.states.push_back(state.as<std::string>());
+    }
+    for (const YAML::Node& buffer : node["buffers"]) {
+      BufferLayout& out = saved.layout.buffers.emplace_back();
+      out.dtype =
+          io::dtype_from_safetensors_name(read_key<std::string>(buffer, "dtype", what), what);
+      out.units.world = saved.layout.world;
+      out.units.numel = read_key<int64_t>(buffer, "numel", what);
+      for (const YAML::Node& unit : buffer["units"]) {
+        out.units.units.push_back({.begin = read_key<int64_t>(unit, "begin", what),
+                                   .payload = read_key<int64_t>(unit, "payload", what),
+                                   .slice = read_key<int64_t>(unit, "slice", what),
+                                   .compact_begin = read_key<int64_t>(unit, "compact_begin", what),
+                                   .first_member = read_key<size_t>(unit, "first_member", what),
+                                   .end_member = read_key<size_t>(unit, "end_member", what)});
+      }
+      for (const YAML::Node& member : buffer["members"]) {
+        MemberLayout& m = out.members.emplace_back();
+        m.name = read_key<std::string>(member, "name", what);
+        m.begin = read_key<int64_t>(member, "begin", what);
+        for (const YAML::Node& size : member["shape"]) m.shape.push_back(size.as<int64_t>());
+      }
+    }
+  } catch (const YAML::Exception& e) {
+    fail(what, ": a malformed layout: ", e.what());
+  }
+  STRATA_CHECK(saved.layout.world >= 1 && !saved.groups.empty(), what, ": world ",
+               saved.layout.world, " and ", saved.groups.size(),
+               " parameter groups (expected a world >= 1 and at least one group)");
+  return saved;
 }
 
 void require_json_object(std::string_view json, const std::string& what) {

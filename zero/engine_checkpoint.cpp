@@ -1,22 +1,151 @@
 // Engine::save_checkpoint and load_checkpoint (engine.hpp). Groups and sections of a tag:
-//   model (tensors)         the module's state_dict, by module path name, in the model's dtype
-//   optimizer (tensors)     the optimizer's StateDict tensors (state.<i>.exp_avg, .master, ...)
-//   optimizer (section)     its scalars (options of each group, steps)
-//   lr_scheduler (section)  the schedule's scalars, when there is a schedule
-//   loss_scaler (section)   the fp16 loss scaler's state, with fp16
-//   engine (section)        counters, the default generator's Philox state, the loader position
-//   client_state (section)  the caller's JSON object
+//   model (tensors)             the module's state_dict, by module path name, in the model's
+//                               dtype (written by rank 0)
+//   optimizer (tensors, rank r) rank r's optimizer shard: its partition of the f32 masters and
+//                               states per flat buffer (zero/optimizer_shards.hpp), written by
+//                               every rank that holds a partition (rank 0 alone at stage 0)
+//   zero_layout (section)       the layout the shards are cut by, each group's step and states
+//   optimizer (section)         the groups' options (lr, betas, ...)
+//   lr_scheduler (section)      the schedule's scalars, when there is a schedule
+//   loss_scaler (section)       the fp16 loss scaler's state, with fp16
+//   engine (section)            counters, the default generator's Philox state, the loader
+//   client_state (section)      the caller's JSON object
+// The manifest's layout records the data-parallel size, the ZeRO stage and the partition world.
+//
+// A save by N ranks is collective: rank 0 creates the tag's partial directory, every rank writes
+// its files into it, the ranks exchange their files' sizes and CRC-32s (and whether they failed),
+// and rank 0 writes the manifest and publishes the tag. A failure on any rank fails the save on
+// every rank and leaves the previous checkpoints as they were. DIR must be on a file system every
+// rank shares.
+#include <algorithm>
+#include <map>
+#include <optional>
 #include <utility>
 
 #include "core/error.hpp"
+#include "core/factories.hpp"
 #include "core/random.hpp"
 #include "io/checkpoint_reader.hpp"
 #include "io/checkpoint_writer.hpp"
 #include "optim/loss_scaler.hpp"
 #include "zero/checkpoint_state.hpp"
 #include "zero/engine.hpp"
+#include "zero/optimizer_shards.hpp"
 
 namespace strata::zero {
+namespace {
+
+// Finds parameters among the flat buffers' members by identity.
+class MemberIndex {
+ public:
+  explicit MemberIndex(const FlatParameters& flat) {
+    for (size_t b = 0; b < flat.buffers().size(); ++b)
+      for (size_t m = 0; m < flat.buffers()[b].members.size(); ++m)
+        by_address_[flat.buffers()[b].members[m].data_ptr()].push_back({b, m});
+    flat_ = &flat;
+  }
+  // (buffer, member) of `param`, or nullopt when it is no member.
+  std::optional<std::pair<size_t, size_t>> find(const Tensor& param) const {
+    auto it = by_address_.find(param.data_ptr());
+    if (it == by_address_.end()) return std::nullopt;
+    for (const auto& [b, m] : it->second)
+      if (flat_->buffers()[b].members[m].is_same(param)) return std::pair{b, m};
+    return std::nullopt;
+  }
+
+ private:
+  const FlatParameters* flat_;
+  std::map<const void*, std::vector<std::pair<size_t, size_t>>> by_address_;
+};
+
+// The flat buffers' layout, with the module's parameter names.
+PartitionLayout partition_layout(const FlatParameters& flat, const nn::Module& module) {
+  const MemberIndex index(flat);
+  PartitionLayout layout;
+  layout.world = flat.buffers().empty() ? 1 : flat.buffers()[0].units.world;
+  for (const FlatBuffer& buffer : flat.buffers()) {
+    BufferLayout& out = layout.buffers.emplace_back();
+    out.dtype = buffer.params.dtype();
+    out.units = buffer.units;
+    out.members.resize(buffer.members.size());
+    for (size_t m = 0; m < buffer.members.size(); ++m) {
+      out.members[m].begin = buffer.begins[m];
+      out.members[m].shape = buffer.members[m].shape();
+    }
+  }
+  const nn::OrderedDict<Tensor> named = module.named_parameters();
+  for (const auto& [name, param] : named.items())
+    if (auto place = index.find(param))
+      layout.buffers[place->first].members[place->second].name = name;
+  for (const BufferLayout& buffer : layout.buffers)
+    for (size_t m = 0; m < buffer.members.size(); ++m)
+      STRATA_CHECK(!buffer.members[m].name.empty(), "checkpoint: an optimized parameter of shape ",
+                   shape_str(buffer.members[m].shape),
+                   " is not a parameter of the model, so it has no name to be saved under");
+  return layout;
+}
+
+// Where each optimizer entry lies in this rank's partition: at stages 1-2 the rebound optimizer's
+// entries are compact ranges already; at stage 0 they are the flat buffers' members, and compact
+// coordinates are flat ones (rank 0 of world 1).
+std::vector<EntryPlace> entry_places(const FlatParameters& flat, const optim::Optimizer& optimizer,
+                                     const PartitionedOptimizer* partitioned) {
+  std::vector<EntryPlace> places;
+  if (partitioned) {
+    for (const PartitionEntry& entry : partitioned->entries())
+      places.push_back({static_cast<size_t>(entry.buffer), entry.begin, entry.end});
+    return places;
+  }
+  const MemberIndex index(flat);
+  for (const optim::ParamGroup& group : optimizer.param_groups()) {
+    for (const Tensor& param : group.params) {
+      auto place = index.find(param);
+      STRATA_CHECK(place, "checkpoint: optimizer parameter ", places.size(),
+                   " is not in the flat buffers");
+      const FlatBuffer& buffer = flat.buffers()[place->first];
+      const int64_t begin = buffer.begins[place->second];
+      auto [first, last] = buffer.units.compact_range(begin, begin + param.numel(), 0);
+      places.push_back({place->first, first, last});
+    }
+  }
+  return places;
+}
+
+// Every rank's `text`, in rank order (characters travel as i32).
+std::vector<std::string> allgather_strings(dist::ProcessGroup& group, const std::string& text) {
+  Tensor length = full({1}, static_cast<double>(text.size()), DType::i64);
+  Tensor lengths = zeros({group.size()}, DType::i64);
+  group.allgather(lengths, length);
+  const std::vector<int64_t> sizes = lengths.to_vector<int64_t>();
+  const int64_t longest = *std::max_element(sizes.begin(), sizes.end());
+  Tensor mine = zeros({longest}, DType::i32);
+  std::copy(text.begin(), text.end(), mine.data<int32_t>());
+  Tensor all = zeros({longest * group.size()}, DType::i32);
+  group.allgather(all, mine);
+  const int32_t* chars = all.data<int32_t>();
+  std::vector<std::string> texts;
+  for (int r = 0; r < group.size(); ++r)
+    texts.emplace_back(chars + r * longest, chars + r * longest + sizes[static_cast<size_t>(r)]);
+  return texts;
+}
+
+// The groups' steps and states as every rank saw them, merged: a rank that owns nothing of a
+// group has no state for it.
+std::vector<SavedGroup> merge_groups(const std::vector<std::vector<SavedGroup>>& ranks) {
+  std::vector<SavedGroup> merged = ranks.front();
+  for (size_t r = 1; r < ranks.size(); ++r) {
+    for (size_t g = 0; g < merged.size(); ++g) {
+      const SavedGroup& seen = ranks[r][g];
+      if (seen.step < 0) continue;
+      STRATA_CHECK(merged[g].step < 0 || merged[g] == seen, "save_checkpoint: parameter group ", g,
+                   " is at step ", merged[g].step, " on one rank and ", seen.step, " on rank ", r);
+      merged[g] = seen;
+    }
+  }
+  return merged;
+}
+
+}  // namespace
 
 std::filesystem::path Engine::save_checkpoint(const std::filesystem::path& dir, std::string tag,
                                               std::string_view client_state) {
@@ -26,23 +155,103 @@ std::filesystem::path Engine::save_checkpoint(const std::filesystem::path& dir, 
                "); save after the step() that ends a window, so no gradient is lost");
   require_json_object(client_state, "save_checkpoint: client_state");
   if (tag.empty()) tag = "global_step" + std::to_string(global_steps_);
-  io::CheckpointWriter writer(dir, tag, {.world_size = 1, .zero_stage = 0});
-  writer.add_tensors("model", module_->state_dict().items());
-  const optim::StateDict optimizer = optimizer_->state_dict();
-  writer.add_tensors("optimizer", optimizer.tensors);
-  writer.add_section("optimizer", scalars_to_json(optimizer.scalars));
-  if (scheduler_)
-    writer.add_section("lr_scheduler", scalars_to_json(scheduler_->state_dict().scalars));
-  if (scaler_) writer.add_section("loss_scaler", scaler_->state_json());
-  EngineState state{.global_steps = global_steps_,
-                    .global_samples = global_samples_,
-                    .micro_steps = micro_steps_,
-                    .skipped_steps = skipped_steps_,
-                    .rng = default_generator().state()};
-  if (loader_) state.loader = loader_->state();
-  writer.add_section("engine", to_json(state));
-  writer.add_section("client_state", client_state);
-  return writer.commit();
+  io::check_tag(tag, "save_checkpoint");
+
+  const PartitionLayout layout = partition_layout(flat_, *module_);
+  STRATA_CHECK(layout.world == 1 || layout.world == dp_size(), "save_checkpoint: the flat buffers ",
+               "are partitioned for ", layout.world, " ranks, the data-parallel group has ",
+               dp_size());
+  const int partition_rank = layout.world == 1 ? 0 : rank_;
+  const bool writes_shard = layout.world > 1 || rank_ == 0;
+  const io::CheckpointLayout manifest_layout{.world_size = dp_size(),
+                                             .zero_stage = config_.zero_optimization.stage,
+                                             .partitioning = {{"partition_world", layout.world}}};
+
+  // Every rank learns whether any failed, and fails too: a save is all or nothing.
+  auto agree = [&](const std::optional<std::string>& failure, const char* what) {
+    if (!group_) {
+      if (failure) fail(*failure);
+      return;
+    }
+    Tensor failed = full({1}, failure ? 1.0 : 0.0, DType::i64);
+    group_->allreduce(failed, dist::ReduceOp::max);
+    if (failure) fail(*failure);
+    STRATA_CHECK(failed.item<int64_t>() == 0, "save_checkpoint: ", what,
+                 " failed on another rank (its error says why); tag \"", tag,
+                 "\" was not saved and the previous checkpoints in ", dir, " are untouched");
+  };
+
+  std::optional<io::CheckpointWriter> writer;
+  std::optional<std::string> failure;
+  if (rank_ == 0) {
+    try {
+      writer.emplace(dir, tag, manifest_layout);
+    } catch (const Error& e) {
+      failure = e.what();
+    }
+  }
+  agree(failure, "creating the tag's directory");
+
+  // Each rank's own files: its shard, and on rank 0 everything shared but the layout.
+  OptimizerShard shard;
+  try {
+    if (rank_ != 0 && writes_shard)
+      writer.emplace(dir, tag, manifest_layout, io::CheckpointWriter::Role::contributor);
+    if (writes_shard) {
+      shard = make_shard(*optimizer_, entry_places(flat_, *optimizer_, partitioned_.get()), layout);
+      writer->add_tensors(kShardGroup, shard.tensors, partition_rank);
+    }
+    if (rank_ == 0) {
+      writer->add_tensors("model", module_->state_dict().items());
+      writer->add_section("optimizer", scalars_to_json(shard.options));
+      if (scheduler_)
+        writer->add_section("lr_scheduler", scalars_to_json(scheduler_->state_dict().scalars));
+      if (scaler_) writer->add_section("loss_scaler", scaler_->state_json());
+      EngineState state{.global_steps = global_steps_,
+                        .global_samples = global_samples_,
+                        .micro_steps = micro_steps_,
+                        .skipped_steps = skipped_steps_,
+                        .rng = default_generator().state()};
+      if (loader_) state.loader = loader_->state();
+      writer->add_section("engine", to_json(state));
+      writer->add_section("client_state", client_state);
+    }
+  } catch (const Error& e) {
+    failure = e.what();
+  }
+  agree(failure, "writing a rank's files");
+
+  // Rank 0 learns the other shards' files (sizes and CRC-32s) and groups, then publishes the tag.
+  std::vector<std::vector<SavedGroup>> groups = {shard.groups};
+  std::vector<std::string> manifests;
+  if (group_ && layout.world > 1) {
+    const std::string mine =
+        writer && rank_ != 0
+            ? io::manifest_json(
+                  {.tag = tag, .layout = manifest_layout, .entries = writer->entries()})
+            : "";
+    manifests = allgather_strings(*group_, mine);
+    groups.clear();
+    for (const std::string& text :
+         allgather_strings(*group_, to_json(ShardLayout{{}, shard.groups})))
+      groups.push_back(shard_layout_from_json(text, "save_checkpoint: a rank's groups").groups);
+  }
+  if (rank_ == 0) {
+    try {
+      for (size_t q = 1; q < manifests.size(); ++q) {
+        if (manifests[q].empty()) continue;
+        for (io::ManifestEntry& entry :
+             io::parse_manifest(manifests[q], "the files of rank " + std::to_string(q)).entries)
+          writer->add_written(std::move(entry));
+      }
+      writer->add_section(kShardLayoutSection, to_json(ShardLayout{layout, merge_groups(groups)}));
+      writer->commit();
+    } catch (const Error& e) {
+      failure = e.what();
+    }
+  }
+  agree(failure, "publishing the tag");
+  return dir / tag;
 }
 
 LoadedCheckpoint Engine::load_checkpoint(const std::filesystem::path& dir, std::string tag,
@@ -57,11 +266,20 @@ LoadedCheckpoint Engine::load_checkpoint(const std::filesystem::path& dir, std::
   if (options.load_module_only) return loaded;
 
   if (options.load_optimizer_states) {
-    optim::StateDict optimizer;
-    for (auto& [name, tensor] : reader.read_tensors("optimizer")) optimizer.tensors[name] = tensor;
-    optimizer.scalars =
-        scalars_from_json(reader.read_section("optimizer"), "checkpoint section \"optimizer\"");
-    optimizer_->load_state_dict(optimizer);
+    STRATA_CHECK(reader.has_section(kShardLayoutSection),
+                 "load_checkpoint: ", reader.path().string(), " has no \"", kShardLayoutSection,
+                 "\" section, so its optimizer state cannot be placed; pass "
+                 "load_optimizer_states = false to load the weights and start the optimizer "
+                 "afresh");
+    const ShardLayout saved =
+        shard_layout_from_json(reader.read_section(kShardLayoutSection),
+                               "checkpoint section \"" + std::string(kShardLayoutSection) + "\"");
+    const PartitionLayout layout = partition_layout(flat_, *module_);
+    const int partition_rank = layout.world == 1 ? 0 : rank_;
+    load_shards(
+        reader, saved, layout, partition_rank, entry_places(flat_, *optimizer_, partitioned_.get()),
+        scalars_from_json(reader.read_section("optimizer"), "checkpoint section \"optimizer\""),
+        *optimizer_);
   }
   if (options.load_lr_scheduler_states && scheduler_) {
     STRATA_CHECK(reader.has_section("lr_scheduler"), "load_checkpoint: ", reader.path().string(),

@@ -11,10 +11,12 @@
 #include "core/device.hpp"
 #include "core/dtype.hpp"
 #include "core/error.hpp"
+#include "parallel/dist.hpp"
 
 namespace strata::samples {
 
-// "cpu", "cuda" (device 0) or "cuda:N".
+// "cpu", "cuda" or "cuda:N". "cuda" is the device dist::init chose for this rank by its local
+// rank when it chose one (a launcher's job: one GPU per rank), else device 0.
 inline Device select_device(const std::string& name) {
   if (name == "cpu") return Device::cpu();
   const std::string digits = name.size() > 5 ? name.substr(5) : "";
@@ -27,7 +29,8 @@ inline Device select_device(const std::string& name) {
        ": this Strata build has no CUDA backend; use --device cpu, or rebuild Strata where nvcc "
        "is found (STRATA_CUDA=AUTO or ON)");
 #endif
-  const int index = indexed ? std::stoi(digits) : 0;
+  const int chosen = dist::is_initialized() ? dist::world().cuda_device : -1;
+  const int index = indexed ? std::stoi(digits) : std::max(chosen, 0);
   STRATA_CHECK(index < cuda_device_count(), "--device ", name, ": this machine has ",
                cuda_device_count(),
                " visible CUDA device(s) (check the driver and CUDA_VISIBLE_DEVICES); use --device "

@@ -7,13 +7,14 @@
 #include <string>
 
 #include "io/config.hpp"
+#include "parallel/dist.hpp"
 #include "samples/common/device_flags.hpp"
 
 namespace strata::samples {
 
 // Reads `path`; a non-empty dtype ("f32", "bf16", "f16") sets fp16.enabled and bf16.enabled, and
 // a positive micro_batch sets train_micro_batch_size_per_gpu (train_batch_size is then inferred).
-// Prints the file and the resolved batch sizes.
+// Prints the file and the resolved batch sizes (on rank 0 only, when dist::init has been called).
 inline io::Config load_sample_config(const std::string& path, const std::string& dtype,
                                      int64_t micro_batch) {
   io::Config config = io::load_config(path);
@@ -26,7 +27,10 @@ inline io::Config load_sample_config(const std::string& path, const std::string&
     config.train_micro_batch_size_per_gpu = micro_batch;
     config.train_batch_size.reset();
   }
-  std::printf("config: %s; %s\n", path.c_str(), config.explain_batch().c_str());
+  if (!dist::is_initialized() || dist::rank() == 0) {
+    const int ranks = dist::is_initialized() ? dist::world_size() : 1;
+    std::printf("config: %s; %s\n", path.c_str(), config.explain_batch(ranks).c_str());
+  }
   return config;
 }
 

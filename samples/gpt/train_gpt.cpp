@@ -19,11 +19,20 @@
 // sample's batch generator. The resumed run keeps metrics.jsonl's rows up to the checkpoint's step
 // and appends its own. --stop-after N ends a run early (as if interrupted) with the schedule
 // still spanning --steps.
+//
+// Data parallel under a launcher (strata-run --num_procs 2 -- train_gpt ..., mpirun, srun): the
+// engine averages the gradients over the ranks. At each micro-step every rank draws N x
+// micro-batch windows from the same generator and trains on its own share of them, so the global
+// batches are the same whatever N is, as the distributed sampler's are (and the generator, the
+// same on every rank, is what checkpoints keep); validation likewise, its mean averaged over the
+// ranks. Rank 0 alone prints, writes the metrics and the weights, and generates text; every rank
+// calls save_checkpoint, which is collective.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <vector>
 
 #include "samples/common/device_flags.hpp"
@@ -97,21 +106,41 @@ io::CommandLine command_line(Options& o) {
   return cli;
 }
 
-// Mean loss over `batches` fixed validation batches (the same ones at every evaluation).
-double evaluate(nn::GPT& model, const Tensor& tokens, const Options& o, Device device) {
+// printf on rank 0 only: the other ranks hold the same model and would print the same lines.
+template <class... Args>
+void print0(const char* format, Args... args) {
+  if (dist::rank() == 0) std::printf(format, args...);
+}
+
+// This rank's o.batch windows of a batch of ranks x o.batch drawn from `gen`: every rank draws the
+// same windows and takes its own share, so the batches do not depend on the number of ranks.
+io::TokenBatch rank_share(const Tensor& tokens, const Options& o, int ranks, int rank,
+                          Generator& gen) {
+  io::TokenBatch all = io::sample_token_windows(tokens, ranks * o.batch, o.context, gen);
+  return {all.inputs.narrow(0, rank * o.batch, o.batch),
+          all.targets.narrow(0, rank * o.batch, o.batch)};
+}
+
+// Mean loss over `batches` fixed validation batches (the same ones at every evaluation), each
+// rank on its share and the ranks' means averaged over `group` (null: one rank).
+double evaluate(nn::GPT& model, const Tensor& tokens, const Options& o, Device device,
+                dist::ProcessGroup* group) {
   autograd::NoGradGuard no_grad;
   model.eval();
   Generator batches(static_cast<uint64_t>(o.seed) + 1);
   Tensor total = zeros({}, {DType::f32, device});  // summed on the device: one read at the end
   for (int64_t i = 0; i < o.eval_batches; ++i) {
-    io::TokenBatch batch = io::sample_token_windows(tokens, o.batch, o.context, batches);
+    io::TokenBatch batch =
+        rank_share(tokens, o, group ? group->size() : 1, group ? group->rank() : 0, batches);
     Tensor logits = model(batch.inputs.to(device));
     // f32 also for 16-bit logits (cross-entropy accumulates and returns f32).
     total = total +
             nn::functional::cross_entropy(logits.flatten(0, 1), batch.targets.to(device).flatten());
   }
   model.train();
-  return total.item<double>() / static_cast<double>(o.eval_batches);
+  Tensor mean = full({1}, total.item<double>() / static_cast<double>(o.eval_batches), DType::f64);
+  if (group) group->allreduce(mean, dist::ReduceOp::avg);
+  return mean.item<double>();
 }
 
 // The sample's state outside the engine, kept as the checkpoint's client state: where its batch
@@ -150,6 +179,8 @@ std::vector<io::MetricsRow> earlier_rows(const std::filesystem::path& path, int6
 int main(int argc, char** argv) {
   Options o;
   command_line(o).parse(argc, argv);
+  dist::InitGuard guard;  // the ranks of a launcher's job; one rank otherwise
+  const int ranks = dist::world_size(), rank = dist::rank();
   try {
     if (o.threads > 0) set_num_threads(o.threads);
     const Device device = samples::select_device(o.device);
@@ -157,9 +188,9 @@ int main(int argc, char** argv) {
     if (o.steps == 0) o.steps = ds_config.scheduler.params.total_num_steps.value_or(2000);
     if (ds_config.scheduler.type == "WarmupCosineLR" || ds_config.scheduler.type == "WarmupDecayLR")
       ds_config.scheduler.params.total_num_steps = std::max<int64_t>(o.steps, 1);
-    o.batch = ds_config.resolve().train_micro_batch_size_per_gpu.value();
+    o.batch = ds_config.resolve(ranks).train_micro_batch_size_per_gpu.value();
     o.seed = ds_config.seed;
-    std::filesystem::create_directories(o.out);
+    if (rank == 0) std::filesystem::create_directories(o.out);
 
     // Data: quotations split into train and validation, as bytes.
     io::TextCorpus quotes = io::read_fortunes(o.data);
@@ -168,7 +199,7 @@ int main(int argc, char** argv) {
     Tensor train_tokens = io::encode_bytes(split.train);
     Tensor val_tokens = io::encode_bytes(split.validation);
     io::Entropy entropy = io::unigram_entropy(train_tokens);
-    std::printf(
+    print0(
         "corpus: %zu quotations, %lld train / %lld validation bytes; unigram entropy %.3f "
         "nats (%.3f bits) per byte\n",
         quotes.documents.size(), static_cast<long long>(train_tokens.numel()),
@@ -185,12 +216,13 @@ int main(int argc, char** argv) {
     auto model = std::make_shared<nn::GPT>(config);
     if (!o.load.empty()) samples::load_weights(*model, o.load);
     model->to(device);
-    std::printf(
-        "model: %lld parameters, %lld layers, %lld heads, width %lld, context %lld; %s on %s\n",
+    print0(
+        "model: %lld parameters, %lld layers, %lld heads, width %lld, context %lld; %s on %s, "
+        "%d rank(s)\n",
         static_cast<long long>(model->num_parameters()), static_cast<long long>(o.layers),
         static_cast<long long>(o.heads), static_cast<long long>(o.width),
         static_cast<long long>(o.context), samples::config_dtype(ds_config).c_str(),
-        device.str().c_str());
+        device.str().c_str(), ranks);
     auto [engine, optimizer, loader, scheduler] = initialize(
         ds_config, model, {.log = {.total_steps = o.steps, .tokens_per_sample = o.context}});
 
@@ -201,24 +233,27 @@ int main(int argc, char** argv) {
       restore_client_state(batches, loaded);
       STRATA_CHECK(engine.global_steps() <= o.steps, "train_gpt: ", loaded.path.string(),
                    " is at step ", engine.global_steps(), ", past --steps ", o.steps);
-      std::printf("resumed: %s, step %lld\n", loaded.path.c_str(),
-                  static_cast<long long>(engine.global_steps()));
+      print0("resumed: %s, step %lld\n", loaded.path.c_str(),
+             static_cast<long long>(engine.global_steps()));
     }
     const int64_t first_step = engine.global_steps() + 1;
     const int64_t last_step = o.stop_after > 0 ? std::min(o.stop_after, o.steps) : o.steps;
 
-    // Training: each optimizer step is gradient_accumulation_steps micro-steps.
+    // Training: each optimizer step is gradient_accumulation_steps micro-steps. Metrics: rank 0.
     const auto metrics_path = std::filesystem::path(o.out) / "metrics.jsonl";
-    std::vector<io::MetricsRow> earlier = o.resume.empty()
-                                              ? std::vector<io::MetricsRow>{}
-                                              : earlier_rows(metrics_path, first_step - 1);
-    io::MetricsLog metrics(metrics_path);
-    for (const io::MetricsRow& row : earlier) metrics.write(row);
+    std::unique_ptr<io::MetricsLog> metrics;
+    if (rank == 0) {
+      std::vector<io::MetricsRow> earlier = o.resume.empty()
+                                                ? std::vector<io::MetricsRow>{}
+                                                : earlier_rows(metrics_path, first_step - 1);
+      metrics = std::make_unique<io::MetricsLog>(metrics_path);
+      for (const io::MetricsRow& row : earlier) metrics->write(row);
+    }
     double val_loss = NAN;
     for (int64_t step = first_step; step <= last_step; ++step) {
       const double lr = engine.get_lr()[0];
       for (int64_t micro = 0; micro < engine.gradient_accumulation_steps(); ++micro) {
-        io::TokenBatch batch = io::sample_token_windows(train_tokens, o.batch, o.context, batches);
+        io::TokenBatch batch = rank_share(train_tokens, o, ranks, rank, batches);
         Tensor logits = engine(batch.inputs.to(device));  // [B, T, V]
         // The fused classifier: the logits are not read again, so their gradient overwrites them.
         engine.backward(nn::functional::cross_entropy(logits.flatten(0, 1),
@@ -226,27 +261,30 @@ int main(int argc, char** argv) {
                                                       {.gradient_into_logits = true}));
         engine.step();
       }
-      metrics.write({{"step", step},
-                     {"split", "train"},
-                     {"loss", engine.loss()},
-                     {"lr", lr},
-                     {"grad_norm", engine.get_global_grad_norm()}});
+      if (metrics)
+        metrics->write({{"step", step},
+                        {"split", "train"},
+                        {"loss", engine.loss()},
+                        {"lr", lr},
+                        {"grad_norm", engine.get_global_grad_norm()}});
       if (step % o.eval_every == 0 || step == last_step) {
-        val_loss = evaluate(*model, val_tokens, o, device);
-        metrics.write({{"step", step}, {"split", "val"}, {"loss", val_loss}});
+        val_loss = evaluate(*model, val_tokens, o, device, engine.group().get());
+        if (metrics) metrics->write({{"step", step}, {"split", "val"}, {"loss", val_loss}});
         engine.finish_log_line();
-        std::printf("step %lld: validation loss %.4f\n", static_cast<long long>(step), val_loss);
+        print0("step %lld: validation loss %.4f\n", static_cast<long long>(step), val_loss);
       }
       // After the evaluation: the state saved is the one the next step starts from.
       if (!o.save_dir.empty() &&
           ((o.save_every > 0 && step % o.save_every == 0) || step == last_step)) {
         const auto saved = engine.save_checkpoint(o.save_dir, {}, client_state(batches));
         engine.finish_log_line();
-        std::printf("checkpoint: %s\n", saved.c_str());
+        print0("checkpoint: %s\n", saved.c_str());
       }
     }
 
-    if (first_step > last_step) val_loss = evaluate(*model, val_tokens, o, device);
+    if (first_step > last_step)
+      val_loss = evaluate(*model, val_tokens, o, device, engine.group().get());
+    if (rank != 0) return 0;  // the rest is rank 0's: the weights, the plot, the text
     const double below = 100.0 * (1.0 - val_loss / entropy.nats);
     std::printf(
         "validation loss %.4f nats per byte (%.4f bits); unigram entropy %.4f nats "
@@ -264,7 +302,7 @@ int main(int argc, char** argv) {
     }
     if (o.plot) {
       auto png = std::filesystem::path(o.out) / "loss.png";
-      io::plot_metrics_png(metrics.path(), png, "step", {"loss:train", "loss:val"},
+      io::plot_metrics_png(metrics->path(), png, "step", {"loss:train", "loss:val"},
                            {.title = "byte-level GPT on fortunes", .y_label = "loss (nats/byte)"});
       std::printf("plot: %s\n", png.c_str());
     }
@@ -281,6 +319,8 @@ int main(int argc, char** argv) {
     }
     return 0;
   } catch (const Error& e) {
+    // With other ranks, end the job: they would wait for this one in the next collective.
+    if (ranks > 1) dist::abort(std::string("train_gpt: ") + e.what());
     std::fprintf(stderr, "train_gpt: %s\n", e.what());
     return 1;
   }

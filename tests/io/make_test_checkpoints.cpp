@@ -1,12 +1,15 @@
-// Writes the checkpoints that check_strata_ckpt.cmake runs `strata-ckpt inspect` on:
-// OUT/good (tags global_step2 and global_step4, the latest) and OUT/damaged (the same, with one
-// bit of global_step4/model.safetensors flipped).
+// Writes the checkpoints that check_strata_ckpt.cmake runs `strata-ckpt` on: OUT/good (tags
+// global_step2 and global_step4, the latest) and OUT/damaged (the same, with one bit of
+// global_step4/model.safetensors flipped), written by CheckpointWriter; OUT/engine, an engine's
+// stage-0 checkpoint of a bf16 MLP after 2 Adam steps, and OUT/engine_fp32.safetensors, what
+// `to-fp32` must write for it: the optimizer's f32 master of each parameter, by module name.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
 #include "io/checkpoint_writer.hpp"
 #include "strata.hpp"
+#include "zero/from_config.hpp"
 
 namespace {
 
@@ -25,6 +28,34 @@ void save(const std::filesystem::path& dir, int step) {
   writer.commit();
 }
 
+void save_engine(const std::filesystem::path& out) {
+  manual_seed(3);
+  auto model = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
+      std::make_shared<nn::Linear>(4, 8), std::make_shared<nn::Tanh>(),
+      std::make_shared<nn::Linear>(8, 3)});
+  io::Config config;
+  config.train_micro_batch_size_per_gpu = 4;
+  config.optimizer.type = "Adam";
+  config.bf16.enabled = true;
+  config.steps_per_print = 1000;
+  auto optimizer = zero::make_optimizer(config.resolve(1), model->parameters());
+  zero::Engine engine(config.resolve(1), model, optimizer, nullptr);
+  for (int step = 0; step < 2; ++step) {
+    Tensor logits = engine(randn({4, 4}).to(DType::bf16));
+    engine.backward(nn::functional::cross_entropy(logits, from_vector<int64_t>({0, 1, 2, 1})));
+    engine.step();
+  }
+  engine.save_checkpoint(out / "engine");
+  // The optimizer's entries are the model's parameters in order, each with its f32 master.
+  const optim::StateDict state = optimizer->state_dict();
+  io::NamedTensors masters;
+  const nn::OrderedDict<Tensor> named = model->named_parameters();
+  for (size_t i = 0; i < named.size(); ++i)
+    masters.emplace_back(named.items()[i].first,
+                         state.tensors.at("state." + std::to_string(i) + ".master"));
+  io::save_safetensors(out / "engine_fp32.safetensors", masters, {{"format", "pt"}});
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -38,6 +69,7 @@ int main(int argc, char** argv) {
     save(out / name, 2);
     save(out / name, 4);
   }
+  save_engine(out);
   // One flipped bit in the last byte of the tensor data.
   std::fstream model(out / "damaged" / "global_step4" / "model.safetensors",
                      std::ios::in | std::ios::out | std::ios::binary | std::ios::ate);

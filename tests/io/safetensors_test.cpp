@@ -62,6 +62,47 @@ TEST_CASE("safetensors byte layout: header length, JSON, 8-byte aligned data") {
   CHECK(values[1] == 2.0f);
 }
 
+TEST_CASE("SafetensorsWriter writes in parts what save_safetensors writes whole") {
+  test::TempDir dir;
+  Tensor weight = randn({4, 3});
+  Tensor bias = randn({5}).to(DType::bf16);
+  io::save_safetensors(dir / "whole.safetensors", {{"w", weight}, {"b", bias}}, {{"k", "v"}});
+  io::SafetensorsWriter parts(dir / "parts.safetensors",
+                              {{"w", DType::f32, {4, 3}}, {"b", DType::bf16, {5}}}, {{"k", "v"}});
+  parts.write(weight.narrow(0, 0, 1));
+  parts.write(weight.narrow(0, 1, 3).t().contiguous().t());  // strides do not matter
+  CHECK_THROWS_WITH_AS(parts.write(randn({2})), doctest::Contains("tensor \"b\" (bf16) has 5"),
+                       Error);
+  CHECK_THROWS_WITH_AS(parts.commit(), doctest::Contains("\"b\" has 0 of 5 elements written"),
+                       Error);
+  CHECK_FALSE(std::filesystem::exists(dir / "parts.safetensors"));
+  parts.write(bias.narrow(0, 0, 2));
+  parts.write(bias.narrow(0, 2, 3));
+  CHECK_THROWS_WITH_AS(parts.write(bias), doctest::Contains("after every tensor was written"),
+                       Error);
+  CHECK(parts.commit() == io::digest_file(dir / "whole.safetensors", "test"));
+  CHECK(io::read_file(dir / "parts.safetensors", "test") ==
+        io::read_file(dir / "whole.safetensors", "test"));
+}
+
+TEST_CASE("SafetensorsFile reads any range of any tensor") {
+  test::TempDir dir;
+  Tensor weight = randn({6, 5});
+  Tensor steps = arange(0, 7, 1, DType::i64);
+  io::save_safetensors(dir / "f.safetensors", {{"weight", weight}, {"steps", steps}});
+  io::SafetensorsFile file(dir / "f.safetensors");
+  REQUIRE(file.tensors().size() == 2);
+  CHECK(file.spec("weight") == io::TensorSpec{"weight", DType::f32, {6, 5}});
+  CHECK(file.read("steps").to_vector<int64_t>() == steps.to_vector<int64_t>());
+  std::vector<float> part(7);
+  file.read("weight", 11, 7, part.data());
+  const std::vector<float> all = weight.to_vector<float>();
+  CHECK(part == std::vector<float>(all.begin() + 11, all.begin() + 18));
+  CHECK_THROWS_WITH_AS(file.read("weight", 25, 6, part.data()),
+                       doctest::Contains("elements [25, 31) of tensor \"weight\" [6, 5]"), Error);
+  CHECK_THROWS_WITH_AS(file.read("bias"), doctest::Contains("holds no tensor \"bias\""), Error);
+}
+
 TEST_CASE("safetensors errors name the file and the problem") {
   test::TempDir dir;
   auto error_loading = [&](const std::string& bytes) {

@@ -4,7 +4,8 @@
 # files (step, loss, lr, grad_norm) must be the same text: MetricsLog writes each number in the
 # shortest form that reads back to the same double, and the loss is an f32 widened to double, so
 # equal text means bit-identical losses.
-# -DTRAIN_GPT=path -DWORK_DIR=dir "-DARGS=list" (the run's flags, --steps 20 among them)
+# -DTRAIN_GPT=command (train_gpt's path, or a list: a launcher's command line ending in it)
+# -DWORK_DIR=dir "-DARGS=list" (the run's flags, --steps 20 among them)
 
 function(run_train_gpt name)  # ARGN: flags after ARGS
   execute_process(COMMAND ${TRAIN_GPT} ${ARGS} ${ARGN} RESULT_VARIABLE status
