@@ -1,8 +1,6 @@
 // Checkpoint files: round trips of groups, per-rank shards and sections, `latest`, and every
 // failure the loader must explain: missing directory or tag, `latest` naming nothing, truncated
 // and bit-flipped files, a manifest from another model, and a disk that fills up mid-save.
-#include <signal.h>
-#include <sys/resource.h>
 
 #include <fstream>
 
@@ -270,29 +268,6 @@ TEST_CASE("checkpoint writer rejects bad names, sections and misuse") {
   CHECK(CheckpointReader(dir.path()).verify().empty());
 }
 
-// A full disk, simulated portably: RLIMIT_FSIZE caps the size of any file this process writes,
-// and with SIGXFSZ ignored a write past the cap fails with EFBIG, as a full disk fails one with
-// ENOSPC. Both take the same path through the writer (a failed write(2)), the real one, with no
-// test-only seam; and no root, mount or loop device is needed. The cap is lifted when this ends.
-class FileSizeLimit {
- public:
-  explicit FileSizeLimit(rlim_t bytes) {
-    REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved_) == 0);
-    previous_handler_ = ::signal(SIGXFSZ, SIG_IGN);
-    rlimit limit = saved_;
-    limit.rlim_cur = bytes;
-    REQUIRE(::setrlimit(RLIMIT_FSIZE, &limit) == 0);
-  }
-  ~FileSizeLimit() {
-    ::setrlimit(RLIMIT_FSIZE, &saved_);
-    ::signal(SIGXFSZ, previous_handler_);
-  }
-
- private:
-  rlimit saved_{};
-  sighandler_t previous_handler_;
-};
-
 TEST_CASE("a disk-full save fails clearly and leaves the previous checkpoint loadable") {
   test::TempDir dir;
   io::NamedTensors model = small_model();
@@ -302,7 +277,7 @@ TEST_CASE("a disk-full save fails clearly and leaves the previous checkpoint loa
   SUBCASE("the disk fills while a tensor file is written") {
     std::string error;
     {
-      FileSizeLimit limit(64 << 10);
+      test::FileSizeLimit limit(64 << 10);
       CheckpointWriter writer(dir.path(), "global_step2");
       writer.add_section("counters", R"({"global_steps": 20})");
       error = test::error_of([&] {
@@ -317,7 +292,7 @@ TEST_CASE("a disk-full save fails clearly and leaves the previous checkpoint loa
     // Four groups of 400 scalars: each file is about 25 KB, their manifest about 80 KB.
     std::string error;
     {
-      FileSizeLimit limit(48 << 10);
+      test::FileSizeLimit limit(48 << 10);
       CheckpointWriter writer(dir.path(), "global_step2");
       for (const char* group : {"a", "b", "c", "d"}) {
         io::NamedTensors scalars;

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -259,4 +260,33 @@ TEST_CASE("checkpoints: bf16 masters move from stage 2 x4 to stage 0 x1 bit for 
   }
   // Training goes on from there on the one process, with finite losses.
   for (double loss : trainer.train(data, kLegSteps, kLegSteps)) CHECK(std::isfinite(loss));
+}
+
+TEST_CASE("checkpoints: a save that fails on one rank fails on every rank, the last tag intact") {
+  const io::Example data = make_data(kGlobalBatch * kSteps, 11);
+  const auto dir = shared_dir("strata_checkpoint_layouts_failure");
+  Trainer trainer(2, false, world());
+  trainer.train(data, 0, 1);
+  trainer.engine->save_checkpoint(dir, "good");
+  trainer.train(data, 1, 1);
+  std::string error;
+  {
+    // Rank 1's disk is full: its shard cannot be written.
+    std::optional<test::FileSizeLimit> full;
+    if (world()->rank() == 1) full.emplace(64);
+    error = test::error_of([&] { trainer.engine->save_checkpoint(dir, "bad"); });
+  }
+  if (world()->rank() == 1) {
+    CHECK(test::contains(error, "writing group \"optimizer\" of rank 1 of tag \"bad\" failed"));
+  } else {
+    CHECK(test::contains(error, "save_checkpoint: writing a rank's files failed on another rank"));
+  }
+  world()->barrier();
+  CHECK_FALSE(std::filesystem::exists(dir / "bad"));
+  CHECK_FALSE(std::filesystem::exists(dir / "bad.partial"));
+  CHECK(io::read_file(dir / "latest", "test") == "good\n");
+  // The engine can still save and load.
+  trainer.engine->save_checkpoint(dir, "again");
+  trainer.engine->load_checkpoint(dir, "good");
+  CHECK(trainer.engine->global_steps() == 1);
 }
