@@ -114,6 +114,42 @@ TEST_CASE("checkpoint round trip: groups, per-rank shards, sections, layout and 
   CHECK(io::load_safetensors(reader.path() / "model.safetensors").metadata.at("format") == "pt");
 }
 
+TEST_CASE("a save by several writers: contributors' shards join the owner's manifest") {
+  test::TempDir dir;
+  const io::CheckpointLayout layout{.world_size = 2, .zero_stage = 2};
+  CheckpointWriter owner(dir.path(), "global_step3", layout);
+  CheckpointWriter contributor(dir.path(), "global_step3", layout,
+                               CheckpointWriter::Role::contributor);
+  const io::NamedTensors shard0 = {{"0.master", randn({6})}};
+  const io::NamedTensors shard1 = {{"0.master", randn({6})}};
+  owner.add_tensors("optimizer", shard0, 0);
+  contributor.add_tensors("optimizer", shard1, 1);
+  REQUIRE(contributor.entries().size() == 1);
+  CHECK(test::contains(test::error_of([&] { contributor.commit(); }), "its owner commits"));
+
+  io::ManifestEntry wrong = contributor.entries()[0];
+  wrong.digest.size += 1;
+  const std::string error = test::error_of([&] { owner.add_written(wrong); });
+  CHECK(test::contains(error, "group \"optimizer\" of rank 1 should be"));
+  CHECK(test::contains(error, "(is DIR on a file system every rank shares?)"));
+  owner.add_written(contributor.entries()[0]);
+  owner.commit();
+
+  const CheckpointReader reader(dir.path());
+  CHECK(reader.verify().empty());
+  CHECK(reader.manifest().layout == layout);
+  CHECK(reader.read_tensors("optimizer", 1)[0].second.to_vector<float>() ==
+        shard1[0].second.to_vector<float>());
+  CHECK(reader.open_tensors("optimizer", 0).read("0.master").to_vector<float>() ==
+        shard0[0].second.to_vector<float>());
+  // A contributor needs the owner's partial directory.
+  CHECK(test::contains(test::error_of([&] {
+                         CheckpointWriter(dir.path(), "global_step4", layout,
+                                          CheckpointWriter::Role::contributor);
+                       }),
+                       "a contributor writes into the directory its owner created"));
+}
+
 TEST_CASE("latest moves to the newest tag; older tags stay loadable; a tag can be saved again") {
   test::TempDir dir;
   io::NamedTensors first = small_model(), second = small_model(), third = small_model();
