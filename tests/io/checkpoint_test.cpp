@@ -1,6 +1,7 @@
-// Checkpoint files: round trips of groups, per-rank shards and sections, `latest`, and every
-// failure the loader must explain: missing directory or tag, `latest` naming nothing, truncated
-// and bit-flipped files, a manifest from another model, and a disk that fills up mid-save.
+// Checkpoint files: round trips of groups, per-rank shards (also written by contributor writers),
+// sections, `latest`, and every failure the loader must explain: missing directory or tag, `latest`
+// naming nothing, truncated and bit-flipped files, a manifest from another model, and a disk that
+// fills up mid-save.
 
 #include <fstream>
 
