@@ -222,8 +222,7 @@ std::filesystem::path Engine::save_checkpoint(const std::filesystem::path& dir, 
   agree(failure, "writing a rank's files");
 
   // Rank 0 learns the other shards' files (sizes and CRC-32s) and groups, then publishes the tag.
-  std::vector<std::vector<SavedGroup>> groups = {shard.groups};
-  std::vector<std::string> manifests;
+  std::vector<std::string> manifests, group_texts;
   if (group_ && layout.world > 1) {
     const std::string mine =
         writer && rank_ != 0
@@ -231,13 +230,14 @@ std::filesystem::path Engine::save_checkpoint(const std::filesystem::path& dir, 
                   {.tag = tag, .layout = manifest_layout, .entries = writer->entries()})
             : "";
     manifests = allgather_strings(*group_, mine);
-    groups.clear();
-    for (const std::string& text :
-         allgather_strings(*group_, to_json(ShardLayout{{}, shard.groups})))
-      groups.push_back(shard_layout_from_json(text, "save_checkpoint: a rank's groups").groups);
+    group_texts = allgather_strings(*group_, to_json(ShardLayout{{}, shard.groups}));
   }
   if (rank_ == 0) {
     try {
+      std::vector<std::vector<SavedGroup>> groups = {shard.groups};
+      if (!group_texts.empty()) groups.clear();
+      for (const std::string& text : group_texts)
+        groups.push_back(shard_layout_from_json(text, "save_checkpoint: a rank's groups").groups);
       for (size_t q = 1; q < manifests.size(); ++q) {
         if (manifests[q].empty()) continue;
         for (io::ManifestEntry& entry :

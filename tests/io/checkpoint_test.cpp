@@ -1,8 +1,7 @@
-// Checkpoint files: round trips of groups, per-rank shards and sections, `latest`, and every
-// failure the loader must explain: missing directory or tag, `latest` naming nothing, truncated
-// and bit-flipped files, a manifest from another model, and a disk that fills up mid-save.
-#include <signal.h>
-#include <sys/resource.h>
+// Checkpoint files: round trips of groups, per-rank shards (also written by contributor writers),
+// sections, `latest`, and every failure the loader must explain: missing directory or tag, `latest`
+// naming nothing, truncated and bit-flipped files, a manifest from another model, and a disk that
+// fills up mid-save.
 
 #include <fstream>
 
@@ -114,6 +113,42 @@ TEST_CASE("checkpoint round trip: groups, per-rank shards, sections, layout and 
   CHECK(entry->digest == io::digest_file(reader.path() / "model.safetensors", "test"));
   // The model file is plain safetensors that other tools read.
   CHECK(io::load_safetensors(reader.path() / "model.safetensors").metadata.at("format") == "pt");
+}
+
+TEST_CASE("a save by several writers: contributors' shards join the owner's manifest") {
+  test::TempDir dir;
+  const io::CheckpointLayout layout{.world_size = 2, .zero_stage = 2};
+  CheckpointWriter owner(dir.path(), "global_step3", layout);
+  CheckpointWriter contributor(dir.path(), "global_step3", layout,
+                               CheckpointWriter::Role::contributor);
+  const io::NamedTensors shard0 = {{"0.master", randn({6})}};
+  const io::NamedTensors shard1 = {{"0.master", randn({6})}};
+  owner.add_tensors("optimizer", shard0, 0);
+  contributor.add_tensors("optimizer", shard1, 1);
+  REQUIRE(contributor.entries().size() == 1);
+  CHECK(test::contains(test::error_of([&] { contributor.commit(); }), "its owner commits"));
+
+  io::ManifestEntry wrong = contributor.entries()[0];
+  wrong.digest.size += 1;
+  const std::string error = test::error_of([&] { owner.add_written(wrong); });
+  CHECK(test::contains(error, "group \"optimizer\" of rank 1 should be"));
+  CHECK(test::contains(error, "(is DIR on a file system every rank shares?)"));
+  owner.add_written(contributor.entries()[0]);
+  owner.commit();
+
+  const CheckpointReader reader(dir.path());
+  CHECK(reader.verify().empty());
+  CHECK(reader.manifest().layout == layout);
+  CHECK(reader.read_tensors("optimizer", 1)[0].second.to_vector<float>() ==
+        shard1[0].second.to_vector<float>());
+  CHECK(reader.open_tensors("optimizer", 0).read("0.master").to_vector<float>() ==
+        shard0[0].second.to_vector<float>());
+  // A contributor needs the owner's partial directory.
+  CHECK(test::contains(test::error_of([&] {
+                         CheckpointWriter(dir.path(), "global_step4", layout,
+                                          CheckpointWriter::Role::contributor);
+                       }),
+                       "a contributor writes into the directory its owner created"));
 }
 
 TEST_CASE("latest moves to the newest tag; older tags stay loadable; a tag can be saved again") {
@@ -270,29 +305,6 @@ TEST_CASE("checkpoint writer rejects bad names, sections and misuse") {
   CHECK(CheckpointReader(dir.path()).verify().empty());
 }
 
-// A full disk, simulated portably: RLIMIT_FSIZE caps the size of any file this process writes,
-// and with SIGXFSZ ignored a write past the cap fails with EFBIG, as a full disk fails one with
-// ENOSPC. Both take the same path through the writer (a failed write(2)), the real one, with no
-// test-only seam; and no root, mount or loop device is needed. The cap is lifted when this ends.
-class FileSizeLimit {
- public:
-  explicit FileSizeLimit(rlim_t bytes) {
-    REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved_) == 0);
-    previous_handler_ = ::signal(SIGXFSZ, SIG_IGN);
-    rlimit limit = saved_;
-    limit.rlim_cur = bytes;
-    REQUIRE(::setrlimit(RLIMIT_FSIZE, &limit) == 0);
-  }
-  ~FileSizeLimit() {
-    ::setrlimit(RLIMIT_FSIZE, &saved_);
-    ::signal(SIGXFSZ, previous_handler_);
-  }
-
- private:
-  rlimit saved_{};
-  sighandler_t previous_handler_;
-};
-
 TEST_CASE("a disk-full save fails clearly and leaves the previous checkpoint loadable") {
   test::TempDir dir;
   io::NamedTensors model = small_model();
@@ -302,7 +314,7 @@ TEST_CASE("a disk-full save fails clearly and leaves the previous checkpoint loa
   SUBCASE("the disk fills while a tensor file is written") {
     std::string error;
     {
-      FileSizeLimit limit(64 << 10);
+      test::FileSizeLimit limit(64 << 10);
       CheckpointWriter writer(dir.path(), "global_step2");
       writer.add_section("counters", R"({"global_steps": 20})");
       error = test::error_of([&] {
@@ -317,7 +329,7 @@ TEST_CASE("a disk-full save fails clearly and leaves the previous checkpoint loa
     // Four groups of 400 scalars: each file is about 25 KB, their manifest about 80 KB.
     std::string error;
     {
-      FileSizeLimit limit(48 << 10);
+      test::FileSizeLimit limit(48 << 10);
       CheckpointWriter writer(dir.path(), "global_step2");
       for (const char* group : {"a", "b", "c", "d"}) {
         io::NamedTensors scalars;

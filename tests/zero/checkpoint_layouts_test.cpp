@@ -1,16 +1,18 @@
 // Checkpoints across ZeRO layouts, under mpirun with 4 ranks: an MLP (AdamW, a warm-up schedule,
 // two parameter groups, the second so small that most ranks own none of it, accumulation 2,
-// clipping) trains 12 steps in four legs of 3, each loading the checkpoint the leg before saved:
-// stage 2 on 4 ranks -> stage 1 on 2 ranks (a sub-group) -> stage 0 on 1 rank -> stage 2 on 4
-// ranks. The losses equal those of an uninterrupted run on one process (f32), and `to-fp32`'s
-// consolidation of every checkpoint equals the saving engine's weights. In bf16, a stage-2 save
-// loaded at stage 0 and saved again consolidates to the same f32 masters, bit for bit. Also the
-// errors for a missing shard, a damaged shard and a model with other parameters.
+// clipping) trains 15 steps in five legs of 3, each loading the checkpoint the leg before saved:
+// stage 2 on 4 ranks -> stage 1 on 2 ranks (a sub-group) -> stage 0 on 1 rank -> stage 0 on 2
+// ranks (data parallel: rank 0 writes the one shard) -> stage 2 on 4 ranks. The losses equal those
+// of an uninterrupted run on one process (f32), and `to-fp32`'s consolidation of every checkpoint
+// equals the saving engine's weights. In bf16, a stage-2 save loaded at stage 0 and saved again
+// consolidates to the same f32 masters, bit for bit. Also the errors for a missing shard, a damaged
+// shard and a model with other parameters.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -41,7 +43,7 @@ struct Leg {
   int stage;
   int ranks;
 };
-constexpr Leg kLegs[] = {{2, 4}, {1, 2}, {0, 1}, {2, 4}};
+constexpr Leg kLegs[] = {{2, 4}, {1, 2}, {0, 1}, {0, 2}, {2, 4}};
 constexpr int64_t kSteps = kLegSteps * std::size(kLegs);
 
 // Units of at most 30 elements: the MLP's parameters of 32, 8, 24 and 3 elements make 4 units,
@@ -113,8 +115,7 @@ struct Trainer {
   std::map<std::string, Tensor> weights() {
     std::map<std::string, Tensor> out;
     const nn::OrderedDict<Tensor> named = engine->module().named_parameters();
-    for (const auto& [name, param] : named.items())
-      out[name] = param.to(DType::f32).clone();
+    for (const auto& [name, param] : named.items()) out[name] = param.to(DType::f32).clone();
     return out;
   }
 };
@@ -162,7 +163,7 @@ void check_equal(const std::map<std::string, Tensor>& a, const std::map<std::str
 
 }  // namespace
 
-TEST_CASE("checkpoints: stage 2 x4 -> stage 1 x2 -> stage 0 x1 -> stage 2 x4 trains as one run") {
+TEST_CASE("checkpoints: stage 2 x4 -> 1 x2 -> 0 x1 -> 0 x2 -> 2 x4 trains as one run") {
   REQUIRE(world()->size() == 4);
   const io::Example data = make_data(kGlobalBatch * kSteps, 11);
   const auto dir = shared_dir("strata_checkpoint_layouts_f32");
@@ -259,4 +260,33 @@ TEST_CASE("checkpoints: bf16 masters move from stage 2 x4 to stage 0 x1 bit for 
   }
   // Training goes on from there on the one process, with finite losses.
   for (double loss : trainer.train(data, kLegSteps, kLegSteps)) CHECK(std::isfinite(loss));
+}
+
+TEST_CASE("checkpoints: a save that fails on one rank fails on every rank, the last tag intact") {
+  const io::Example data = make_data(kGlobalBatch * kSteps, 11);
+  const auto dir = shared_dir("strata_checkpoint_layouts_failure");
+  Trainer trainer(2, false, world());
+  trainer.train(data, 0, 1);
+  trainer.engine->save_checkpoint(dir, "good");
+  trainer.train(data, 1, 1);
+  std::string error;
+  {
+    // Rank 1's disk is full: its shard cannot be written.
+    std::optional<test::FileSizeLimit> full;
+    if (world()->rank() == 1) full.emplace(64);
+    error = test::error_of([&] { trainer.engine->save_checkpoint(dir, "bad"); });
+  }
+  if (world()->rank() == 1) {
+    CHECK(test::contains(error, "writing group \"optimizer\" of rank 1 of tag \"bad\" failed"));
+  } else {
+    CHECK(test::contains(error, "save_checkpoint: writing a rank's files failed on another rank"));
+  }
+  world()->barrier();
+  CHECK_FALSE(std::filesystem::exists(dir / "bad"));
+  CHECK_FALSE(std::filesystem::exists(dir / "bad.partial"));
+  CHECK(io::read_file(dir / "latest", "test") == "good\n");
+  // The engine can still save and load.
+  trainer.engine->save_checkpoint(dir, "again");
+  trainer.engine->load_checkpoint(dir, "good");
+  CHECK(trainer.engine->global_steps() == 1);
 }

@@ -1,47 +1,19 @@
-// reshard_plan against direct slicing: for many pairs of layouts (worlds 1-4, different unit cuts,
-// padding, parameters spread over other buffers), every rank's resharded partition equals the
-// partition cut directly from the parameters' values. Also the merged pieces of an unchanged
-// layout, and the errors for layouts with different parameters.
+// reshard_plan against direct slicing: for many pairs of layouts as FlatParameters cuts them
+// (worlds 1-4, different unit cuts, padding, parameters spread over other buffers), every rank's
+// resharded partition equals the partition cut directly from the parameters' values. Also the
+// merged pieces of an unchanged layout, and the errors for layouts with different parameters.
 #include <doctest/doctest.h>
 
 #include <string>
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/factories.hpp"
+#include "zero/flat_parameters.hpp"
 #include "zero/reshard.hpp"
 
 namespace strata::zero {
 namespace {
-
-// Cuts members (numels) into units as partition.hpp describes: a unit closes before its payload
-// would exceed max_unit, and is padded to a multiple of world * alignment.
-BufferLayout cut(const std::vector<std::pair<std::string, int64_t>>& params, int world,
-                 int64_t alignment, int64_t max_unit) {
-  BufferLayout buffer;
-  buffer.units.world = world;
-  int64_t flat = 0, compact = 0;
-  size_t m = 0;
-  while (m < params.size()) {
-    Unit unit{.begin = flat, .first_member = m};
-    while (m < params.size() &&
-           (unit.payload == 0 || unit.payload + params[m].second <= max_unit)) {
-      buffer.members.push_back(
-          {.name = params[m].first, .begin = flat + unit.payload, .shape = {params[m].second}});
-      unit.payload += params[m].second;
-      ++m;
-    }
-    unit.end_member = m;
-    const int64_t grain = world * alignment;
-    const int64_t size = (unit.payload + grain - 1) / grain * grain;
-    unit.slice = size / world;
-    unit.compact_begin = compact;
-    compact += unit.slice;
-    flat += size;
-    buffer.units.units.push_back(unit);
-  }
-  buffer.units.numel = flat;
-  return buffer;
-}
 
 // The value of element j of the parameter named `name`: distinct over all parameters.
 float value_of(const std::string& name, int64_t j) {
@@ -68,11 +40,29 @@ std::vector<float> partition(const BufferLayout& buffer, int rank) {
 
 using Params = std::vector<std::pair<std::string, int64_t>>;
 
+// The layout FlatParameters cuts: buffer i holds params[i], in dtype f32 for i = 0, bf16 for 1.
 PartitionLayout layout(const std::vector<Params>& buffers, int world, int64_t alignment,
                        int64_t max_unit) {
+  const DType dtypes[] = {DType::f32, DType::bf16};
+  std::vector<Tensor> tensors;
+  std::vector<std::string> names;
+  for (size_t b = 0; b < buffers.size(); ++b) {
+    for (const auto& [name, numel] : buffers[b]) {
+      tensors.push_back(zeros({numel}, dtypes[b]));
+      names.push_back(name);
+    }
+  }
+  const FlatParameters flat(tensors,
+                            {.world = world, .alignment = alignment, .max_unit_numel = max_unit});
   PartitionLayout out{.world = world};
-  for (const Params& params : buffers)
-    out.buffers.push_back(cut(params, world, alignment, max_unit));
+  size_t next = 0;
+  for (const FlatBuffer& buffer : flat.buffers()) {
+    BufferLayout& layout = out.buffers.emplace_back();
+    layout.dtype = buffer.params.dtype();
+    layout.units = buffer.units;
+    for (size_t m = 0; m < buffer.members.size(); ++m)
+      layout.members.push_back({names[next++], buffer.begins[m], buffer.members[m].shape()});
+  }
   return out;
 }
 
