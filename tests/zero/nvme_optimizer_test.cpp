@@ -160,3 +160,18 @@ TEST_CASE("NvmeOptimizer: LAMB and a missing nvme_path are refused by name") {
   CHECK_THROWS_WITH(zero::NvmeOptimizer(lamb, 0, partition, 1000, offload, {}, "r"),
                     doctest::Contains("LAMB's trust ratio needs whole parameters"));
 }
+
+TEST_CASE("Optimizer::update_range checks the group and the state count") {
+  Tensor p = randn({8});
+  optim::AdamW adamw({p}, {});
+  CHECK(adamw.group_state_specs(0).size() == 2);
+  optim::UpdateRange range;
+  range.param = p;
+  range.grad = randn({8});
+  range.states = {zeros({8})};
+  range.segments = {0, 8};
+  CHECK_THROWS_WITH(adamw.update_range(0, range),
+                    doctest::Contains("1 state tensors given, the group's options need 2"));
+  CHECK_THROWS_WITH(adamw.update_range(1, range), doctest::Contains("no parameter group 1"));
+  CHECK_THROWS_WITH(adamw.group_state_specs(-1), doctest::Contains("no parameter group -1"));
+}
