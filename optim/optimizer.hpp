@@ -100,6 +100,8 @@ class Optimizer {
   void update_range(int64_t group, const UpdateRange& range) const;
   // The states group `group` needs with its current options, in update order.
   std::vector<StateSpec> group_state_specs(int64_t group) const;
+  // Bytes held for states and master copies (memory accounting).
+  int64_t state_bytes() const;
 
   StateDict state_dict() const;
   // Restores options, steps, states and master copies. Throws, naming every key, when the group

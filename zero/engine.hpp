@@ -54,6 +54,7 @@
 #include "parallel/process_group.hpp"
 #include "zero/flat_parameters.hpp"
 #include "zero/gradient_reducer.hpp"
+#include "zero/partitioned_optimizer.hpp"
 #include "zero/step_timers.hpp"
 
 namespace strata::optim {
@@ -76,6 +77,16 @@ struct LoadOptions {
   bool load_lr_scheduler_states = true;  // the schedule's position
   // Only the weights: no optimizer, schedule, loss scale, counters, RNG or loader position.
   bool load_module_only = false;
+};
+
+// The bytes one rank holds for training state (Engine::memory_report), at the time of the call.
+struct MemoryReport {
+  int64_t parameters = 0;        // the flat parameter buffers (padding included)
+  int64_t gradients = 0;         // flat gradients, stage 2's gradient partition and its buckets
+  int64_t optimizer_states = 0;  // the optimizer's states and f32 masters (ZeRO's compact ones)
+  int64_t offloaded = 0;         // of the above, held off the device (CPU/NVMe offload): 0 here
+  int64_t total() const { return parameters + gradients + optimizer_states; }
+  int64_t peak_allocated = 0;  // the device allocator's high-water mark (core/allocator.hpp)
 };
 
 struct LoadedCheckpoint {
@@ -165,8 +176,14 @@ class Engine {
   const std::shared_ptr<dist::ProcessGroup>& group() const { return group_; }
   int dp_size() const { return group_ ? group_->size() : 1; }
   int dp_rank() const { return rank_; }
-  // The gradient reduction of the last step (zeros on one rank).
+  // The gradient reduction of the last step, summed over its micro-steps (zeros on one rank).
   const ReductionTimes& last_reduction() const { return last_reduction_; }
+  int zero_stage() const { return static_cast<int>(config_.zero_optimization.stage); }
+  // Stages 1-2: the partitioned optimizer (its masters, gradient partition and the map of the
+  // rebound optimizer's state entries to compact ranges, for checkpoints); null at stage 0.
+  const PartitionedOptimizer* partitioned_optimizer() const { return partitioned_.get(); }
+  // This rank's bytes for parameters, gradients and optimizer states, and the allocator's peak.
+  MemoryReport memory_report() const;
   int64_t gradient_accumulation_steps() const { return *config_.gradient_accumulation_steps; }
   int64_t train_batch_size() const { return *config_.train_batch_size; }
   int64_t train_micro_batch_size_per_gpu() const { return *config_.train_micro_batch_size_per_gpu; }
@@ -174,6 +191,10 @@ class Engine {
  private:
   // The boundary part of step().
   void optimizer_step();
+  // Stage 2 with a group: gradients reduce-scattered every micro-step into the partition.
+  bool staged() const;
+  // Stages 1-2: the global norm of the gradient partitions, summed over the ranks (f64 []).
+  Tensor partition_grad_norm(const std::vector<Tensor>& grads) const;
   // The log line, the breakdown and the metrics row of the step just taken.
   void log_step();
   std::ostream& out() const;
@@ -185,11 +206,13 @@ class Engine {
   std::shared_ptr<io::DataLoader> loader_;
   LogOptions log_;
   FlatParameters flat_;
-  std::unique_ptr<optim::LossScaler> scaler_;         // fp16 only
-  std::shared_ptr<dist::ProcessGroup> group_;         // data parallel; null on one rank
-  std::shared_ptr<GradientReducer> reducer_;          // with group_
-  int rank_ = 0;                                      // the data-parallel rank: 0 on one rank
-  ReductionTimes last_reduction_, window_reduction_;  // the last step's; the sum since the log
+  std::unique_ptr<optim::LossScaler> scaler_;          // fp16 only
+  std::shared_ptr<dist::ProcessGroup> group_;          // data parallel; null on one rank
+  std::shared_ptr<GradientReducer> reducer_;           // with group_
+  std::unique_ptr<PartitionedOptimizer> partitioned_;  // stages 1-2
+  int rank_ = 0;                                       // the data-parallel rank: 0 on one rank
+  // The last step's; the sum since the log; the sum over this step's micro-steps so far.
+  ReductionTimes last_reduction_, window_reduction_, step_reduction_;
 
   int64_t micro_steps_ = 0, global_steps_ = 0, global_samples_ = 0, skipped_steps_ = 0;
   bool step_skipped_ = false;
