@@ -92,12 +92,11 @@ void NvmeOptimizer::step(const Tensor& grad,
   const int64_t per_slot = static_cast<int64_t>(files.size());
   const int64_t wanted = 1 + offload_.pipeline_read + offload_.pipeline_write;
   const int64_t slots = std::max<int64_t>(1, std::min(wanted, offload_.buffer_count / per_slot));
-  if (static_cast<int64_t>(slots_.size()) != slots ||
-      static_cast<int64_t>(slots_[0].size()) != per_slot) {
-    slots_.assign(slots, {});
-    for (auto& slot : slots_)
-      for (int64_t b = 0; b < per_slot; ++b) slot.push_back(empty({std::min(chunk_, numel_)}));
-  }
+  // slot[s][0] holds a chunk's master values, slot[s][1 + k] its state k.
+  std::vector<std::vector<Tensor>> slot(slots);
+  for (auto& buffers : slot)
+    for (int64_t b = 0; b < per_slot; ++b) buffers.push_back(empty({std::min(chunk_, numel_)}));
+  buffer_bytes_ = slots * per_slot * std::min(chunk_, numel_) * 4;
 
   const int64_t chunks = (numel_ + chunk_ - 1) / chunk_;
   const int64_t lookahead = offload_.pipeline_read && slots > 1 ? 1 : 0;
@@ -107,7 +106,7 @@ void NvmeOptimizer::step(const Tensor& grad,
     const int64_t s = k % slots;
     wait_all(swapper_, writes[s]);  // the slot's previous chunk is on disk: the buffers are free
     for (int64_t b = 0; b < per_slot; ++b)
-      reads[s].push_back(swapper_.read(files[b], slots_[s][b].narrow(0, 0, length(k)), k * chunk_));
+      reads[s].push_back(swapper_.read(files[b], slot[s][b].narrow(0, 0, length(k)), k * chunk_));
   };
   int64_t issued = 0;
   for (int64_t k = 0; k < chunks; ++k) {
@@ -115,16 +114,16 @@ void NvmeOptimizer::step(const Tensor& grad,
     const int64_t s = k % slots, begin = k * chunk_, n = length(k);
     wait_all(swapper_, reads[s]);
     optim::UpdateRange range;
-    range.param = slots_[s][0].narrow(0, 0, n);
+    range.param = slot[s][0].narrow(0, 0, n);
     const Tensor g = grad.narrow(0, begin, n);
     range.grad = g.dtype() == DType::f32 ? g : g.to(DType::f32);
-    for (int64_t b = 1; b < per_slot; ++b) range.states.push_back(slots_[s][b].narrow(0, 0, n));
+    for (int64_t b = 1; b < per_slot; ++b) range.states.push_back(slot[s][b].narrow(0, 0, n));
     range.segments = {0, n};
     range.step = steps_ + 1;
     optimizer_.update_range(group_, range);
     updated(begin, range.param);
     for (int64_t b = 0; b < per_slot; ++b)
-      writes[s].push_back(swapper_.write(files[b], slots_[s][b].narrow(0, 0, n), begin));
+      writes[s].push_back(swapper_.write(files[b], slot[s][b].narrow(0, 0, n), begin));
     if (!offload_.pipeline_write) wait_all(swapper_, writes[s]);
   }
   for (auto& pending : writes) wait_all(swapper_, pending);
@@ -151,13 +150,6 @@ Tensor NvmeOptimizer::state(const std::string& name) const {
       }(),
       ")");
   return read_whole(state_file(name));
-}
-
-int64_t NvmeOptimizer::resident_bytes() const {
-  int64_t bytes = 0;
-  for (const auto& slot : slots_)
-    for (const Tensor& buffer : slot) bytes += buffer.numel() * 4;
-  return bytes;
 }
 
 }  // namespace strata::zero

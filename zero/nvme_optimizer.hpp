@@ -6,8 +6,9 @@
 //
 // Chunk buffers: a chunk needs one buffer for its master values and one per optimizer state. The
 // chunks in memory at once (slots) are 1, plus 1 with pipeline_read, plus 1 with pipeline_write,
-// as far as buffer_count buffers allow (at least one slot): Adam's three buffers a slot make the
-// default buffer_count of 4 one slot, and pipelining both ways asks for 9.
+// as far as buffer_count buffers allow (at least one slot); they exist during a step only: Adam's
+// three buffers a slot make the default buffer_count of 4 one slot, and pipelining both ways asks
+// for 9.
 //
 // The update is the optimizer's own kernel on each chunk (Optimizer::update_range, with the
 // group's options of the moment: schedules apply), so the values equal those of the resident
@@ -51,9 +52,10 @@ class NvmeOptimizer {
   int64_t numel() const { return numel_; }
   int64_t steps() const { return steps_; }
   int64_t chunk() const { return chunk_; }
-  // Bytes in files (master and states), and bytes of chunk buffers in memory.
+  // Bytes in files (master and states), and bytes of the chunk buffers the last step used (they
+  // are freed when it ends: between steps nothing of the partition is in memory).
   int64_t offloaded_bytes() const { return swapper_.bytes(); }
-  int64_t resident_bytes() const;
+  int64_t buffer_bytes() const { return buffer_bytes_; }
   const NvmeSwapper& swapper() const { return swapper_; }
 
  private:
@@ -68,8 +70,7 @@ class NvmeOptimizer {
   int64_t steps_ = 0;
   const io::OffloadOptimizerConfig offload_;
   mutable NvmeSwapper swapper_;
-  // slots_[s][0] holds a chunk's master values, slots_[s][1 + k] its state k.
-  std::vector<std::vector<Tensor>> slots_;
+  int64_t buffer_bytes_ = 0;
 };
 
 }  // namespace strata::zero

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -46,8 +47,14 @@ NvmeSwapper::NvmeSwapper(const std::filesystem::path& nvme_path, const io::AioCo
     fail("NVMe offload: nvme_path '", nvme_path.string(), "' does not exist");
   if (!std::filesystem::is_directory(status))
     fail("NVMe offload: nvme_path '", nvme_path.string(), "' is not a folder");
-  folder_ = nvme_path / ("strata_swap_" + tag + "_" + std::to_string(getpid()));
-  std::filesystem::create_directory(folder_, ec);
+  // A folder no other swapper uses, in this process (a counter) or another (the pid).
+  static std::atomic<int64_t> counter{0};
+  bool created = false;
+  while (!created && !ec) {
+    folder_ = nvme_path / ("strata_swap_" + tag + "_" + std::to_string(getpid()) + "_" +
+                           std::to_string(counter++));
+    created = std::filesystem::create_directory(folder_, ec);
+  }
   if (ec)
     fail("NVMe offload: cannot write in nvme_path '", nvme_path.string(), "' (creating ",
          folder_.string(), "): ", ec.message());

@@ -23,7 +23,7 @@ namespace strata::zero {
 
 class NvmeSwapper {
  public:
-  // Makes the folder nvme_path/strata_swap_<tag>_<pid>. Throws naming nvme_path when it does not
+  // Makes the folder nvme_path/strata_swap_<tag>_<pid>_<n>. Throws naming nvme_path when it does not
   // exist, is not a folder or cannot be written.
   NvmeSwapper(const std::filesystem::path& nvme_path, const io::AioConfig& aio,
               const std::string& tag);
