@@ -84,7 +84,7 @@ struct MemoryReport {
   int64_t parameters = 0;        // the flat parameter buffers (padding included)
   int64_t gradients = 0;         // flat gradients, stage 2's gradient partition and its buckets
   int64_t optimizer_states = 0;  // the optimizer's states and f32 masters (ZeRO's compact ones)
-  int64_t offloaded = 0;         // of the above, held off the device (CPU/NVMe offload): 0 here
+  int64_t offloaded = 0;         // of the above, held off the device: in CPU memory or NVMe files
   int64_t total() const { return parameters + gradients + optimizer_states; }
   int64_t peak_allocated = 0;  // the device allocator's high-water mark (core/allocator.hpp)
 };
