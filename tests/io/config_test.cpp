@@ -286,7 +286,7 @@ TEST_CASE("config: unbuilt features are accepted off and rejected on") {
       "communication_data_type": null})");
   off.validate();
   std::string error = parse_error(R"({"train_batch_size": 8,
-      "zero_optimization": {"stage": 3, "offload_param": {"device": "nvme"}, "cpu_offload": true},
+      "zero_optimization": {"stage": 3, "offload_param": {"device": "nvme"}, "cpu_offload_param": true},
       "flops_profiler": {"enabled": true}, "pipeline": {"stages": 2}, "wandb": {"enabled": true},
       "sparse_attention": {"mode": "fixed"}, "optimizer": {"type": "OneBitAdam"},
       "communication_data_type": "fp16", "activation_checkpointing":
@@ -296,7 +296,7 @@ TEST_CASE("config: unbuilt features are accepted off and rejected on") {
   CHECK(test::contains(error,
                        "not supported yet: zero_optimization.offload_param.device = "
                        "\"nvme\" (ZeRO-Offload is not built yet; accepted: \"none\")"));
-  CHECK(test::contains(error, "not supported yet: zero_optimization.cpu_offload = true"));
+  CHECK(test::contains(error, "not supported yet: zero_optimization.cpu_offload_param = true"));
   CHECK(test::contains(error, "not supported yet: flops_profiler.enabled = true"));
   CHECK(test::contains(error, "not supported yet: pipeline.stages = 2"));
   CHECK(test::contains(error, "not supported yet: wandb.enabled = true"));
