@@ -18,8 +18,9 @@
 //   optimizer and the schedule do not step, the loss scale drops, and the reason is logged.
 //
 // Mixed precision: bf16.enabled converts the model's floating parameters and buffers to bf16;
-// fp16.enabled to f16, and scales the loss with optim::LossScaler. The optimizer keeps f32
-// master copies of 16-bit parameters in both cases (optim/optimizer.hpp).
+// fp16.enabled to f16, and scales the loss with optim::LossScaler. f32 master copies of 16-bit
+// parameters are kept in both cases: by the optimizer at stage 0 (optim/optimizer.hpp), as the
+// compact partition masters at stages 1-2 (zero/partitioned_optimizer.hpp).
 //
 // Logging (rank 0) every steps_per_print global steps: a progress line (step, loss, lr, loss
 // scale, grad norm, skipped steps, samples/s or tokens/s, ETA when the total is known), the
@@ -27,11 +28,34 @@
 // metrics file when one is named. Only those steps read values back from the device.
 //
 // Data parallelism: given a process group of N ranks, the engine broadcasts the parameters from
-// rank 0, and at each accumulation boundary averages the flat gradients over the group in buckets
-// (zero/gradient_reducer.hpp): launched during the boundary's backward as they become ready with
-// zero_optimization.overlap_comm, else after it, and waited for in step() before unscaling and
-// clipping (the timed reduce phase). Non-boundary micro-steps communicate nothing. loss() and the
-// log report this rank's loss, as DeepSpeed's engine does.
+// rank 0, and reduces the gradients over the group one unit of the flat buffers at a time
+// (zero/partition.hpp, zero/gradient_reducer.hpp): launched during backward as units become ready
+// with zero_optimization.overlap_comm, else after it, and waited for in step() (the timed reduce
+// phase) before unscaling and clipping. loss() and the log report this rank's loss, as
+// DeepSpeed's engine does.
+//
+// ZeRO (zero_optimization.stage; units of at most reduce_bucket_size elements, padded so that
+// each rank owns an equal, 16-aligned slice of each):
+// - stage 0: every rank holds everything; the accumulation boundary all-reduces each unit of the
+//   flat gradients, earlier micro-steps communicate nothing.
+// - stage 1: optimizer states and f32 masters partitioned: the flat gradients accumulate over the
+//   micro-steps and the boundary reduce-scatters each unit in place, so a rank's slice of it holds
+//   the average. Each rank updates its partition, and the parameters are all-gathered per unit
+//   (at most allgather_bucket_size elements in flight).
+// - stage 2: gradients partitioned too: there is no flat gradient buffer. Each micro-step's
+//   gradients go from autograd's .grad into a bucket per unit, which is reduce-scattered and added
+//   into this rank's compact gradient partition (every micro-step reduces, as in DeepSpeed).
+//   One rank (no group) keeps flat gradients instead, as stage 1: it has nothing to scatter.
+// At stages 1-2, fp16 overflow is agreed across the ranks (an overflow anywhere skips the step
+// everywhere) and the global norm is the root of the ranks' summed squares. Under ZeRO the
+// optimizer's parameter groups hold this rank's partition: 1-D f32 slices of the compact masters
+// (the group count and options are unchanged, so schedules and get_lr() work); LAMB is refused.
+//
+// Memory (memory_report(), bytes per rank, with Psi parameters trained in bf16/f16 with Adam and N
+// ranks): stage 0 holds 16 Psi (2 parameters + 2 gradients + 4 f32 masters + 8 Adam states),
+// stage 1 4 Psi + 12 Psi / N, stage 2 2 Psi + 14 Psi / N, plus the padding of the units (at most
+// 16 N - 1 elements each). Transients come on top: stage 1's f32 copy of the gradient partition at
+// the step, stage 2's buckets of the units in flight during backward.
 #pragma once
 
 #include <cstdint>
@@ -153,7 +177,8 @@ class Engine {
   // (io/checkpoint_writer.hpp): the model's weights by module path name, the optimizer's state
   // (f32 masters included), the schedule, the loss scaler, the default generator's Philox state,
   // the counters, the loader's position, and `client_state` (a JSON object). Call it after step()
-  // at an accumulation boundary. Returns DIR/<tag>.
+  // at an accumulation boundary. Returns DIR/<tag>. Stage 0 only for now: at stages 1-2 both
+  // save_checkpoint and load_checkpoint throw "not supported yet at ZeRO stage N".
   std::filesystem::path save_checkpoint(const std::filesystem::path& dir, std::string tag = {},
                                         std::string_view client_state = "{}");
   // Loads DIR/<tag> (the tag DIR/latest names when empty) into this engine, which has the same

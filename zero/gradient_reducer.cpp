@@ -37,13 +37,13 @@ std::shared_ptr<GradientReducer> GradientReducer::create(const FlatParameters& f
   std::shared_ptr<GradientReducer> reducer(new GradientReducer(std::move(group), options));
   reducer->buffers_ = flat.buffers();
   reducer->partitions_ = std::move(partitions);
+  // Indices only: a hook that held its parameter would keep it (and its buffer) alive forever
+  // through the parameter's own accumulator.
   struct Hook {
-    Tensor param;
     size_t bucket;
     int buffer;
     size_t member;
   };
-  std::vector<Hook> hooks;
   // Buffers and units from the end of the layout: backward reaches the last layers first.
   const std::vector<FlatBuffer>& buffers = reducer->buffers_;
   for (int b = static_cast<int>(buffers.size()) - 1; b >= 0; --b) {
@@ -58,16 +58,17 @@ std::shared_ptr<GradientReducer> GradientReducer::create(const FlatParameters& f
       reducer->buckets_.push_back(
           Bucket{.buffer = b, .unit = u, .begin = unit.begin, .end = unit.begin + size});
       reducer->bucket_sizes_.push_back(static_cast<int>(unit.end_member - unit.first_member));
-      for (size_t i = unit.first_member; i < unit.end_member; ++i)
-        hooks.push_back({buffers[b].members[i], reducer->buckets_.size() - 1, b, i});
+      for (size_t i = unit.first_member; i < unit.end_member; ++i) {
+        const Hook hook{reducer->buckets_.size() - 1, b, i};
+        autograd::register_grad_ready_hook(
+            buffers[b].members[i],
+            [weak = std::weak_ptr<GradientReducer>(reducer), hook](const Tensor&) {
+              if (std::shared_ptr<GradientReducer> self = weak.lock())
+                self->grad_ready(hook.bucket, hook.buffer, hook.member);
+            });
+      }
     }
   }
-  std::weak_ptr<GradientReducer> weak = reducer;
-  for (const Hook& hook : hooks)
-    autograd::register_grad_ready_hook(hook.param, [weak, hook = hook](const Tensor&) {
-      if (std::shared_ptr<GradientReducer> self = weak.lock())
-        self->grad_ready(hook.bucket, hook.buffer, hook.member);
-    });
   return reducer;
 }
 
