@@ -143,6 +143,19 @@ std::string AsyncFileIo::run_part_blocking(const FileTransfer& t) const {
 }
 
 #ifdef STRATA_HAVE_LIBURING
+namespace {
+
+// Hands the queued pieces to the kernel, again while it is briefly out of resources. On a failure
+// the pieces already in flight still finish (the loop drains them) before the part reports it.
+std::string submit_queued(io_uring* ring, const FileTransfer& t) {
+  int submitted;
+  while ((submitted = io_uring_submit(ring)) == -EAGAIN || submitted == -EINTR) {
+  }
+  return submitted < 0 ? failure(t, 0, -submitted) : std::string();
+}
+
+}  // namespace
+
 std::string AsyncFileIo::run_part_uring(const FileTransfer& t, void* ring_ptr) const {
   io_uring* ring = static_cast<io_uring*>(ring_ptr);
   struct Piece {
@@ -173,9 +186,9 @@ std::string AsyncFileIo::run_part_uring(const FileTransfer& t, void* ring_ptr) c
                            static_cast<uint64_t>(t.offset + p.begin));
       io_uring_sqe_set_data64(sqe, slot);
       queued = true;
-      if (config_.single_submit) io_uring_submit(ring);
+      if (config_.single_submit) error = submit_queued(ring, t);
     }
-    if (queued && !config_.single_submit) io_uring_submit(ring);
+    if (queued && !config_.single_submit) error = submit_queued(ring, t);
     // overlap_events: take completions as they come and refill; otherwise drain the batch.
     const size_t target = config_.overlap_events ? in_flight.size() - free_slots.size() - 1 : 0;
     while (in_flight.size() - free_slots.size() > target) {
