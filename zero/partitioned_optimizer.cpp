@@ -148,7 +148,7 @@ void PartitionedOptimizer::step() {
     }
     grads.push_back(grad);
   }
-  if (!nvme_.empty()) {
+  if (offload_device_ == "nvme") {
     // Each entry's chunks stream from disk, and each updated chunk goes into the flat parameters.
     for (size_t i = 0; i < entries_.size(); ++i) {
       const PartitionEntry& e = entries_[i];
@@ -181,7 +181,8 @@ void PartitionedOptimizer::step() {
       const Unit& unit = units.units[u];
       auto [first, last] = units.slice_range(u, rank_);
       Tensor slice = buffers[b].params.narrow(0, first, unit.slice);
-      if (nvme_.empty()) slice.copy_(masters_[b].narrow(0, unit.compact_begin, unit.slice));
+      if (offload_device_ != "nvme")
+        slice.copy_(masters_[b].narrow(0, unit.compact_begin, unit.slice));
       if (!group_) continue;
       const int64_t size = unit.slice * units.world;
       while (!in_flight.empty() && in_flight_numel + size > allgather_bucket_size_) {

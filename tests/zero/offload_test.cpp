@@ -1,7 +1,8 @@
 // ZeRO-Offload under mpirun (2 ranks): stages 1 and 2 with offload_optimizer.device "cpu" and
 // "nvme" (to a temporary folder, in small pipelined chunks) against the same stage without
-// offload: the same losses and final weights, bit for bit, over 20 steps of a tiny GPT with AdamW,
-// gradient accumulation 2, clipping, in f32 and bf16. With NVMe the masters and optimizer states
+// offload: the same losses and final weights, bit for bit, over 20 steps of a tiny GPT with AdamW
+// in two parameter groups (one that a rank owns nothing of), gradient accumulation 2, clipping, in
+// f32 and bf16. With NVMe the masters and optimizer states
 // are not in memory: the allocator holds less by at least their size, and the memory report
 // counts them as offloaded.
 #include <doctest/doctest.h>
@@ -61,9 +62,7 @@ struct SharedTempDir {
 io::Config config(int stage, bool bf16, const std::string& offload,
                   const std::filesystem::path& nvme_path) {
   io::Config c = sgd_config(kMicroBatch, kAccumulation);
-  c.optimizer.type = "AdamW";
-  c.optimizer.params.lr = 0.01;
-  c.optimizer.params.weight_decay = 0.1;
+  c.optimizer = {};  // the test's own AdamW (adamw_with_two_groups)
   c.gradient_clipping = 0.5;
   c.bf16.enabled = bf16;
   c.zero_optimization.stage = stage;
@@ -82,11 +81,24 @@ io::Config config(int stage, bool bf16, const std::string& offload,
   return c;
 }
 
+// AdamW over all parameters but the last (ln_f's bias), and a second group of that one with a lr of
+// its own: a group so small that a rank owns nothing of it.
+std::shared_ptr<optim::Optimizer> adamw_with_two_groups(nn::Module& model) {
+  std::vector<Tensor> params = model.parameters();
+  Tensor last = params.back();
+  params.pop_back();
+  auto adamw =
+      std::make_shared<optim::AdamW>(params, optim::AdamWOptions{.lr = 0.01, .weight_decay = 0.1});
+  adamw->add_param_group({last}).options.lr = 0.05;
+  return adamw;
+}
+
 struct Run {
   std::vector<double> losses;
   std::vector<Tensor> params;
   zero::MemoryReport report;
   int64_t live_bytes = 0;  // the allocator's live bytes after training, over those before
+  bool owns_second_group = false;
 };
 
 Run train(const io::Config& c) {
@@ -94,8 +106,13 @@ Run train(const io::Config& c) {
   std::ostringstream log;
   const size_t before = memory_stats().current_bytes;
   {
+    auto model = make_gpt();
     auto [engine, optimizer, loader, scheduler] =
-        initialize(c, make_gpt(), {.dataset = tokens(), .log = {.out = &log}, .group = world()});
+        initialize(c, model,
+                   {.optimizer = adamw_with_two_groups(*model),
+                    .dataset = tokens(),
+                    .log = {.out = &log},
+                    .group = world()});
     for (int64_t step = 0; step < kSteps; ++step) {
       for (int64_t micro = 0; micro < kAccumulation; ++micro) {
         std::optional<io::Example> batch = loader->next();
@@ -109,6 +126,8 @@ Run train(const io::Config& c) {
     }
     run.params = copies(engine.flat_parameters().parameters());
     run.report = engine.memory_report();
+    for (const zero::PartitionEntry& e : engine.partitioned_optimizer()->entries())
+      run.owns_second_group = run.owns_second_group || e.group == 1;
     run.live_bytes =
         static_cast<int64_t>(memory_stats().current_bytes) - static_cast<int64_t>(before);
   }
@@ -134,6 +153,10 @@ TEST_CASE("offload: CPU and NVMe offload equal no offload bit for bit at stages 
       CAPTURE(bf16);
       const Run plain = train(config(stage, bf16, "none", dir.path));
       CHECK(plain.report.offloaded == 0);
+      // Some rank owns nothing of the second group (the case an empty entry list must survive).
+      Tensor owners = full({1}, plain.owns_second_group ? 1.0 : 0.0);
+      world()->allreduce(owners, dist::ReduceOp::sum);
+      CHECK(owners.item<float>() < world()->size());
       for (const std::string device : {"cpu", "nvme"}) {
         CAPTURE(device);
         const Run offloaded = train(config(stage, bf16, device, dir.path));
