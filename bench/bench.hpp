@@ -1,5 +1,6 @@
-// Shared pieces of strata_bench_core: options, timing, the JSON line each measurement prints, and
-// the machine limits (peaks, triad) that later sections report fractions of.
+// Shared pieces of the CPU benchmarks (strata_bench_core, strata_bench_cpu_adam): options, timing,
+// the JSON line each measurement prints, and the machine limits (peaks, triad) that later sections
+// report fractions of.
 #pragma once
 
 #include <functional>

@@ -123,6 +123,18 @@ void check_joint(const Config& c, Problems& problems) {
       (s.decay_lr_rate.value_or(0) != 0 || s.decay_mom_rate.value_or(0) != 0)) {
     problems.add("scheduler.params.decay_step_size", "must be positive when a decay rate is set");
   }
+  // offload_optimizer moves the partitioned optimizer (stages 1-2), and nvme needs a folder.
+  const ZeroConfig& zero = c.zero_optimization;
+  const std::string& offload = zero.offload_optimizer.device;
+  if ((offload != "none" || zero.cpu_offload) && zero.stage == 0) {
+    problems.add("zero_optimization.offload_optimizer.device",
+                 "offload needs zero_optimization.stage 1 or 2 (it moves the partitioned "
+                 "optimizer); stage is 0");
+  }
+  if (offload == "nvme" && zero.offload_optimizer.nvme_path.value_or("").empty()) {
+    problems.add("zero_optimization.offload_optimizer.nvme_path",
+                 "required with offload_optimizer.device \"nvme\"");
+  }
 }
 
 // The batch triad for world_size, or nullopt after adding the problem.

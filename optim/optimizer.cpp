@@ -239,6 +239,24 @@ void Optimizer::step_group(int64_t g) {
   }
 }
 
+void Optimizer::update_range(int64_t g, const UpdateRange& range) const {
+  STRATA_CHECK(g >= 0 && g < static_cast<int64_t>(param_groups_.size()), name(),
+               "::update_range: no parameter group ", g, " (the optimizer has ",
+               param_groups_.size(), ")");
+  const size_t expected = state_specs(param_groups_[g].options).size();
+  STRATA_CHECK(range.states.size() == expected, name(), "::update_range: ", range.states.size(),
+               " state tensors given, the group's options need ", expected);
+  autograd::NoGradGuard no_grad;
+  update(param_groups_[g].options, range);
+}
+
+std::vector<StateSpec> Optimizer::group_state_specs(int64_t g) const {
+  STRATA_CHECK(g >= 0 && g < static_cast<int64_t>(param_groups_.size()), name(),
+               "::group_state_specs: no parameter group ", g, " (the optimizer has ",
+               param_groups_.size(), ")");
+  return state_specs(param_groups_[g].options);
+}
+
 void Optimizer::step() {
   autograd::NoGradGuard no_grad;
   for (int64_t g = 0; g < static_cast<int64_t>(param_groups_.size()); ++g) step_group(g);

@@ -94,6 +94,12 @@ class Optimizer {
   // True when step() updates group `group` with one kernel call over its flat buffer.
   bool fused(int64_t group) const;
 
+  // The update of one range with group `group`'s options, for a caller that keeps the states
+  // itself (ZeRO's NVMe offload streams them from disk in chunks): range.states follow
+  // group_state_specs(group), range.step is the step this update makes. Bitwise what step() makes.
+  void update_range(int64_t group, const UpdateRange& range) const;
+  // The states group `group` needs with its current options, in update order.
+  std::vector<StateSpec> group_state_specs(int64_t group) const;
   // Bytes held for states and master copies (memory accounting).
   int64_t state_bytes() const;
 

@@ -12,6 +12,7 @@ packages=(
   libopenmpi-dev openmpi-bin                  # process groups (parallel/)
   libyaml-cpp-dev                             # DeepSpeed-style configs (io/)
   zlib1g-dev                                  # gzip-compressed datasets (io/)
+  liburing-dev                                # io_uring for NVMe offload (zero/)
   dataset-fashion-mnist fortunes              # the samples' data: Fashion-MNIST, fortune quotations
 )
 

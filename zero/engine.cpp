@@ -79,9 +79,14 @@ Engine::Engine(io::Config config, std::shared_ptr<nn::Module> model,
     rank_ = group_->rank();
     for (const FlatBuffer& buffer : flat_.buffers()) group_->broadcast(buffer.params, 0);
   }
+  OptimizerOffload offload{zero.offload_optimizer, config_.aio, zero.sub_group_size};
+  if (zero.cpu_offload && offload.config.device == "none") offload.config.device = "cpu";
+  STRATA_CHECK(offload.config.device == "none" || zero.stage > 0,
+               "Engine: offload_optimizer.device \"", offload.config.device,
+               "\" needs zero_optimization.stage 1 or 2: offload moves the partitioned optimizer");
   if (zero.stage > 0)
     partitioned_ = std::make_unique<PartitionedOptimizer>(flat_, optimizer_, group_, staged,
-                                                          zero.allgather_bucket_size);
+                                                          zero.allgather_bucket_size, offload);
   if (group_) {
     const Reduction reduction = zero.stage == 0 ? Reduction::allreduce
                                 : staged        ? Reduction::staged
@@ -227,7 +232,8 @@ Tensor Engine::partition_grad_norm(const std::vector<Tensor>& grads) const {
   autograd::NoGradGuard no_grad;
   // The sum of squares of this rank's partition (padding is zero), in f64 as clip_grad_norm_
   // combines norms, summed over the ranks.
-  Tensor total = zeros({1}, DType::f64);
+  const Device device = grads.empty() ? Device::cpu() : grads[0].device();
+  Tensor total = zeros({1}, {DType::f64, device});
   for (const Tensor& g : grads) {
     Tensor n = norm(is_16bit_float(g.dtype()) ? g.to(DType::f32) : g).to(DType::f64);
     total = add(total, mul(n, n));
@@ -249,6 +255,9 @@ MemoryReport Engine::memory_report() const {
   if (partitioned_) {
     for (const Tensor& g : partitioned_->compact_gradients()) report.gradients += bytes(g);
     for (const Tensor& m : partitioned_->masters()) report.optimizer_states += bytes(m);
+    for (const auto& nvme : partitioned_->nvme())
+      report.optimizer_states += nvme->offloaded_bytes();
+    report.offloaded = partitioned_->offloaded_bytes();
   }
   if (reducer_) report.gradients += reducer_->staged_bytes();
   const Device device =

@@ -108,7 +108,7 @@ struct MemoryReport {
   int64_t parameters = 0;        // the flat parameter buffers (padding included)
   int64_t gradients = 0;         // flat gradients, stage 2's gradient partition and its buckets
   int64_t optimizer_states = 0;  // the optimizer's states and f32 masters (ZeRO's compact ones)
-  int64_t offloaded = 0;         // of the above, held off the device (CPU/NVMe offload): 0 here
+  int64_t offloaded = 0;         // of the above, held off the device: in CPU memory or NVMe files
   int64_t total() const { return parameters + gradients + optimizer_states; }
   int64_t peak_allocated = 0;  // the device allocator's high-water mark (core/allocator.hpp)
 };
@@ -146,7 +146,8 @@ class Engine {
   Tensor operator()(const Tensor& input) { return forward(input); }
 
   // Runs backward on loss * loss scale / gradient_accumulation_steps, accumulating into the flat
-  // gradients, and returns `loss` unchanged (the true loss). `loss` has one element.
+  // gradients (at stage 2, reduce-scattered into this rank's gradient partition), and returns
+  // `loss` unchanged (the true loss). `loss` has one element.
   Tensor backward(const Tensor& loss);
   // Ends a micro-step. At the accumulation boundary: unscales and checks the gradients (fp16; an
   // overflow skips the step), clips them by global norm (gradient_clipping > 0), steps the

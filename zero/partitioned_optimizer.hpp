@@ -19,6 +19,14 @@
 // in place (at most allgather_bucket_size elements in flight), so every rank ends with the full
 // updated parameters.
 //
+// Offload (offload_optimizer.device, OptimizerOffload): "cpu" keeps the masters, the optimizer
+// states and the transient f32 gradient in CPU memory and runs the update there (on a CUDA model
+// the gradient partition is copied to the CPU and each updated slice back; in a CPU run this is the
+// same memory, through the same code). "nvme" keeps the masters and states in files under
+// nvme_path (zero/nvme_optimizer.hpp, one per entry) and streams them through in sub_group_size
+// chunks: masters() are then undefined, the rebound groups hold no parameters (the optimizer
+// keeps its options only), and each updated chunk goes straight into the flat parameters.
+//
 // Checkpoints: entry i of the rebound optimizer's state dict ("state.<i>.*", PyTorch's numbering
 // over the groups in order) is entries()[i]: the compact range [begin, end) of buffer `buffer`'s
 // partition. With the flat buffers' units, members and begins (Engine::flat_parameters()), that
@@ -30,11 +38,21 @@
 #include <vector>
 
 #include "core/tensor.hpp"
+#include "io/config.hpp"
 #include "optim/optimizer.hpp"
 #include "parallel/process_group.hpp"
 #include "zero/flat_parameters.hpp"
+#include "zero/nvme_optimizer.hpp"
 
 namespace strata::zero {
+
+// Where the masters and optimizer states live: offload_optimizer (device none, cpu or nvme, and
+// the NVMe settings), the aio block and the NVMe step's chunk (zero_optimization.sub_group_size).
+struct OptimizerOffload {
+  io::OffloadOptimizerConfig config;
+  io::AioConfig aio;
+  int64_t sub_group_size = 1'000'000'000;
+};
 
 // One parameter of the rebound optimizer: a compact range of one buffer's partition.
 struct PartitionEntry {
@@ -51,14 +69,19 @@ class PartitionedOptimizer {
   // gradients. Rebinds `optimizer` (which must not have stepped).
   PartitionedOptimizer(const FlatParameters& flat, std::shared_ptr<optim::Optimizer> optimizer,
                        std::shared_ptr<dist::ProcessGroup> group, bool staged,
-                       int64_t allgather_bucket_size);
+                       int64_t allgather_bucket_size, const OptimizerOffload& offload = {});
 
   // This rank's gradient partition, in the model dtype: what to unscale, check, measure and clip.
   const std::vector<Tensor>& gradients() const { return gradients_; }
   // Stage 2's compact gradient partition of each buffer (empty at stage 1).
   const std::vector<Tensor>& compact_gradients() const { return compact_gradients_; }
-  // The f32 master weights of this rank's partition, one per buffer.
+  // The f32 master weights of this rank's partition, one per buffer (undefined with NVMe offload).
   const std::vector<Tensor>& masters() const { return masters_; }
+  // NVMe offload: the files and step of each entry (empty otherwise).
+  const std::vector<std::unique_ptr<NvmeOptimizer>>& nvme() const { return nvme_; }
+  // Bytes of masters and optimizer states held off the device: in CPU memory with CPU offload,
+  // in files with NVMe offload (0 without offload).
+  int64_t offloaded_bytes() const;
   const std::vector<PartitionEntry>& entries() const { return entries_; }
 
   // The optimizer step on the partition, then the all-gather of the parameters.
@@ -76,6 +99,12 @@ class PartitionedOptimizer {
   std::vector<Tensor> gradients_;
   std::vector<Tensor> compact_gradients_;
   std::vector<PartitionEntry> entries_;
+  std::string offload_device_;
+  std::vector<std::unique_ptr<NvmeOptimizer>> nvme_;  // one per entry with NVMe offload
+
+  // Copies values, the compact range [begin, begin + numel) of buffer b's partition, into this
+  // rank's slices of the flat parameters.
+  void write_compact(size_t b, int64_t begin, const Tensor& values) const;
 };
 
 }  // namespace strata::zero

@@ -278,6 +278,27 @@ TEST_CASE("config: values out of range name the rule") {
                        "scheduler.type: unknown type \"warmuplr\"; did you mean WarmupLR?"));
 }
 
+TEST_CASE("config: offload_optimizer needs a ZeRO stage, and nvme a folder") {
+  io::parse_config(R"({"train_batch_size": 8, "zero_optimization": {"stage": 1,
+      "offload_optimizer": {"device": "nvme", "nvme_path": "/tmp", "pipeline_read": true},
+      "sub_group_size": 1000}, "aio": {"block_size": 4096, "thread_count": 2}})")
+      .validate();
+  io::parse_config(R"({"train_batch_size": 8, "zero_optimization": {"stage": 2,
+      "cpu_offload": true}})")
+      .validate();
+  std::string error = parse_error(R"({"train_batch_size": 8, "zero_optimization": {
+      "offload_optimizer": {"device": "nvme"}}})");
+  CHECK(test::contains(error,
+                       "zero_optimization.offload_optimizer.device: offload needs "
+                       "zero_optimization.stage 1 or 2"));
+  CHECK(test::contains(error,
+                       "zero_optimization.offload_optimizer.nvme_path: required with "
+                       "offload_optimizer.device \"nvme\""));
+  CHECK(test::contains(parse_error(R"({"train_batch_size": 8, "zero_optimization": {
+      "cpu_offload": true}})"),
+                       "offload needs zero_optimization.stage 1 or 2"));
+}
+
 TEST_CASE("config: unbuilt features are accepted off and rejected on") {
   io::Config off = io::parse_config(R"({"train_batch_size": 8, "zero_optimization": false,
       "pipeline": {"stages": "auto"}, "flops_profiler": {"enabled": false},
@@ -286,7 +307,7 @@ TEST_CASE("config: unbuilt features are accepted off and rejected on") {
       "communication_data_type": null})");
   off.validate();
   std::string error = parse_error(R"({"train_batch_size": 8,
-      "zero_optimization": {"stage": 3, "offload_param": {"device": "nvme"}, "cpu_offload": true},
+      "zero_optimization": {"stage": 3, "offload_param": {"device": "nvme"}, "cpu_offload_param": true},
       "flops_profiler": {"enabled": true}, "pipeline": {"stages": 2}, "wandb": {"enabled": true},
       "sparse_attention": {"mode": "fixed"}, "optimizer": {"type": "OneBitAdam"},
       "communication_data_type": "fp16", "activation_checkpointing":
@@ -296,7 +317,7 @@ TEST_CASE("config: unbuilt features are accepted off and rejected on") {
   CHECK(test::contains(error,
                        "not supported yet: zero_optimization.offload_param.device = "
                        "\"nvme\" (ZeRO-Offload is not built yet; accepted: \"none\")"));
-  CHECK(test::contains(error, "not supported yet: zero_optimization.cpu_offload = true"));
+  CHECK(test::contains(error, "not supported yet: zero_optimization.cpu_offload_param = true"));
   CHECK(test::contains(error, "not supported yet: flops_profiler.enabled = true"));
   CHECK(test::contains(error, "not supported yet: pipeline.stages = 2"));
   CHECK(test::contains(error, "not supported yet: wandb.enabled = true"));
