@@ -307,6 +307,7 @@ const std::vector<std::string> kAllSchedules = {"WarmupLR", "WarmupDecayLR", "Wa
                                                 "OneCycle", "LRRangeTest"};
 
 const char* const kZero = "ZeRO (stages 1-3)";
+const char* const kZero3 = "ZeRO stage 3";
 const char* const kOffload = "ZeRO-Offload";
 const char* const kNvme = "NVMe offload";
 const char* const kPipeline = "pipeline parallelism";
@@ -471,16 +472,19 @@ std::vector<KeySpec> make_specs() {
           unbuilt("bf16 overflow checks", {"false"}), ""),
       // ZeRO
       key(STRATA_CONFIG_FIELD(zero_optimization.stage), Between<int64_t>{0, 3},
-          unbuilt(kZero, {"0"}), "0: plain data parallelism"),
-      key(STRATA_CONFIG_FIELD(zero_optimization.contiguous_gradients), Any{}, setting(kZero), ""),
-      key(STRATA_CONFIG_FIELD(zero_optimization.reduce_scatter), Any{}, setting(kZero), ""),
+          unbuilt(kZero3, {"0", "1", "2"}),
+          "0: plain data parallelism; 1: optimizer states partitioned; 2: and gradients"),
+      key(STRATA_CONFIG_FIELD(zero_optimization.contiguous_gradients), Any{},
+          inert("stage 2 always copies gradients into contiguous unit buckets"), ""),
+      key(STRATA_CONFIG_FIELD(zero_optimization.reduce_scatter), Any{},
+          inert("stages 1-2 always reduce-scatter"), ""),
       key(STRATA_CONFIG_FIELD(zero_optimization.reduce_bucket_size), kNonNegativeInt, built(),
-          "elements per data-parallel gradient bucket"),
+          "elements per gradient bucket (ZeRO unit)"),
       key(STRATA_CONFIG_FIELD(zero_optimization.use_multi_rank_bucket_allreduce), Any{},
           setting(kZero), ""),
       key(STRATA_CONFIG_FIELD(zero_optimization.allgather_partitions), Any{}, setting(kZero), ""),
-      key(STRATA_CONFIG_FIELD(zero_optimization.allgather_bucket_size), kNonNegativeInt,
-          setting(kZero), "elements"),
+      key(STRATA_CONFIG_FIELD(zero_optimization.allgather_bucket_size), kNonNegativeInt, built(),
+          "elements of parameters all-gathered at once after a stage 1-2 step"),
       key(STRATA_CONFIG_FIELD(zero_optimization.overlap_comm), Any{}, built(),
           "reduce gradient buckets during backward; unset: true at stage 3, false below"),
       key(STRATA_CONFIG_FIELD(zero_optimization.load_from_fp32_weights), Any{}, setting(kZero), ""),

@@ -43,6 +43,12 @@ Tensor clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
                  " of the gradients of ", grads.size(), " parameters is non-finite (", value,
                  "), so it cannot be clipped; no gradient was changed");
   }
+  clip_grads_by_norm_(grads, total, max_norm);
+  return total;
+}
+
+void clip_grads_by_norm_(const std::vector<Tensor>& grads, const Tensor& total, double max_norm) {
+  autograd::NoGradGuard no_grad;
   // coefficient = min(1, max_norm / (total + 1e-6)), or 1 when total is not finite (|total| < inf
   // is false for inf and NaN): nothing is scaled then.
   Tensor finite = lt(abs(total), std::numeric_limits<double>::infinity());
@@ -59,7 +65,6 @@ Tensor clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
       mul_(g, coefficient.to(g.dtype()));
     }
   }
-  return total;
 }
 
 }  // namespace strata::optim

@@ -23,4 +23,10 @@ namespace strata::optim {
 Tensor clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type = 2.0,
                        bool error_if_nonfinite = false);
 
+// The scaling step of clip_grad_norm_ on its own, for a norm computed elsewhere (ZeRO's, summed
+// across ranks): multiplies `grads` in place by min(1, max_norm / (total_norm + 1e-6)), or leaves
+// them when total_norm (0-dim f64, on the gradients' device) is not finite.
+void clip_grads_by_norm_(const std::vector<Tensor>& grads, const Tensor& total_norm,
+                         double max_norm);
+
 }  // namespace strata::optim

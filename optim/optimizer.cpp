@@ -244,6 +244,25 @@ void Optimizer::step() {
   for (int64_t g = 0; g < static_cast<int64_t>(param_groups_.size()); ++g) step_group(g);
 }
 
+int64_t Optimizer::state_bytes() const {
+  int64_t bytes = 0;
+  auto add = [&](const Tensor& t) {
+    if (t.defined()) bytes += t.numel() * static_cast<int64_t>(element_size(t.dtype()));
+  };
+  for (const GroupState& st : state_) {
+    if (st.flat) {
+      add(st.flat_master);
+      for (const Tensor& t : st.flat_tensors) add(t);
+      continue;
+    }
+    for (const ParamState& ps : st.params) {
+      add(ps.master);
+      for (const Tensor& t : ps.tensors) add(t);
+    }
+  }
+  return bytes;
+}
+
 StateDict Optimizer::state_dict() const {
   StateDict out;
   int64_t index = 0;

@@ -94,6 +94,9 @@ class Optimizer {
   // True when step() updates group `group` with one kernel call over its flat buffer.
   bool fused(int64_t group) const;
 
+  // Bytes held for states and master copies (memory accounting).
+  int64_t state_bytes() const;
+
   StateDict state_dict() const;
   // Restores options, steps, states and master copies. Throws, naming every key, when the group
   // count or sizes differ, keys are missing or unexpected, or a tensor's shape differs from its

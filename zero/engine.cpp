@@ -8,10 +8,12 @@
 #include <iostream>
 #include <sstream>
 
+#include "core/allocator.hpp"
 #include "core/autograd_record.hpp"
 #include "core/elementwise.hpp"
 #include "core/error.hpp"
 #include "core/factories.hpp"
+#include "core/reduce.hpp"
 #include "optim/clip_grad.hpp"
 #include "optim/loss_scaler.hpp"
 
@@ -63,15 +65,33 @@ Engine::Engine(io::Config config, std::shared_ptr<nn::Module> model,
     module_->to(DType::f16);
     scaler_ = std::make_unique<optim::LossScaler>(scaler_options(config_.fp16));
   }
-  flat_ = FlatParameters(optimized_parameters(*optimizer_));
+  const io::ZeroConfig& zero = config_.zero_optimization;
+  STRATA_CHECK(zero.stage >= 0 && zero.stage <= 2, "Engine: zero_optimization.stage ", zero.stage,
+               " is not built (stages 0, 1 and 2 are)");
+  // Stage 2 on one rank has nothing to reduce-scatter: it keeps flat gradients, as stage 1.
+  const bool staged = zero.stage == 2 && group_;
+  flat_ = FlatParameters(optimized_parameters(*optimizer_),
+                         {.world = zero.stage > 0 ? dp_size() : 1,
+                          .alignment = zero.stage > 0 ? kSliceAlignment : 1,
+                          .max_unit_numel = zero.reduce_bucket_size},
+                         !staged);
   if (group_) {
     rank_ = group_->rank();
     for (const FlatBuffer& buffer : flat_.buffers()) group_->broadcast(buffer.params, 0);
-    reducer_ =
-        GradientReducer::create(flat_, group_,
-                                {.bucket_size = config_.zero_optimization.reduce_bucket_size,
-                                 .prescale_gradients = config_.prescale_gradients,
-                                 .gradient_predivide_factor = config_.gradient_predivide_factor});
+  }
+  if (zero.stage > 0)
+    partitioned_ = std::make_unique<PartitionedOptimizer>(flat_, optimizer_, group_, staged,
+                                                          zero.allgather_bucket_size);
+  if (group_) {
+    const Reduction reduction = zero.stage == 0 ? Reduction::allreduce
+                                : staged        ? Reduction::staged
+                                                : Reduction::reduce_scatter;
+    reducer_ = GradientReducer::create(
+        flat_, group_,
+        {.reduction = reduction,
+         .prescale_gradients = config_.prescale_gradients,
+         .gradient_predivide_factor = config_.gradient_predivide_factor},
+        partitioned_ ? partitioned_->compact_gradients() : std::vector<Tensor>{});
   }
   const Device device =
       flat_.buffers().empty() ? Device::cpu() : flat_.buffers()[0].params.device();
@@ -108,7 +128,8 @@ Tensor Engine::backward(const Tensor& loss) {
     window_loss_ = add(window_loss_, loss.detach().reshape({}).to(DType::f32));
   }
   const double factor = loss_scale() / static_cast<double>(gradient_accumulation_steps());
-  const bool reduce = reducer_ && is_gradient_accumulation_boundary();
+  // Stage 2 reduces every micro-step into the gradient partition; the others at the boundary.
+  const bool reduce = reducer_ && (is_gradient_accumulation_boundary() || staged());
   if (reduce) reducer_->begin_backward(config_.zero_optimization.overlap_comm.value_or(false));
   if (factor == 1.0) {
     loss.backward();  // no multiply at all: the same gradients as a plain loss.backward()
@@ -123,9 +144,19 @@ bool Engine::is_gradient_accumulation_boundary() const {
   return (micro_steps_ + 1) % gradient_accumulation_steps() == 0;
 }
 
+bool Engine::staged() const { return partitioned_ && !partitioned_->compact_gradients().empty(); }
+
 void Engine::step() {
   const bool boundary = is_gradient_accumulation_boundary();
   ++micro_steps_;
+  if (reducer_ && (boundary || staged())) {
+    auto timed = timers_.time(Phase::reduce);
+    const ReductionTimes times = reducer_->wait();
+    window_reduction_.in_flight_ms += times.in_flight_ms;
+    window_reduction_.waited_ms += times.waited_ms;
+    step_reduction_.in_flight_ms += times.in_flight_ms;
+    step_reduction_.waited_ms += times.waited_ms;
+  }
   if (boundary) optimizer_step();
 }
 
@@ -136,19 +167,23 @@ void Engine::optimizer_step() {
     step_loss_ = div(window_loss_, static_cast<double>(gradient_accumulation_steps()));
     window_loss_ = zeros({}, window_loss_.options());
   }
-  if (reducer_) {  // one rank has nothing to reduce
-    auto timed = timers_.time(Phase::reduce);
-    last_reduction_ = reducer_->wait();
-    window_reduction_.in_flight_ms += last_reduction_.in_flight_ms;
-    window_reduction_.waited_ms += last_reduction_.waited_ms;
-  }
+  last_reduction_ = step_reduction_;
+  step_reduction_ = {};
   {
     auto timed = timers_.time(Phase::step);
     step_skipped_ = false;
     grad_norm_ = Tensor();
+    // This rank's gradients: all of them at stage 0, its partition at stages 1-2.
+    const std::vector<Tensor> grads =
+        partitioned_ ? partitioned_->gradients() : flat_.grad_buffers();
     if (scaler_) {
       const double scale = scaler_->scale();
-      step_skipped_ = scaler_->unscale_and_check(flat_.grad_buffers());
+      step_skipped_ = scaler_->unscale_and_check(grads);
+      if (partitioned_ && group_) {  // an overflow anywhere skips the step everywhere
+        Tensor overflow = full({1}, step_skipped_ ? 1.0 : 0.0, DType::f32);
+        group_->allreduce(overflow, dist::ReduceOp::max);
+        step_skipped_ = overflow.item<float>() > 0;
+      }
       scaler_->update(step_skipped_);
       if (step_skipped_) {
         ++skipped_steps_;
@@ -160,18 +195,66 @@ void Engine::optimizer_step() {
       }
     }
     if (!step_skipped_) {
-      if (config_.gradient_clipping > 0)
-        grad_norm_ = optim::clip_grad_norm_(flat_.parameters(), config_.gradient_clipping);
-      optimizer_->step();
+      if (config_.gradient_clipping > 0) {
+        if (partitioned_) {
+          grad_norm_ = partition_grad_norm(grads);
+          optim::clip_grads_by_norm_(grads, grad_norm_, config_.gradient_clipping);
+        } else {
+          grad_norm_ = optim::clip_grad_norm_(flat_.parameters(), config_.gradient_clipping);
+        }
+      }
+      if (partitioned_) {
+        partitioned_->step();
+      } else {
+        optimizer_->step();
+      }
       if (scheduler_) scheduler_->step();
     }
-    flat_.zero_grads();
+    if (partitioned_) {
+      partitioned_->zero_grads();
+    } else {
+      flat_.zero_grads();
+    }
   }
   ++global_steps_;
   global_samples_ += train_batch_size();
   timers_.end_step();
   const bool last = log_.total_steps > 0 && global_steps_ == log_.total_steps;
   if (rank_ == 0 && (global_steps_ % config_.steps_per_print == 0 || last)) log_step();
+}
+
+Tensor Engine::partition_grad_norm(const std::vector<Tensor>& grads) const {
+  autograd::NoGradGuard no_grad;
+  // The sum of squares of this rank's partition (padding is zero), in f64 as clip_grad_norm_
+  // combines norms, summed over the ranks.
+  Tensor total = zeros({1}, DType::f64);
+  for (const Tensor& g : grads) {
+    Tensor n = norm(is_16bit_float(g.dtype()) ? g.to(DType::f32) : g).to(DType::f64);
+    total = add(total, mul(n, n));
+  }
+  if (group_) group_->allreduce(total, dist::ReduceOp::sum);
+  return sqrt(total).reshape({});
+}
+
+MemoryReport Engine::memory_report() const {
+  auto bytes = [](const Tensor& t) {
+    return t.defined() ? t.numel() * static_cast<int64_t>(element_size(t.dtype())) : 0;
+  };
+  MemoryReport report;
+  for (const FlatBuffer& b : flat_.buffers()) {
+    report.parameters += bytes(b.params);
+    report.gradients += bytes(b.grads);
+  }
+  report.optimizer_states = optimizer_->state_bytes();
+  if (partitioned_) {
+    for (const Tensor& g : partitioned_->compact_gradients()) report.gradients += bytes(g);
+    for (const Tensor& m : partitioned_->masters()) report.optimizer_states += bytes(m);
+  }
+  if (reducer_) report.gradients += reducer_->staged_bytes();
+  const Device device =
+      flat_.buffers().empty() ? Device::cpu() : flat_.buffers()[0].params.device();
+  report.peak_allocated = static_cast<int64_t>(memory_stats(device).peak_bytes);
+  return report;
 }
 
 std::vector<double> Engine::get_lr() const {

@@ -18,8 +18,9 @@
 //   optimizer and the schedule do not step, the loss scale drops, and the reason is logged.
 //
 // Mixed precision: bf16.enabled converts the model's floating parameters and buffers to bf16;
-// fp16.enabled to f16, and scales the loss with optim::LossScaler. The optimizer keeps f32
-// master copies of 16-bit parameters in both cases (optim/optimizer.hpp).
+// fp16.enabled to f16, and scales the loss with optim::LossScaler. f32 master copies of 16-bit
+// parameters are kept in both cases: by the optimizer at stage 0 (optim/optimizer.hpp), as the
+// compact partition masters at stages 1-2 (zero/partitioned_optimizer.hpp).
 //
 // Logging (rank 0) every steps_per_print global steps: a progress line (step, loss, lr, loss
 // scale, grad norm, skipped steps, samples/s or tokens/s, ETA when the total is known), the
@@ -27,11 +28,34 @@
 // metrics file when one is named. Only those steps read values back from the device.
 //
 // Data parallelism: given a process group of N ranks, the engine broadcasts the parameters from
-// rank 0, and at each accumulation boundary averages the flat gradients over the group in buckets
-// (zero/gradient_reducer.hpp): launched during the boundary's backward as they become ready with
-// zero_optimization.overlap_comm, else after it, and waited for in step() before unscaling and
-// clipping (the timed reduce phase). Non-boundary micro-steps communicate nothing. loss() and the
-// log report this rank's loss, as DeepSpeed's engine does.
+// rank 0, and reduces the gradients over the group one unit of the flat buffers at a time
+// (zero/partition.hpp, zero/gradient_reducer.hpp): launched during backward as units become ready
+// with zero_optimization.overlap_comm, else after it, and waited for in step() (the timed reduce
+// phase) before unscaling and clipping. loss() and the log report this rank's loss, as
+// DeepSpeed's engine does.
+//
+// ZeRO (zero_optimization.stage; units of at most reduce_bucket_size elements, padded so that
+// each rank owns an equal, 16-aligned slice of each):
+// - stage 0: every rank holds everything; the accumulation boundary all-reduces each unit of the
+//   flat gradients, earlier micro-steps communicate nothing.
+// - stage 1: optimizer states and f32 masters partitioned: the flat gradients accumulate over the
+//   micro-steps and the boundary reduce-scatters each unit in place, so a rank's slice of it holds
+//   the average. Each rank updates its partition, and the parameters are all-gathered per unit
+//   (at most allgather_bucket_size elements in flight).
+// - stage 2: gradients partitioned too: there is no flat gradient buffer. Each micro-step's
+//   gradients go from autograd's .grad into a bucket per unit, which is reduce-scattered and added
+//   into this rank's compact gradient partition (every micro-step reduces, as in DeepSpeed).
+//   One rank (no group) keeps flat gradients instead, as stage 1: it has nothing to scatter.
+// At stages 1-2, fp16 overflow is agreed across the ranks (an overflow anywhere skips the step
+// everywhere) and the global norm is the root of the ranks' summed squares. Under ZeRO the
+// optimizer's parameter groups hold this rank's partition: 1-D f32 slices of the compact masters
+// (the group count and options are unchanged, so schedules and get_lr() work); LAMB is refused.
+//
+// Memory (memory_report(), bytes per rank, with Psi parameters trained in bf16/f16 with Adam and N
+// ranks): stage 0 holds 16 Psi (2 parameters + 2 gradients + 4 f32 masters + 8 Adam states),
+// stage 1 4 Psi + 12 Psi / N, stage 2 2 Psi + 14 Psi / N, plus the padding of the units (at most
+// 16 N - 1 elements each). Transients come on top: stage 1's f32 copy of the gradient partition at
+// the step, stage 2's buckets of the units in flight during backward.
 #pragma once
 
 #include <cstdint>
@@ -54,6 +78,7 @@
 #include "parallel/process_group.hpp"
 #include "zero/flat_parameters.hpp"
 #include "zero/gradient_reducer.hpp"
+#include "zero/partitioned_optimizer.hpp"
 #include "zero/step_timers.hpp"
 
 namespace strata::optim {
@@ -76,6 +101,16 @@ struct LoadOptions {
   bool load_lr_scheduler_states = true;  // the schedule's position
   // Only the weights: no optimizer, schedule, loss scale, counters, RNG or loader position.
   bool load_module_only = false;
+};
+
+// The bytes one rank holds for training state (Engine::memory_report), at the time of the call.
+struct MemoryReport {
+  int64_t parameters = 0;        // the flat parameter buffers (padding included)
+  int64_t gradients = 0;         // flat gradients, stage 2's gradient partition and its buckets
+  int64_t optimizer_states = 0;  // the optimizer's states and f32 masters (ZeRO's compact ones)
+  int64_t offloaded = 0;         // of the above, held off the device (CPU/NVMe offload): 0 here
+  int64_t total() const { return parameters + gradients + optimizer_states; }
+  int64_t peak_allocated = 0;  // the device allocator's high-water mark (core/allocator.hpp)
 };
 
 struct LoadedCheckpoint {
@@ -142,7 +177,8 @@ class Engine {
   // (io/checkpoint_writer.hpp): the model's weights by module path name, the optimizer's state
   // (f32 masters included), the schedule, the loss scaler, the default generator's Philox state,
   // the counters, the loader's position, and `client_state` (a JSON object). Call it after step()
-  // at an accumulation boundary. Returns DIR/<tag>.
+  // at an accumulation boundary. Returns DIR/<tag>. Stage 0 only for now: at stages 1-2 both
+  // save_checkpoint and load_checkpoint throw "not supported yet at ZeRO stage N".
   std::filesystem::path save_checkpoint(const std::filesystem::path& dir, std::string tag = {},
                                         std::string_view client_state = "{}");
   // Loads DIR/<tag> (the tag DIR/latest names when empty) into this engine, which has the same
@@ -165,8 +201,14 @@ class Engine {
   const std::shared_ptr<dist::ProcessGroup>& group() const { return group_; }
   int dp_size() const { return group_ ? group_->size() : 1; }
   int dp_rank() const { return rank_; }
-  // The gradient reduction of the last step (zeros on one rank).
+  // The gradient reduction of the last step, summed over its micro-steps (zeros on one rank).
   const ReductionTimes& last_reduction() const { return last_reduction_; }
+  int zero_stage() const { return static_cast<int>(config_.zero_optimization.stage); }
+  // Stages 1-2: the partitioned optimizer (its masters, gradient partition and the map of the
+  // rebound optimizer's state entries to compact ranges, for checkpoints); null at stage 0.
+  const PartitionedOptimizer* partitioned_optimizer() const { return partitioned_.get(); }
+  // This rank's bytes for parameters, gradients and optimizer states, and the allocator's peak.
+  MemoryReport memory_report() const;
   int64_t gradient_accumulation_steps() const { return *config_.gradient_accumulation_steps; }
   int64_t train_batch_size() const { return *config_.train_batch_size; }
   int64_t train_micro_batch_size_per_gpu() const { return *config_.train_micro_batch_size_per_gpu; }
@@ -174,6 +216,10 @@ class Engine {
  private:
   // The boundary part of step().
   void optimizer_step();
+  // Stage 2 with a group: gradients reduce-scattered every micro-step into the partition.
+  bool staged() const;
+  // Stages 1-2: the global norm of the gradient partitions, summed over the ranks (f64 []).
+  Tensor partition_grad_norm(const std::vector<Tensor>& grads) const;
   // The log line, the breakdown and the metrics row of the step just taken.
   void log_step();
   std::ostream& out() const;
@@ -185,11 +231,13 @@ class Engine {
   std::shared_ptr<io::DataLoader> loader_;
   LogOptions log_;
   FlatParameters flat_;
-  std::unique_ptr<optim::LossScaler> scaler_;         // fp16 only
-  std::shared_ptr<dist::ProcessGroup> group_;         // data parallel; null on one rank
-  std::shared_ptr<GradientReducer> reducer_;          // with group_
-  int rank_ = 0;                                      // the data-parallel rank: 0 on one rank
-  ReductionTimes last_reduction_, window_reduction_;  // the last step's; the sum since the log
+  std::unique_ptr<optim::LossScaler> scaler_;          // fp16 only
+  std::shared_ptr<dist::ProcessGroup> group_;          // data parallel; null on one rank
+  std::shared_ptr<GradientReducer> reducer_;           // with group_
+  std::unique_ptr<PartitionedOptimizer> partitioned_;  // stages 1-2
+  int rank_ = 0;                                       // the data-parallel rank: 0 on one rank
+  // The last step's; the sum since the log; the sum over this step's micro-steps so far.
+  ReductionTimes last_reduction_, window_reduction_, step_reduction_;
 
   int64_t micro_steps_ = 0, global_steps_ = 0, global_samples_ = 0, skipped_steps_ = 0;
   bool step_skipped_ = false;

@@ -20,6 +20,8 @@ namespace strata::zero {
 
 std::filesystem::path Engine::save_checkpoint(const std::filesystem::path& dir, std::string tag,
                                               std::string_view client_state) {
+  STRATA_CHECK(zero_stage() == 0, "save_checkpoint: not supported yet at ZeRO stage ", zero_stage(),
+               " (checkpoints of partitioned optimizer state are being built)");
   STRATA_CHECK(micro_steps_ % gradient_accumulation_steps() == 0,
                "save_checkpoint: called inside an accumulation window (micro-step ", micro_steps_,
                " of windows of ", gradient_accumulation_steps(),
@@ -47,6 +49,8 @@ std::filesystem::path Engine::save_checkpoint(const std::filesystem::path& dir, 
 
 LoadedCheckpoint Engine::load_checkpoint(const std::filesystem::path& dir, std::string tag,
                                          LoadOptions options) {
+  STRATA_CHECK(zero_stage() == 0, "load_checkpoint: not supported yet at ZeRO stage ", zero_stage(),
+               " (checkpoints of partitioned optimizer state are being built)");
   io::CheckpointReader reader(dir, std::move(tag));
   const nn::OrderedDict<Tensor> own = module_->state_dict();
   io::NamedTensors weights = reader.read_tensors("model", io::specs_of(own.items()));

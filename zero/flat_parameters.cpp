@@ -1,13 +1,59 @@
 // Flat parameter and gradient buffers (flat_parameters.hpp).
 #include "zero/flat_parameters.hpp"
 
+#include <algorithm>
+
 #include "core/autograd_record.hpp"
 #include "core/error.hpp"
 #include "core/factories.hpp"
 
 namespace strata::zero {
 
-FlatParameters::FlatParameters(const std::vector<Tensor>& parameters) {
+namespace {
+
+// Cuts `buffer`'s members into units and places them; `index` is the layout index of its first
+// member over all buffers (UnitOptions::unit_starts counts in it).
+void cut_units(FlatBuffer& buffer, size_t index, const UnitOptions& options) {
+  BufferUnits& units = buffer.units;
+  units.world = options.world;
+  const int64_t grain = options.world * options.alignment;
+  auto close = [&] {
+    Unit& unit = units.units.back();
+    const int64_t size = (unit.payload + grain - 1) / grain * grain;
+    unit.slice = size / options.world;
+    units.numel = unit.begin + size;
+  };
+  for (size_t i = 0; i < buffer.members.size(); ++i, ++index) {
+    const int64_t n = buffer.members[i].numel();
+    const bool forced = std::find(options.unit_starts.begin(), options.unit_starts.end(), index) !=
+                        options.unit_starts.end();
+    if (units.units.empty() || forced || units.units.back().payload + n > options.max_unit_numel) {
+      if (!units.units.empty()) close();
+      const int64_t compact_begin = units.units.empty() ? 0 : units.partition_numel();
+      units.units.push_back(Unit{.begin = units.numel,
+                                 .compact_begin = compact_begin,
+                                 .first_member = i,
+                                 .end_member = i});
+    }
+    Unit& unit = units.units.back();
+    buffer.begins.push_back(unit.begin + unit.payload);
+    unit.payload += n;
+    unit.end_member = i + 1;
+  }
+  close();
+}
+
+}  // namespace
+
+FlatParameters::FlatParameters(const std::vector<Tensor>& parameters)
+    : FlatParameters(parameters, UnitOptions{}) {}
+
+FlatParameters::FlatParameters(const std::vector<Tensor>& parameters, const UnitOptions& options,
+                               bool flat_gradients)
+    : flat_gradients_(flat_gradients) {
+  STRATA_CHECK(options.world >= 1 && options.alignment >= 1,
+               "FlatParameters: units need world >= 1 and alignment >= 1, got world ",
+               options.world, " and alignment ", options.alignment);
   for (size_t i = 0; i < parameters.size(); ++i) {
     const Tensor& p = parameters[i];
     STRATA_CHECK(p.defined() && is_floating(p.dtype()), "FlatParameters: parameter ", i,
@@ -22,29 +68,33 @@ FlatParameters::FlatParameters(const std::vector<Tensor>& parameters) {
     for (const Tensor& m : buffer->members)
       STRATA_CHECK(!m.is_same(p), "FlatParameters: parameter ", i, " (shape ", shape_str(p.shape()),
                    ") is listed twice");
-    buffer->begins.push_back(
-        buffer->members.empty() ? 0 : buffer->begins.back() + buffer->members.back().numel());
     buffer->members.push_back(p);
   }
   autograd::NoGradGuard no_grad;
+  size_t index = 0;
   for (FlatBuffer& b : buffers_) {
+    cut_units(b, index, options);
+    index += b.members.size();
     const Tensor& first = b.members[0];
-    const int64_t n = b.begins.back() + b.members.back().numel();
-    b.params = empty({n}, {first.dtype(), first.device()});
-    b.grads = zeros({n}, {first.dtype(), first.device()});
+    const int64_t n = b.units.numel;
+    // Padding is zero: ZeRO reduces and updates it with the rest of a unit, and it stays zero.
+    b.params = zeros({n}, {first.dtype(), first.device()});
+    if (flat_gradients_) b.grads = zeros({n}, {first.dtype(), first.device()});
     for (size_t i = 0; i < b.members.size(); ++i) {
       const Tensor& p = b.members[i];
       Tensor view = b.params.narrow(0, b.begins[i], p.numel()).view(p.shape());
       view.copy_(p);
       p.set_data(view);
-      p.set_grad(b.grads.narrow(0, b.begins[i], p.numel()).view(p.shape()));
+      p.set_grad(flat_gradients_ ? b.grads.narrow(0, b.begins[i], p.numel()).view(p.shape())
+                                 : Tensor());
     }
   }
 }
 
 std::vector<Tensor> FlatParameters::grad_buffers() const {
   std::vector<Tensor> grads;
-  for (const FlatBuffer& b : buffers_) grads.push_back(b.grads);
+  for (const FlatBuffer& b : buffers_)
+    if (b.grads.defined()) grads.push_back(b.grads);
   return grads;
 }
 
@@ -62,7 +112,8 @@ int64_t FlatParameters::numel() const {
 }
 
 void FlatParameters::zero_grads() const {
-  for (const FlatBuffer& b : buffers_) Tensor(b.grads).fill_(0);
+  for (const FlatBuffer& b : buffers_)
+    if (b.grads.defined()) Tensor(b.grads).fill_(0);
 }
 
 void FlatParameters::check_intact() const {
@@ -75,6 +126,7 @@ void FlatParameters::check_intact() const {
                    shape_str(p.shape()),
                    ") no longer views the engine's flat buffer: do not move or convert the model "
                    "after initialize");
+      if (!flat_gradients_) continue;
       STRATA_CHECK(
           g.defined() && g.storage().is_same(b.grads.storage()) && g.offset() == b.begins[i],
           "Engine: the .grad of parameter ", i, " of the ", dtype_name(p.dtype()),

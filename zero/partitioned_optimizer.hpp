@@ -1,0 +1,81 @@
+// PartitionedOptimizer: the optimizer side of ZeRO stages 1 and 2 (design decision 5). Each rank
+// updates only its partition of each flat buffer (zero/partition.hpp), in compact coordinates:
+//
+// - the f32 master weights of the partition, one compact buffer per flat buffer ([partition_numel],
+//   for f32 models too: the parameters themselves are only ever written from it);
+// - the user's optimizer, *rebound*: group g's parameters become the 1-D slices of the masters that
+//   this rank owns of group g's flat range (compact_range), one per buffer the group touches, none
+//   when the rank owns nothing of it. The optimizer then updates f32 tensors and keeps no master
+//   copies of its own; its group count and options are unchanged, so LR schedules and get_lr work.
+//   Only element-wise optimizers can be partitioned (SGD, Adam, AdamW, Adagrad): LAMB's trust ratio
+//   needs each parameter's norm across ranks and is rejected, as DeepSpeed does;
+// - this rank's gradient partition in the model dtype: at stage 1 the rank's slice of each unit of
+//   the flat gradient buffer (reduce-scattered in place there), at stage 2 a compact buffer per
+//   flat buffer that the staged reduction accumulates into (zero/gradient_reducer.hpp).
+//
+// step() converts the gradient partition to a transient compact f32 gradient, sets it as the
+// rebound parameters' .grad, steps the optimizer, drops the f32 gradient, rounds the updated
+// masters into this rank's slice of each unit of the flat parameters, and all-gathers every unit
+// in place (at most allgather_bucket_size elements in flight), so every rank ends with the full
+// updated parameters.
+//
+// Checkpoints: entry i of the rebound optimizer's state dict ("state.<i>.*", PyTorch's numbering
+// over the groups in order) is entries()[i]: the compact range [begin, end) of buffer `buffer`'s
+// partition. With the flat buffers' units, members and begins (Engine::flat_parameters()), that
+// maps every state element to its parameter element on any layout.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/tensor.hpp"
+#include "optim/optimizer.hpp"
+#include "parallel/process_group.hpp"
+#include "zero/flat_parameters.hpp"
+
+namespace strata::zero {
+
+// One parameter of the rebound optimizer: a compact range of one buffer's partition.
+struct PartitionEntry {
+  size_t group = 0;  // the optimizer's parameter group
+  int buffer = 0;    // FlatParameters::buffers() index
+  int64_t begin = 0, end = 0;
+};
+
+class PartitionedOptimizer {
+ public:
+  // `flat`'s units are cut for the group's size (world 1 when `group` is null), and its
+  // parameters hold the training's starting values on every rank. `staged`: stage 2's compact
+  // gradient partitions (flat has no gradient buffers); else stage 1's slices of the flat
+  // gradients. Rebinds `optimizer` (which must not have stepped).
+  PartitionedOptimizer(const FlatParameters& flat, std::shared_ptr<optim::Optimizer> optimizer,
+                       std::shared_ptr<dist::ProcessGroup> group, bool staged,
+                       int64_t allgather_bucket_size);
+
+  // This rank's gradient partition, in the model dtype: what to unscale, check, measure and clip.
+  const std::vector<Tensor>& gradients() const { return gradients_; }
+  // Stage 2's compact gradient partition of each buffer (empty at stage 1).
+  const std::vector<Tensor>& compact_gradients() const { return compact_gradients_; }
+  // The f32 master weights of this rank's partition, one per buffer.
+  const std::vector<Tensor>& masters() const { return masters_; }
+  const std::vector<PartitionEntry>& entries() const { return entries_; }
+
+  // The optimizer step on the partition, then the all-gather of the parameters.
+  void step();
+  // Zeroes the gradient partition (the flat gradients at stage 1).
+  void zero_grads();
+
+ private:
+  FlatParameters flat_;  // shares the engine's tensors
+  std::shared_ptr<optim::Optimizer> optimizer_;
+  std::shared_ptr<dist::ProcessGroup> group_;
+  int rank_ = 0;
+  int64_t allgather_bucket_size_;
+  std::vector<Tensor> masters_;
+  std::vector<Tensor> gradients_;
+  std::vector<Tensor> compact_gradients_;
+  std::vector<PartitionEntry> entries_;
+};
+
+}  // namespace strata::zero
