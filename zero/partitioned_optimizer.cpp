@@ -14,12 +14,14 @@ namespace strata::zero {
 PartitionedOptimizer::PartitionedOptimizer(const FlatParameters& flat,
                                            std::shared_ptr<optim::Optimizer> optimizer,
                                            std::shared_ptr<dist::ProcessGroup> group, bool staged,
-                                           int64_t allgather_bucket_size)
+                                           int64_t allgather_bucket_size,
+                                           std::vector<Tensor> compact_params)
     : flat_(flat),
       optimizer_(std::move(optimizer)),
       group_(std::move(group)),
       rank_(group_ ? group_->rank() : 0),
-      allgather_bucket_size_(allgather_bucket_size) {
+      allgather_bucket_size_(allgather_bucket_size),
+      compact_params_(std::move(compact_params)) {
   STRATA_CHECK(
       std::string_view(optimizer_->name()) != "LAMB",
       "ZeRO stages 1-3 partition the optimizer state element-wise, and LAMB's trust ratio ",
@@ -32,7 +34,9 @@ PartitionedOptimizer::PartitionedOptimizer(const FlatParameters& flat,
     STRATA_CHECK(b.units.world == world, "PartitionedOptimizer: units cut for ", b.units.world,
                  " ranks, the data-parallel group has ", world);
     const BufferUnits& units = b.units;
-    Tensor master = zeros({units.partition_numel()}, {DType::f32, b.params.device()});
+    Tensor master = compact_params_.empty()
+                        ? zeros({units.partition_numel()}, {DType::f32, b.params.device()})
+                        : compact_params_[masters_.size()].to(DType::f32);
     Tensor compact_grad;
     if (staged) {
       compact_grad = zeros({units.partition_numel()}, b.params.options());
@@ -43,7 +47,10 @@ PartitionedOptimizer::PartitionedOptimizer(const FlatParameters& flat,
       const Unit& unit = units.units[u];
       if (unit.slice == 0) continue;
       auto [first, last] = units.slice_range(u, rank_);
-      master.narrow(0, unit.compact_begin, unit.slice).copy_(b.params.narrow(0, first, unit.slice));
+      if (compact_params_.empty()) {
+        master.narrow(0, unit.compact_begin, unit.slice)
+            .copy_(b.params.narrow(0, first, unit.slice));
+      }
       if (!staged) gradients_.push_back(b.grads.narrow(0, first, unit.slice));
     }
     masters_.push_back(master);
@@ -114,6 +121,10 @@ void PartitionedOptimizer::step() {
     for (const Tensor& p : group.params) p.set_grad(Tensor());
   grads.clear();
 
+  if (!compact_params_.empty()) {  // stage 3: each rank keeps its partition only
+    for (size_t b = 0; b < buffers.size(); ++b) compact_params_[b].copy_(masters_[b]);
+    return;
+  }
   // The updated slices into the flat parameters, each unit all-gathered in place as soon as its
   // slice is written, with at most allgather_bucket_size elements (or one unit) in flight.
   std::deque<std::pair<std::shared_ptr<dist::Work>, int64_t>> in_flight;

@@ -27,17 +27,24 @@ struct Stage3Parameters::Event {
 
 namespace {
 
-std::vector<int64_t> unit_sizes(const std::vector<Stage3Buffer>& buffers) {
+std::vector<int64_t> unit_sizes(const std::vector<FlatBuffer>& buffers) {
   std::vector<int64_t> sizes;
-  for (const Stage3Buffer& buffer : buffers) {
+  for (const FlatBuffer& buffer : buffers) {
     for (const Unit& unit : buffer.units.units) sizes.push_back(unit.slice * buffer.units.world);
   }
   return sizes;
 }
 
+// A copy of the parameter's values as rank 0 holds them: every rank starts from rank 0's model.
+Tensor from_rank0(const Tensor& parameter, dist::ProcessGroup* group) {
+  Tensor values = parameter.clone();
+  if (group) group->broadcast(values, 0);
+  return values;
+}
+
 }  // namespace
 
-std::vector<size_t> stage3_unit_starts(nn::Module& model, const std::vector<Tensor>& layout,
+std::vector<size_t> stage3_unit_starts(nn::Module& model, const std::vector<Tensor>& parameters,
                                        int64_t persistence_threshold) {
   std::unordered_map<const autograd::Meta*, const nn::Module*> owner;
   for (auto& [name, module] : model.named_modules()) {
@@ -45,35 +52,50 @@ std::vector<size_t> stage3_unit_starts(nn::Module& model, const std::vector<Tens
       owner.emplace(&parameter.ensure_autograd_meta(), module);
     }
   }
+  // FlatParameters' layout: one buffer per dtype, in order of first appearance.
+  std::vector<DType> dtypes;
+  for (const Tensor& p : parameters) {
+    if (std::find(dtypes.begin(), dtypes.end(), p.dtype()) == dtypes.end()) {
+      dtypes.push_back(p.dtype());
+    }
+  }
   std::vector<size_t> starts;
-  for (size_t i = 0; i < layout.size(); ++i) {
-    auto small = [&](size_t j) { return layout[j].numel() < persistence_threshold; };
-    auto owner_of = [&](size_t j) { return owner[&layout[j].ensure_autograd_meta()]; };
-    if (i == 0 || owner_of(i) != owner_of(i - 1) || small(i) != small(i - 1)) starts.push_back(i);
+  size_t index = 0;
+  for (DType dtype : dtypes) {
+    const Tensor* previous = nullptr;
+    for (const Tensor& p : parameters) {
+      if (p.dtype() != dtype) continue;
+      const bool small = p.numel() < persistence_threshold;
+      if (!previous ||
+          owner[&p.ensure_autograd_meta()] != owner[&previous->ensure_autograd_meta()] ||
+          small != (previous->numel() < persistence_threshold)) {
+        starts.push_back(index);
+      }
+      previous = &p;
+      ++index;
+    }
   }
   return starts;
 }
 
-Stage3Parameters::Stage3Parameters(nn::Module& model, std::vector<Stage3Buffer> buffers,
+Stage3Parameters::Stage3Parameters(nn::Module& model, const FlatParameters& flat,
                                    std::shared_ptr<dist::ProcessGroup> group, Stage3Options options)
-    : buffers_(std::move(buffers)),
+    : flat_(flat),
       group_(std::move(group)),
       world_(group_ ? group_->size() : 1),
       rank_(group_ ? group_->rank() : 0),
-      schedule_(unit_sizes(buffers_), options.schedule),
+      schedule_(unit_sizes(flat_.buffers()), options.schedule),
       root_(&model),
       alive_(std::make_shared<bool>(true)) {
   autograd::NoGradGuard no_grad;
-  for (size_t b = 0; b < buffers_.size(); ++b) {
-    Stage3Buffer& buffer = buffers_[b];
-    STRATA_CHECK(buffer.units.world == world_ && buffer.members.size() == buffer.begins.size() &&
-                     !buffer.members.empty(),
-                 "Stage3Parameters: buffer ", b, " has units for ", buffer.units.world,
-                 " ranks (the group has ", world_, ") or mismatched members");
+  STRATA_CHECK(!flat_.flat_params(), "Stage3Parameters: the flat parameters must be laid out ",
+               "without flat parameter buffers (FlatParameters' flat_params false)");
+  for (size_t b = 0; b < flat_.buffers().size(); ++b) {
+    const FlatBuffer& buffer = flat_.buffers()[b];
+    STRATA_CHECK(buffer.units.world == world_, "Stage3Parameters: buffer ", b, " has units for ",
+                 buffer.units.world, " ranks, the group has ", world_);
     const TensorOptions options_b = buffer.members[0].options();
-    int64_t partition_numel = 0;
-    for (const Unit& unit : buffer.units.units) partition_numel += unit.slice;
-    partitions_.push_back(zeros({partition_numel}, options_b));
+    partitions_.push_back(zeros({buffer.units.partition_numel()}, options_b));
     for (size_t i = 0; i < buffer.units.units.size(); ++i) {
       const Unit& unit = buffer.units.units[i];
       const int64_t size = unit.slice * world_;
@@ -84,16 +106,14 @@ Stage3Parameters::Stage3Parameters(nn::Module& model, std::vector<Stage3Buffer> 
         const Tensor& parameter = buffer.members[m];
         const int64_t begin = buffer.begins[m], end = begin + parameter.numel();
         state.persistent = state.persistent && parameter.numel() < options.persistence_threshold;
-        // This rank's part of the parameter, from its current values or its Stage3Init slices.
+        // The parameter's values: its Stage3Init slices gathered, or rank 0's (both collective).
+        Tensor whole = stage3_init_materialize(parameter);
+        if (!whole.defined()) whole = from_rank0(parameter, group_.get());
         const int64_t low = std::max(begin, own_begin), high = std::min(end, own_end);
         if (low < high) {
-          Tensor whole = stage3_init_materialize(parameter);
-          if (!whole.defined()) whole = parameter;
           partitions_[b]
               .narrow(0, unit.compact_begin + low - own_begin, high - low)
               .copy_(whole.contiguous().flatten().narrow(0, low - begin, high - low));
-        } else {
-          stage3_init_materialize(parameter);  // collective: every rank calls it
         }
         parameter.set_data(state.gathered.narrow(0, begin - unit.begin, parameter.numel())
                                .view(parameter.shape()));
@@ -123,7 +143,7 @@ void Stage3Parameters::install_hooks(nn::Module& model) {
   // Which unit each parameter is in, by its autograd record (kept across set_data).
   std::unordered_map<const autograd::Meta*, size_t> unit_of;
   size_t u = 0;
-  for (const Stage3Buffer& buffer : buffers_) {
+  for (const FlatBuffer& buffer : flat_.buffers()) {
     for (const Unit& unit : buffer.units.units) {
       for (size_t m = unit.first_member; m < unit.end_member; ++m) {
         unit_of[&buffer.members[m].ensure_autograd_meta()] = u;
@@ -189,7 +209,7 @@ void Stage3Parameters::carry_out(const Stage3Schedule::Plan& plan) {
 
 void Stage3Parameters::gather(size_t u, bool wait_for_it) {
   UnitState& state = units_[u];
-  const Unit& unit = buffers_[state.buffer].units.units[state.index];
+  const Unit& unit = flat_.buffers()[state.buffer].units.units[state.index];
   state.gathered.storage().allocate(state.gathered.nbytes());
   Tensor slice = partitions_[state.buffer].narrow(0, unit.compact_begin, unit.slice);
   if (group_) {
@@ -250,10 +270,18 @@ int64_t Stage3Parameters::gathered_numel() const {
   return numel;
 }
 
+int64_t Stage3Parameters::held_bytes() const {
+  int64_t bytes = 0;
+  for (const Tensor& partition : partitions_) bytes += static_cast<int64_t>(partition.nbytes());
+  for (const UnitState& state : units_)
+    bytes += static_cast<int64_t>(state.gathered.storage().nbytes());
+  return bytes;
+}
+
 Tensor Stage3Parameters::gather_full(const Tensor& parameter) const {
   for (const UnitState& state : units_) {
     if (!parameter.storage().is_same(state.gathered.storage())) continue;
-    const Unit& unit = buffers_[state.buffer].units.units[state.index];
+    const Unit& unit = flat_.buffers()[state.buffer].units.units[state.index];
     Tensor whole = empty({unit.slice * world_}, state.gathered.options());
     Tensor slice = partitions_[state.buffer].narrow(0, unit.compact_begin, unit.slice);
     if (group_) {
@@ -269,8 +297,8 @@ Tensor Stage3Parameters::gather_full(const Tensor& parameter) const {
        " is not a partitioned parameter (or a view of one)");
 }
 
-OrderedDict<Tensor> Stage3Parameters::full_state_dict(const nn::Module& model) const {
-  OrderedDict<Tensor> dict;
+nn::OrderedDict<Tensor> Stage3Parameters::full_state_dict(const nn::Module& model) const {
+  nn::OrderedDict<Tensor> dict;
   for (auto& [name, tensor] : model.state_dict()) {
     bool partitioned = std::any_of(units_.begin(), units_.end(), [&](const UnitState& state) {
       return tensor.storage().is_same(state.gathered.storage());

@@ -27,7 +27,7 @@
 //
 // Every rank must run the same modules in the same order (the gathers are collectives).
 //
-//   Stage3Parameters params(model, buffers, group, options);  // parameters become partitioned
+//   Stage3Parameters params(model, flat, group, options);     // parameters become partitioned
 //   Tensor loss = loss_fn((*model)(x), y);                    // hooks gather and release
 //   loss.backward();
 //   params.end_pass();                                        // release what is left
@@ -42,17 +42,11 @@
 #include "nn/module.hpp"
 #include "nn/ordered_dict.hpp"
 #include "parallel/process_group.hpp"
+#include "zero/flat_parameters.hpp"
 #include "zero/partition.hpp"
 #include "zero/stage3_schedule.hpp"
 
 namespace strata::zero {
-
-// One flat buffer's parameters and units, as FlatParameters lays them out.
-struct Stage3Buffer {
-  std::vector<Tensor> members;  // the parameters, in layout order (one dtype, one device)
-  std::vector<int64_t> begins;  // where each starts in the (never allocated) flat buffer
-  BufferUnits units;
-};
 
 struct Stage3Options {
   Stage3ScheduleOptions schedule;
@@ -61,20 +55,20 @@ struct Stage3Options {
   int64_t persistence_threshold = 100'000;
 };
 
-// Where stage 3 starts new units (UnitOptions::unit_starts) among `layout` (the parameters in
-// layout order, over all buffers): at each module's first parameter, so that a module's forward
+// Where stage 3 starts new units (UnitOptions::unit_starts, indices in FlatParameters' layout of
+// `parameters`, buffer by buffer): at each module's first parameter, so that a module's forward
 // gathers whole units, and where parameters cross the persistence threshold, so that the small
 // ones form persistent units of their own.
-std::vector<size_t> stage3_unit_starts(nn::Module& model, const std::vector<Tensor>& layout,
+std::vector<size_t> stage3_unit_starts(nn::Module& model, const std::vector<Tensor>& parameters,
                                        int64_t persistence_threshold);
 
 class Stage3Parameters {
  public:
-  // Partitions `buffers` over `group` (null: one rank): copies this rank's slices of the
-  // parameters' current values (the same on every rank) into the compact partitions, points every
-  // parameter at its unit's gathered buffer and releases it. A parameter already partitioned by
-  // Stage3Init is taken from its slices instead. Registers the hooks on `model`'s modules.
-  Stage3Parameters(nn::Module& model, std::vector<Stage3Buffer> buffers,
+  // Partitions the parameters of `flat` (laid out without flat parameters, its units cut for
+  // `group`; null: one rank): copies this rank's slices of the parameters' values (rank 0's, or
+  // their Stage3Init slices) into the compact partitions, points every parameter at its unit's
+  // gathered buffer and releases it. Registers the hooks on `model`'s modules.
+  Stage3Parameters(nn::Module& model, const FlatParameters& flat,
                    std::shared_ptr<dist::ProcessGroup> group, Stage3Options options = {});
   ~Stage3Parameters();
   Stage3Parameters(const Stage3Parameters&) = delete;
@@ -89,12 +83,14 @@ class Stage3Parameters {
   // This rank's compact partition of buffer `b` [units.partition_numel()]: the parameters' values
   // in compact coordinates, in the parameters' dtype.
   const Tensor& partition(size_t b) const { return partitions_[b]; }
-  const std::vector<Stage3Buffer>& buffers() const { return buffers_; }
+  const std::vector<Tensor>& partitions() const { return partitions_; }
   size_t num_units() const { return units_.size(); }
   // Whether unit `u` (numbered across buffers, in order) stays gathered.
   bool is_persistent(size_t u) const { return units_[u].persistent; }
   // Elements gathered now, and at most at once since construction (persistent units included).
   int64_t gathered_numel() const;
+  // Bytes held now for parameters: the partitions and the gathered units.
+  int64_t held_bytes() const;
   int64_t peak_gathered_numel() const { return peak_gathered_numel_; }
   const Stage3Schedule& schedule() const { return schedule_; }
 
@@ -103,11 +99,11 @@ class Stage3Parameters {
   Tensor gather_full(const Tensor& parameter) const;
   // `model`'s state_dict with every partitioned parameter gathered whole (buffers and persistent
   // parameters copied): a collective.
-  OrderedDict<Tensor> full_state_dict(const nn::Module& model) const;
+  nn::OrderedDict<Tensor> full_state_dict(const nn::Module& model) const;
 
  private:
   struct UnitState {
-    size_t buffer = 0, index = 0;  // buffers_[buffer].units.units[index]
+    size_t buffer = 0, index = 0;  // flat_.buffers()[buffer].units.units[index]
     Tensor gathered;               // [size]: the parameters' storage, released when not gathered
     bool persistent = false;
     std::shared_ptr<dist::Work> work;  // the gather in flight
@@ -124,7 +120,7 @@ class Stage3Parameters {
   void release_finished_events();
   void install_hooks(nn::Module& model);
 
-  std::vector<Stage3Buffer> buffers_;
+  FlatParameters flat_;  // shares the engine's tensors
   std::vector<Tensor> partitions_;
   std::vector<UnitState> units_;
   std::shared_ptr<dist::ProcessGroup> group_;

@@ -36,39 +36,18 @@ std::shared_ptr<nn::GPT> make_gpt(int64_t layers = 2) {
                                                  .dropout = 0.0});
 }
 
-// Units as the engine cuts them for stage 3 (zero/partition.hpp): the parameters in
-// named_parameters order in one buffer, a unit starting at each of stage3_unit_starts.
-zero::Stage3Buffer stage3_buffer(nn::Module& model, int world_size, int64_t threshold) {
-  zero::Stage3Buffer buffer;
-  buffer.members = model.parameters();
-  buffer.units.world = world_size;
-  std::vector<size_t> starts = zero::stage3_unit_starts(model, buffer.members, threshold);
-  starts.push_back(buffer.members.size());
-  int64_t begin = 0, compact = 0;
-  const int64_t grain = world_size * zero::kSliceAlignment;
-  for (size_t s = 0; s + 1 < starts.size(); ++s) {
-    zero::Unit unit{.begin = begin,
-                    .compact_begin = compact,
-                    .first_member = starts[s],
-                    .end_member = starts[s + 1]};
-    for (size_t m = starts[s]; m < starts[s + 1]; ++m) {
-      buffer.begins.push_back(begin + unit.payload);
-      unit.payload += buffer.members[m].numel();
-    }
-    unit.slice = (unit.payload + grain - 1) / grain * zero::kSliceAlignment;
-    begin += unit.slice * world_size;
-    compact += unit.slice;
-    buffer.units.units.push_back(unit);
-  }
-  buffer.units.numel = begin;
-  return buffer;
-}
-
+// Units as the engine cuts them for stage 3: one per module (and persistent ones for the
+// parameters below the threshold), no flat parameters, gradients left in .grad.
 std::unique_ptr<zero::Stage3Parameters> partition(nn::Module& model, int64_t threshold = 0,
                                                   zero::Stage3ScheduleOptions schedule = {}) {
-  std::vector<zero::Stage3Buffer> buffers{stage3_buffer(model, world()->size(), threshold)};
+  const std::vector<Tensor> parameters = model.parameters();
+  zero::FlatParameters flat(parameters,
+                            {.world = world()->size(),
+                             .alignment = zero::kSliceAlignment,
+                             .unit_starts = zero::stage3_unit_starts(model, parameters, threshold)},
+                            /*flat_gradients=*/false, /*flat_params=*/false);
   return std::make_unique<zero::Stage3Parameters>(
-      model, std::move(buffers), world(),
+      model, flat, world(),
       zero::Stage3Options{.schedule = schedule, .persistence_threshold = threshold});
 }
 

@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "core/error.hpp"
 #include "zero/stage3_schedule.hpp"
 
 namespace strata::zero {
@@ -42,10 +43,12 @@ TEST_CASE("the first pass gathers on demand and records the trace; later passes 
   plan = run_event(schedule, {1}, &released);
   CHECK(plan.fetch.empty());         // prefetched
   CHECK(plan.prefetch == Units{3});  // window: units 2 (live) and 3
+  CHECK(schedule.live_numel() == 20);  // units 2 and 3, ahead
   plan = run_event(schedule, {2}, &released);
   CHECK(plan.fetch.empty());
-  CHECK(plan.prefetch.empty());  // unit 3 is the next event and already live
-  CHECK(schedule.live_numel() == 10);
+  // The window: unit 3 (live), then unit 2 (held now) and unit 1 of the backward.
+  CHECK(plan.prefetch == Units{1});
+  CHECK(schedule.live_numel() == 20);  // unit 2 released after its use, 3 and 1 ahead
   for (const Units& event : std::vector<Units>(order.begin() + 3, order.end())) {
     run_event(schedule, event, &released);
   }
