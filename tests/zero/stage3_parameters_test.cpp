@@ -118,8 +118,8 @@ TEST_CASE("a partitioned GPT (tied head) computes the same losses and gradients"
           reference->generate(prompt, 5, 1.0, 0, b).to_vector<int64_t>());
 
     // The gathered state_dict is the reference's.
-    OrderedDict<Tensor> full = params->full_state_dict(*model);
-    OrderedDict<Tensor> expected = reference->state_dict();
+    nn::OrderedDict<Tensor> full = params->full_state_dict(*model);
+    nn::OrderedDict<Tensor> expected = reference->state_dict();
     REQUIRE(full.size() == expected.size());
     for (auto& [name, tensor] : expected) {
       CAPTURE(name);
@@ -156,9 +156,11 @@ TEST_CASE("a parameter unused in some passes, and a live limit") {
     CAPTURE(pass);
     reference.use_extra = model.use_extra = pass % 3 == 1;
     Tensor x = randn({3, 6}, DType::f32, gen);
-    Tensor expected = reference(x).square().sum();
+    Tensor y = reference(x);
+    Tensor expected = sum(y * y);
     expected.backward();
-    Tensor loss = model(x).square().sum();
+    Tensor z = model(x);
+    Tensor loss = sum(z * z);
     loss.backward();
     params->end_pass();
     CHECK(loss.item<float>() == expected.item<float>());
@@ -169,7 +171,7 @@ TEST_CASE("a parameter unused in some passes, and a live limit") {
 }
 
 TEST_CASE("partitioned construction: the same initial values, never the whole model") {
-  const int64_t layers = 4;
+  const int64_t layers = 8;
   auto reference = make_gpt(layers);
   const int64_t model_bytes = reference->num_parameters() * 4;
 
@@ -193,10 +195,12 @@ TEST_CASE("partitioned construction: the same initial values, never the whole mo
           "-byte model at world ", world()->size());
   CHECK(zero::is_stage3_init_partitioned(model->h->children()[0]->parameters()[0]) == true);
   CHECK(held < static_cast<size_t>(model_bytes) / world()->size() + 16384);
-  CHECK(peak < static_cast<size_t>(model_bytes) / 2);
+  // Above the partitions it ends with, construction holds one block and its initialisation's
+  // temporaries at a time: a small part of the model.
+  CHECK(peak < held + static_cast<size_t>(model_bytes) / 4);
 
   auto params = partition(*model);
-  OrderedDict<Tensor> full = params->full_state_dict(*model);
+  nn::OrderedDict<Tensor> full = params->full_state_dict(*model);
   for (auto& [name, tensor] : reference->state_dict()) {
     CAPTURE(name);
     CHECK(full[name].to_vector<float>() == tensor.to_vector<float>());
