@@ -128,7 +128,8 @@ TEST_CASE("a partitioned GPT (tied head) computes the same losses and gradients"
   }
 }
 
-// A parameter used only when `use_extra` is set: unused in some passes.
+// A parameter used only when `use_extra` is set (unused in some passes), and a module called
+// twice in the passes with `twice`.
 struct Sometimes : nn::Module {
   Sometimes() : Module("Sometimes") {
     manual_seed(3);
@@ -138,15 +139,16 @@ struct Sometimes : nn::Module {
   }
   Tensor forward(const Tensor& x) override {
     Tensor h = (*first)(x);
+    if (twice) h = (*first)(tanh(h));  // one module called twice in a forward
     if (use_extra) h = h * extra;
     return (*second)(h);
   }
   std::shared_ptr<nn::Linear> first, second;
   Tensor extra;
-  bool use_extra = false;
+  bool use_extra = false, twice = false;
 };
 
-TEST_CASE("a parameter unused in some passes, and a live limit") {
+TEST_CASE("a parameter unused in some passes, a module called twice, and a live limit") {
   Sometimes reference, model;
   // At most one Linear's unit (plus the next in flight) at a time.
   auto params =
@@ -155,6 +157,7 @@ TEST_CASE("a parameter unused in some passes, and a live limit") {
   for (int pass = 0; pass < 6; ++pass) {
     CAPTURE(pass);
     reference.use_extra = model.use_extra = pass % 3 == 1;
+    reference.twice = model.twice = pass % 2 == 0;
     Tensor x = randn({3, 6}, DType::f32, gen);
     Tensor y = reference(x);
     Tensor expected = sum(y * y);
