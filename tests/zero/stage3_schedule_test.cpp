@@ -41,8 +41,8 @@ TEST_CASE("the first pass gathers on demand and records the trace; later passes 
   CHECK(plan.fetch == Units{0});
   CHECK(plan.prefetch == Units{1, 2});
   plan = run_event(schedule, {1}, &released);
-  CHECK(plan.fetch.empty());         // prefetched
-  CHECK(plan.prefetch == Units{3});  // window: units 2 (live) and 3
+  CHECK(plan.fetch.empty());           // prefetched
+  CHECK(plan.prefetch == Units{3});    // window: units 2 (live) and 3
   CHECK(schedule.live_numel() == 20);  // units 2 and 3, ahead
   plan = run_event(schedule, {2}, &released);
   CHECK(plan.fetch.empty());
