@@ -246,7 +246,8 @@ Tensor Engine::partition_grad_norm(const std::vector<Tensor>& grads) const {
   autograd::NoGradGuard no_grad;
   // The sum of squares of this rank's partition (padding is zero), in f64 as clip_grad_norm_
   // combines norms, summed over the ranks.
-  Tensor total = zeros({1}, DType::f64);
+  const Device device = grads.empty() ? Device::cpu() : grads[0].device();
+  Tensor total = zeros({1}, {DType::f64, device});
   for (const Tensor& g : grads) {
     Tensor n = norm(is_16bit_float(g.dtype()) ? g.to(DType::f32) : g).to(DType::f64);
     total = add(total, mul(n, n));

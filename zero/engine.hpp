@@ -147,7 +147,8 @@ class Engine {
   Tensor operator()(const Tensor& input) { return forward(input); }
 
   // Runs backward on loss * loss scale / gradient_accumulation_steps, accumulating into the flat
-  // gradients, and returns `loss` unchanged (the true loss). `loss` has one element.
+  // gradients (at stage 2, reduce-scattered into this rank's gradient partition), and returns
+  // `loss` unchanged (the true loss). `loss` has one element.
   Tensor backward(const Tensor& loss);
   // Ends a micro-step. At the accumulation boundary: unscales and checks the gradients (fp16; an
   // overflow skips the step), clips them by global norm (gradient_clipping > 0), steps the

@@ -94,6 +94,12 @@ Run train(const Setup& s, std::shared_ptr<dist::ProcessGroup> group) {
                                        .rank = group ? group->rank() : 0});
   std::ostringstream log;
   zero::Engine engine(config, model, optimizer, scheduler, loader, {.out = &log}, group);
+  if (group && s.stage > 0) {
+    // Some rank owns nothing of the second group: its rebound group is empty, and steps.
+    Tensor empty = full({1}, optimizer->param_groups()[1].params.empty() ? 1.0 : 0.0, DType::f32);
+    group->allreduce(empty, dist::ReduceOp::max);
+    CHECK(empty.item<float>() == 1);
+  }
   const DType dtype = engine.flat_parameters().buffers()[0].params.dtype();
   Run run;
   for (int64_t step = 0; step < kSteps; ++step) {
