@@ -142,7 +142,11 @@ class Engine {
   template <class Call>
   requires std::is_invocable_v<Call> std::invoke_result_t<Call> forward(Call&& call) {
     auto timed = timers_.time(Phase::forward);
-    return call();
+    if (!stage3_) return call();
+    Stage3Parameters::RootCall root(*stage3_);  // the root's gathers, around a direct forward
+    auto output = call();
+    if constexpr (std::is_same_v<decltype(output), Tensor>) root.set_output(output);
+    return output;
   }
   Tensor operator()(const Tensor& input) { return forward(input); }
 

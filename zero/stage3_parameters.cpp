@@ -85,7 +85,6 @@ Stage3Parameters::Stage3Parameters(nn::Module& model, const FlatParameters& flat
       world_(group_ ? group_->size() : 1),
       rank_(group_ ? group_->rank() : 0),
       schedule_(unit_sizes(flat_.buffers()), options.schedule),
-      root_(&model),
       alive_(std::make_shared<bool>(true)) {
   autograd::NoGradGuard no_grad;
   STRATA_CHECK(!flat_.flat_params(), "Stage3Parameters: the flat parameters must be laid out ",
@@ -136,7 +135,6 @@ Stage3Parameters::~Stage3Parameters() {
     module->module->remove_hook(module->pre_hook);
     module->module->remove_hook(module->post_hook);
   }
-  for (nn::HookId id : root_hooks_) root_->remove_hook(id);
 }
 
 void Stage3Parameters::install_hooks(nn::Module& model) {
@@ -152,11 +150,6 @@ void Stage3Parameters::install_hooks(nn::Module& model) {
     }
   }
 
-  // The root's calls delimit passes: a forward starts a new one (ending a training pass whose
-  // backward was not followed by end_pass), and a forward without grad mode is a pass by itself.
-  root_hooks_.push_back(model.register_forward_pre_hook(
-      [this](nn::Module&, const std::vector<Tensor>&) { end_pass(); }));
-
   for (auto& [name, module] : model.named_modules()) {
     auto entry = std::make_unique<ModuleUnits>();
     entry->module = module;
@@ -170,30 +163,54 @@ void Stage3Parameters::install_hooks(nn::Module& model) {
     }
     std::sort(entry->units.begin(), entry->units.end());
     entry->units.erase(std::unique(entry->units.begin(), entry->units.end()), entry->units.end());
-    if (entry->units.empty()) continue;
     ModuleUnits* self = entry.get();
-    entry->pre_hook = module->register_forward_pre_hook(
-        [this, self](nn::Module&, const std::vector<Tensor>&) { acquire(self->units); });
-    entry->post_hook = module->register_forward_hook(
-        [this, self](nn::Module&, const std::vector<Tensor>&, const Tensor& output) {
-          release(schedule_.release(self->units));
-          if (!autograd::GradMode::enabled() || !output.defined() || !output.requires_grad())
-            return;
-          // The gradient reaching the module's output: its backward nodes are about to run.
-          autograd::register_hook(output, [alive = alive_, this, self](const Tensor&) {
-            if (!*alive) return Tensor();
-            release_finished_events();
-            acquire(self->units);
-            open_events_.push_back(std::make_shared<Event>(Event{self->units}));
-            return Tensor();
+    if (module == &model) {
+      // The root's calls delimit passes (enter_root / exit_root).
+      entry->pre_hook = module->register_forward_pre_hook(
+          [this](nn::Module&, const std::vector<Tensor>&) { enter_root(); });
+      entry->post_hook =
+          module->register_forward_hook([this](nn::Module&, const std::vector<Tensor>&,
+                                               const Tensor& output) { exit_root(output); });
+      root_units_ = self;
+    } else if (!entry->units.empty()) {
+      entry->pre_hook = module->register_forward_pre_hook(
+          [this, self](nn::Module&, const std::vector<Tensor>&) { acquire(self->units); });
+      entry->post_hook = module->register_forward_hook(
+          [this, self](nn::Module&, const std::vector<Tensor>&, const Tensor& output) {
+            leave(*self, output);
           });
-        });
+    } else {
+      continue;
+    }
     modules_.push_back(std::move(entry));
   }
-  root_hooks_.push_back(
-      model.register_forward_hook([this](nn::Module&, const std::vector<Tensor>&, const Tensor&) {
-        if (!autograd::GradMode::enabled()) end_pass();
-      }));
+}
+
+void Stage3Parameters::leave(ModuleUnits& module, const Tensor& output) {
+  release(schedule_.release(module.units));
+  if (!autograd::GradMode::enabled() || !output.defined() || !output.requires_grad()) return;
+  // The gradient reaching the module's output: its backward nodes are about to run.
+  autograd::register_hook(output, [alive = alive_, this, units = module.units](const Tensor&) {
+    if (!*alive) return Tensor();
+    release_finished_events();
+    acquire(units);
+    open_events_.push_back(std::make_shared<Event>(Event{units}));
+    return Tensor();
+  });
+}
+
+void Stage3Parameters::enter_root() {
+  if (root_depth_++ > 0) return;
+  // A forward starts a new pass (ending a training pass whose backward was not followed by
+  // end_pass).
+  end_pass();
+  if (!root_units_->units.empty()) acquire(root_units_->units);
+}
+
+void Stage3Parameters::exit_root(const Tensor& output) {
+  if (--root_depth_ > 0) return;
+  if (!root_units_->units.empty()) leave(*root_units_, output);
+  if (!autograd::GradMode::enabled()) end_pass();  // evaluation: a pass by itself
 }
 
 void Stage3Parameters::acquire(const std::vector<size_t>& units) {

@@ -74,6 +74,24 @@ class Stage3Parameters {
   Stage3Parameters(const Stage3Parameters&) = delete;
   Stage3Parameters& operator=(const Stage3Parameters&) = delete;
 
+  // The model's forward run around its root's hooks (Engine::forward with a callable that calls
+  // model->forward directly): does what the root's hooks do, once however calls nest. Give it
+  // the output so that backward gathers the root's own and external parameters again.
+  class RootCall {
+   public:
+    explicit RootCall(Stage3Parameters& parameters) : parameters_(parameters) {
+      parameters_.enter_root();
+    }
+    ~RootCall() { parameters_.exit_root(output_); }
+    RootCall(const RootCall&) = delete;
+    RootCall& operator=(const RootCall&) = delete;
+    void set_output(const Tensor& output) { output_ = output; }
+
+   private:
+    Stage3Parameters& parameters_;
+    Tensor output_;
+  };
+
   // Ends the pass (after backward in training; evaluation passes end after the root's forward):
   // waits for prefetches and releases every non-persistent unit.
   void end_pass();
@@ -119,6 +137,10 @@ class Stage3Parameters {
   void acquire(const std::vector<size_t>& units);
   void release_finished_events();
   void install_hooks(nn::Module& model);
+  // A module's call is over: release its units and arm their gathering for its backward.
+  void leave(ModuleUnits& module, const Tensor& output);
+  void enter_root();
+  void exit_root(const Tensor& output);
 
   FlatParameters flat_;  // shares the engine's tensors
   std::vector<Tensor> partitions_;
@@ -129,9 +151,9 @@ class Stage3Parameters {
   int64_t peak_gathered_numel_ = 0;
   std::vector<std::unique_ptr<ModuleUnits>> modules_;
   std::vector<std::shared_ptr<Event>> open_events_;
-  nn::Module* root_ = nullptr;
-  std::vector<nn::HookId> root_hooks_;
-  std::shared_ptr<bool> alive_;  // hooks that outlive this object (on tensors) check it
+  ModuleUnits* root_units_ = nullptr;  // the root's entry in modules_
+  int root_depth_ = 0;                 // nested calls of the root (RootCall included)
+  std::shared_ptr<bool> alive_;        // hooks that outlive this object (on tensors) check it
 };
 
 }  // namespace strata::zero

@@ -2,7 +2,8 @@
 // 20 steps with AdamW, a warm-up schedule, two parameter groups, gradient accumulation 2 and
 // clipping by global norm, with every parameter partitioned or the biases persistent; fp16 with an
 // overflow forced on rank 0 only, and bf16; a GPT whose head is tied to its embedding, built whole
-// or partitioned (Stage3Init), with evaluation and generate() on every rank; a parameter unused
+// or partitioned (Stage3Init), called through its hooks or directly (Engine::forward with a
+// callable), with evaluation and generate() on every rank; a parameter unused
 // in some steps; and the memory per rank against 16 Psi / N.
 #include <doctest/doctest.h>
 
@@ -204,8 +205,12 @@ TEST_CASE("zero-3: a GPT with a tied head, built whole or partitioned, matches s
       for (int64_t micro = 0; micro < kAccumulation; ++micro) {
         std::optional<io::Example> batch = loader->next();
         REQUIRE(batch);
-        engine.backward(nn::functional::cross_entropy(engine.module()(batch->inputs).flatten(0, 1),
-                                                      batch->targets.flatten()));
+        // The second micro-step calls GPT::forward directly, past the root's hooks, through
+        // the engine's callable forward.
+        Tensor logits = micro == 0 ? engine.module()(batch->inputs)
+                                   : engine.forward([&] { return model->forward(batch->inputs); });
+        engine.backward(
+            nn::functional::cross_entropy(logits.flatten(0, 1), batch->targets.flatten()));
         engine.step();
       }
       result.run.losses.push_back(engine.loss());
