@@ -10,10 +10,11 @@
 //   two, reading a parameter is an error (Tensor::data_ptr), never stale data.
 // - Forward: a pre-hook on each module with parameters acquires its units (its own parameters,
 //   and those it declares external with Module::register_external_parameter: a tied weight that
-//   it uses but a submodule owns), gathering what is not gathered yet; a forward hook
-//   releases them, and registers a hook
-//   on the module's output whose firing in backward (the gradient reached the output, so none of
-//   the module's own backward nodes has run yet) acquires them again.
+//   it uses but a submodule owns), gathering what is not gathered yet; a forward hook releases
+//   them, and registers a hook on the module's output whose firing in backward (the gradient
+//   reached the output, so none of the module's own backward nodes has run yet) acquires them
+//   again. The root module's calls delimit passes: a forward starts one, and a forward without
+//   grad mode (evaluation, generate()) is one by itself.
 // - Backward: those units are released as soon as no tensor saved for backward views them any
 //   more (the nodes that needed them have run and freed what they saved: the storage's use count
 //   is back to the parameters' own handles), checked as each module's backward starts; anything
