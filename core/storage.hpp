@@ -1,4 +1,9 @@
 // Storage: a ref-counted block of device memory that tensors (and their views) share.
+//
+// A block's memory can be freed and allocated again while every handle keeps the block (release /
+// allocate, PyTorch's storage resize to 0 and back): ZeRO-3 frees gathered parameters this way, so
+// that the tensors autograd saved from them (views of the same block) see the parameters again
+// once they are re-gathered for backward. Reading a released block is an error (Tensor::data_ptr).
 #pragma once
 
 #include <cstddef>
@@ -26,23 +31,39 @@ class Storage {
   // How many handles share this block (tensors and views each hold one).
   long use_count() const { return block_.use_count(); }
 
+  // Frees the block's memory for every handle: data() is null and nbytes() 0 until allocate().
+  void release() const {
+    block_->free();
+    block_->nbytes = 0;
+  }
+  // Gives a block (released or not) `nbytes` of fresh, uninitialised memory for every handle.
+  void allocate(size_t nbytes) const {
+    block_->free();
+    block_->data = nbytes ? allocator_for(block_->device).allocate(nbytes) : nullptr;
+    block_->nbytes = nbytes;
+  }
+
  private:
   struct Block {
     Block(size_t n, Device d)
         : data(n ? allocator_for(d).allocate(n) : nullptr), nbytes(n), device(d) {}
     Block(void* p, size_t n, Device d, std::shared_ptr<const void> o)
         : data(p), nbytes(n), device(d), owner(std::move(o)) {}
-    ~Block() {
+    ~Block() { free(); }
+    // External memory goes back with its owner, never to the allocator.
+    void free() {
       if (data && !owner) allocator_for(device).deallocate(data, nbytes);
+      owner.reset();
+      data = nullptr;
     }
-    Block(const Block&) = delete;
-    Block& operator=(const Block&) = delete;
-    void* data;
-    size_t nbytes;
-    Device device;
-    std::shared_ptr<const void> owner;  // set for external memory
-  };
-  std::shared_ptr<Block> block_;
+  } Block(const Block&) = delete;
+  Block& operator=(const Block&) = delete;
+  void* data;
+  size_t nbytes;
+  Device device;
+  std::shared_ptr<const void> owner;  // set for external memory
+};
+std::shared_ptr<Block> block_;
 };
 
 }  // namespace strata

@@ -71,6 +71,10 @@ bool Tensor::is_contiguous() const {
 }
 
 void* Tensor::data_ptr() const {
+  STRATA_CHECK(storage().data() || numel() == 0 || !storage().defined(), "Tensor::data_ptr: the ",
+               dtype_name(dtype()), " tensor of shape ", shape_str(shape()),
+               " views released memory (a ZeRO-3 parameter outside its module's forward or ",
+               "backward, which gather it; see zero/stage3_parameters.hpp)");
   return static_cast<char*>(storage().data()) + offset() * static_cast<int64_t>(element_size());
 }
 

@@ -307,7 +307,6 @@ const std::vector<std::string> kAllSchedules = {"WarmupLR", "WarmupDecayLR", "Wa
                                                 "OneCycle", "LRRangeTest"};
 
 const char* const kZero = "ZeRO (stages 1-3)";
-const char* const kZero3 = "ZeRO stage 3";
 const char* const kOffload = "ZeRO-Offload";
 const char* const kNvme = "NVMe offload";
 const char* const kPinned = "pinned host memory for offload";
@@ -472,9 +471,9 @@ std::vector<KeySpec> make_specs() {
       key(STRATA_CONFIG_FIELD(bf16.check_grad_overflow), Any{},
           unbuilt("bf16 overflow checks", {"false"}), ""),
       // ZeRO
-      key(STRATA_CONFIG_FIELD(zero_optimization.stage), Between<int64_t>{0, 3},
-          unbuilt(kZero3, {"0", "1", "2"}),
-          "0: plain data parallelism; 1: optimizer states partitioned; 2: and gradients"),
+      key(STRATA_CONFIG_FIELD(zero_optimization.stage), Between<int64_t>{0, 3}, built(),
+          "0: plain data parallelism; 1: optimizer states partitioned; 2: and gradients; 3: and "
+          "parameters"),
       key(STRATA_CONFIG_FIELD(zero_optimization.contiguous_gradients), Any{},
           inert("stage 2 always copies gradients into contiguous unit buckets"), ""),
       key(STRATA_CONFIG_FIELD(zero_optimization.reduce_scatter), Any{},
@@ -504,7 +503,7 @@ std::vector<KeySpec> make_specs() {
       key(STRATA_CONFIG_FIELD(zero_optimization.offload_param.pin_memory), Any{}, setting(kOffload),
           ""),
       key(STRATA_CONFIG_FIELD(zero_optimization.offload_optimizer.device), devices, built(),
-          "f32 masters and optimizer states in CPU memory (cpu) or in files (nvme); stage 1 or 2"),
+          "f32 masters and optimizer states in CPU memory (cpu) or in files (nvme); stages 1-3"),
       key(STRATA_CONFIG_FIELD(zero_optimization.offload_optimizer.nvme_path), Any{}, built(),
           "a folder; required with device nvme"),
       key(STRATA_CONFIG_FIELD(zero_optimization.offload_optimizer.buffer_count), kNonNegativeInt,
@@ -528,15 +527,15 @@ std::vector<KeySpec> make_specs() {
       key(STRATA_CONFIG_FIELD(zero_optimization.cpu_offload_use_pin_memory), Any{},
           setting(kPinned), "legacy"),
       key(STRATA_CONFIG_FIELD(zero_optimization.stage3_prefetch_bucket_size), kNonNegativeInt,
-          setting(kZero), "elements"),
+          built(), "elements gathered ahead of the modules that use them"),
       key(STRATA_CONFIG_FIELD(zero_optimization.stage3_param_persistence_threshold),
-          kNonNegativeInt, setting(kZero), "elements"),
+          kNonNegativeInt, built(), "elements: smaller parameters stay gathered"),
       key(STRATA_CONFIG_FIELD(zero_optimization.stage3_model_persistence_threshold),
           kNonNegativeInt, setting(kZero), "elements"),
       key(STRATA_CONFIG_FIELD(zero_optimization.stage3_max_live_parameters), kNonNegativeInt,
-          setting(kZero), ""),
+          built(), "elements gathered at once, at most"),
       key(STRATA_CONFIG_FIELD(zero_optimization.stage3_max_reuse_distance), kNonNegativeInt,
-          setting(kZero), ""),
+          built(), "elements: a parameter used again within this stays gathered"),
       key(STRATA_CONFIG_FIELD(zero_optimization.stage3_gather_16bit_weights_on_model_save), Any{},
           setting(kZero), ""),
       key(STRATA_CONFIG_FIELD(zero_optimization.stage3_gather_fp16_weights_on_model_save), Any{},

@@ -8,6 +8,7 @@
 #include "core/autograd_record.hpp"
 #include "core/elementwise.hpp"
 #include "core/factories.hpp"
+#include "nn/construction_scope.hpp"
 
 namespace strata::nn::init {
 
@@ -19,9 +20,17 @@ TensorOptions draw_options(const Tensor& tensor) {
   return {tensor.dtype() == DType::f64 ? DType::f64 : DType::f32, tensor.device()};
 }
 
+// Every fill writes through write_parameter: a parameter partitioned at construction
+// (nn/construction_scope.hpp) is materialised around the write.
 Tensor fill_from(Tensor tensor, const Tensor& values) {
   autograd::NoGradGuard no_grad;
-  tensor.copy_(values);
+  write_parameter(tensor, [&] { tensor.copy_(values); });
+  return tensor;
+}
+
+Tensor fill_with(Tensor tensor, double value) {
+  autograd::NoGradGuard no_grad;
+  write_parameter(tensor, [&] { tensor.fill_(value); });
   return tensor;
 }
 
@@ -68,15 +77,9 @@ Tensor trunc_normal_(Tensor tensor, double mean, double std, double low, double 
   return fill_from(tensor, from_vector(values, tensor.shape(), tensor.device()));
 }
 
-Tensor zeros_(Tensor tensor) {
-  autograd::NoGradGuard no_grad;
-  return tensor.fill_(0);
-}
+Tensor zeros_(Tensor tensor) { return fill_with(std::move(tensor), 0); }
 
-Tensor ones_(Tensor tensor) {
-  autograd::NoGradGuard no_grad;
-  return tensor.fill_(1);
-}
+Tensor ones_(Tensor tensor) { return fill_with(std::move(tensor), 1); }
 
 Fans fans(const Tensor& tensor) {
   STRATA_CHECK(tensor.dim() >= 2, "nn::init: fan in and fan out need a weight of 2 or more dims ",

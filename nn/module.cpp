@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/autograd_record.hpp"
+#include "nn/construction_scope.hpp"
 
 namespace strata::nn {
 
@@ -92,6 +93,12 @@ Tensor Module::register_parameter(std::string name, Tensor tensor, bool requires
   return parameters_.insert(std::move(name), std::move(tensor));
 }
 
+void Module::register_external_parameter(const Tensor& parameter) {
+  STRATA_CHECK(parameter.defined() && parameter.is_leaf(), type_name_,
+               "::register_external_parameter: expected a parameter (a defined leaf tensor)");
+  external_parameters_.push_back(parameter);
+}
+
 Tensor Module::register_buffer(std::string name, Tensor tensor) {
   check_new_name(name, "buffer");
   STRATA_CHECK(tensor.defined(), type_name_, "::register_buffer: '", name,
@@ -102,7 +109,8 @@ Tensor Module::register_buffer(std::string name, Tensor tensor) {
 void Module::add_child(std::string name, std::shared_ptr<Module> module) {
   check_new_name(name, "module");
   STRATA_CHECK(module != nullptr, type_name_, "::register_module: '", name, "' is a null module");
-  children_.insert(std::move(name), std::move(module));
+  children_.insert(std::move(name), module);
+  if (ConstructionScope* scope = ConstructionScope::current()) scope->module_constructed(*module);
 }
 
 void Module::visit_tensors(bool parameters, bool buffers, bool recurse, const std::string& prefix,

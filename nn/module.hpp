@@ -78,6 +78,12 @@ class Module {
     return module;
   }
 
+  // Declares that this module's forward uses `parameter`, which a submodule owns (a tied weight:
+  // GPT's head uses wte.weight): parameter partitioning (ZeRO-3) gathers it for this module's
+  // forward and backward too. It is not registered again: names and state_dict are unchanged.
+  void register_external_parameter(const Tensor& parameter);
+  const std::vector<Tensor>& external_parameters() const { return external_parameters_; }
+
   // Dotted names in registration order: this module's own entries first, then each submodule's.
   // A tensor registered under several names (tied weights) is listed once, under its first name.
   OrderedDict<Tensor> named_parameters(bool recurse = true) const;
@@ -143,6 +149,7 @@ class Module {
   OrderedDict<Tensor> parameters_;
   OrderedDict<Tensor> buffers_;
   OrderedDict<std::shared_ptr<Module>> children_;
+  std::vector<Tensor> external_parameters_;
   std::vector<std::pair<HookId, ForwardPreHook>> pre_hooks_;
   std::vector<std::pair<HookId, ForwardHook>> post_hooks_;
   HookId next_hook_id_ = 0;

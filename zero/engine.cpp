@@ -66,27 +66,45 @@ Engine::Engine(io::Config config, std::shared_ptr<nn::Module> model,
     scaler_ = std::make_unique<optim::LossScaler>(scaler_options(config_.fp16));
   }
   const io::ZeroConfig& zero = config_.zero_optimization;
-  STRATA_CHECK(zero.stage >= 0 && zero.stage <= 2, "Engine: zero_optimization.stage ", zero.stage,
-               " is not built (stages 0, 1 and 2 are)");
-  // Stage 2 on one rank has nothing to reduce-scatter: it keeps flat gradients, as stage 1.
-  const bool staged = zero.stage == 2 && group_;
-  flat_ = FlatParameters(optimized_parameters(*optimizer_),
-                         {.world = zero.stage > 0 ? dp_size() : 1,
-                          .alignment = zero.stage > 0 ? kSliceAlignment : 1,
-                          .max_unit_numel = zero.reduce_bucket_size},
-                         !staged);
+  STRATA_CHECK(zero.stage >= 0 && zero.stage <= 3, "Engine: zero_optimization.stage ", zero.stage,
+               " does not exist (stages 0 to 3 do)");
+  // Stages 2-3 on one rank have nothing to reduce-scatter: they keep flat gradients, as stage 1.
+  const bool staged = zero.stage >= 2 && group_;
+  const bool stage3 = zero.stage == 3;
+  const std::vector<Tensor> parameters = optimized_parameters(*optimizer_);
+  flat_ = FlatParameters(
+      parameters,
+      {.world = zero.stage > 0 ? dp_size() : 1,
+       .alignment = zero.stage > 0 ? kSliceAlignment : 1,
+       .max_unit_numel = zero.reduce_bucket_size,
+       .unit_starts = stage3 ? stage3_unit_starts(*module_, parameters,
+                                                  zero.stage3_param_persistence_threshold)
+                             : std::vector<size_t>{}},
+      !staged, /*flat_params=*/!stage3);
   if (group_) {
     rank_ = group_->rank();
-    for (const FlatBuffer& buffer : flat_.buffers()) group_->broadcast(buffer.params, 0);
+    if (!stage3) {
+      for (const FlatBuffer& buffer : flat_.buffers()) group_->broadcast(buffer.params, 0);
+    }
+  }
+  if (stage3) {
+    stage3_ = std::make_unique<Stage3Parameters>(
+        *module_, flat_, group_,
+        Stage3Options{.schedule = {.prefetch_numel = zero.stage3_prefetch_bucket_size,
+                                   .max_live_numel = zero.stage3_max_live_parameters,
+                                   .max_reuse_distance = zero.stage3_max_reuse_distance},
+                      .persistence_threshold = zero.stage3_param_persistence_threshold});
   }
   OptimizerOffload offload{zero.offload_optimizer, config_.aio, zero.sub_group_size};
   if (zero.cpu_offload && offload.config.device == "none") offload.config.device = "cpu";
-  STRATA_CHECK(offload.config.device == "none" || zero.stage > 0,
-               "Engine: offload_optimizer.device \"", offload.config.device,
-               "\" needs zero_optimization.stage 1 or 2: offload moves the partitioned optimizer");
+  STRATA_CHECK(
+      offload.config.device == "none" || zero.stage > 0, "Engine: offload_optimizer.device \"",
+      offload.config.device,
+      "\" needs zero_optimization.stage 1, 2 or 3: offload moves the partitioned optimizer");
   if (zero.stage > 0)
-    partitioned_ = std::make_unique<PartitionedOptimizer>(flat_, optimizer_, group_, staged,
-                                                          zero.allgather_bucket_size, offload);
+    partitioned_ = std::make_unique<PartitionedOptimizer>(
+        flat_, optimizer_, group_, staged, zero.allgather_bucket_size, offload,
+        stage3_ ? stage3_->partitions() : std::vector<Tensor>{});
   if (group_) {
     const Reduction reduction = zero.stage == 0 ? Reduction::allreduce
                                 : staged        ? Reduction::staged
@@ -141,6 +159,7 @@ Tensor Engine::backward(const Tensor& loss) {
   } else {
     mul(loss, factor).backward();
   }
+  if (stage3_) stage3_->end_pass();
   if (reduce) reducer_->end_backward();
   return loss;
 }
@@ -210,6 +229,7 @@ void Engine::optimizer_step() {
       }
       if (partitioned_) {
         partitioned_->step();
+        if (stage3_) stage3_->refresh_persistent();
       } else {
         optimizer_->step();
       }
@@ -260,6 +280,7 @@ MemoryReport Engine::memory_report() const {
     report.offloaded = partitioned_->offloaded_bytes();
   }
   if (reducer_) report.gradients += reducer_->staged_bytes();
+  if (stage3_) report.parameters += stage3_->held_bytes();
   const Device device =
       flat_.buffers().empty() ? Device::cpu() : flat_.buffers()[0].params.device();
   report.peak_allocated = static_cast<int64_t>(memory_stats(device).peak_bytes);

@@ -79,6 +79,7 @@
 #include "zero/flat_parameters.hpp"
 #include "zero/gradient_reducer.hpp"
 #include "zero/partitioned_optimizer.hpp"
+#include "zero/stage3_parameters.hpp"
 #include "zero/step_timers.hpp"
 
 namespace strata::optim {
@@ -141,7 +142,11 @@ class Engine {
   template <class Call>
   requires std::is_invocable_v<Call> std::invoke_result_t<Call> forward(Call&& call) {
     auto timed = timers_.time(Phase::forward);
-    return call();
+    if (!stage3_) return call();
+    Stage3Parameters::RootCall root(*stage3_);  // the root's gathers, around a direct forward
+    auto output = call();
+    if constexpr (std::is_same_v<decltype(output), Tensor>) root.set_output(output);
+    return output;
   }
   Tensor operator()(const Tensor& input) { return forward(input); }
 
@@ -210,6 +215,9 @@ class Engine {
   // Stages 1-2: the partitioned optimizer (its masters, gradient partition and the map of the
   // rebound optimizer's state entries to compact ranges, for checkpoints); null at stage 0.
   const PartitionedOptimizer* partitioned_optimizer() const { return partitioned_.get(); }
+  // Stage 3: the partitioned parameters (gather_full / full_state_dict for a consolidated save);
+  // null below.
+  Stage3Parameters* stage3_parameters() const { return stage3_.get(); }
   // This rank's bytes for parameters, gradients and optimizer states, and the allocator's peak.
   MemoryReport memory_report() const;
   int64_t gradient_accumulation_steps() const { return *config_.gradient_accumulation_steps; }
@@ -237,7 +245,8 @@ class Engine {
   std::unique_ptr<optim::LossScaler> scaler_;          // fp16 only
   std::shared_ptr<dist::ProcessGroup> group_;          // data parallel; null on one rank
   std::shared_ptr<GradientReducer> reducer_;           // with group_
-  std::unique_ptr<PartitionedOptimizer> partitioned_;  // stages 1-2
+  std::unique_ptr<PartitionedOptimizer> partitioned_;  // stages 1-3
+  std::unique_ptr<Stage3Parameters> stage3_;           // stage 3
   int rank_ = 0;                                       // the data-parallel rank: 0 on one rank
   // The last step's; the sum since the log; the sum over this step's micro-steps so far.
   ReductionTimes last_reduction_, window_reduction_, step_reduction_;

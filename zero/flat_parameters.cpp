@@ -49,8 +49,8 @@ FlatParameters::FlatParameters(const std::vector<Tensor>& parameters)
     : FlatParameters(parameters, UnitOptions{}) {}
 
 FlatParameters::FlatParameters(const std::vector<Tensor>& parameters, const UnitOptions& options,
-                               bool flat_gradients)
-    : flat_gradients_(flat_gradients) {
+                               bool flat_gradients, bool flat_params)
+    : flat_gradients_(flat_gradients), flat_params_(flat_params) {
   STRATA_CHECK(options.world >= 1 && options.alignment >= 1,
                "FlatParameters: units need world >= 1 and alignment >= 1, got world ",
                options.world, " and alignment ", options.alignment);
@@ -78,13 +78,15 @@ FlatParameters::FlatParameters(const std::vector<Tensor>& parameters, const Unit
     const Tensor& first = b.members[0];
     const int64_t n = b.units.numel;
     // Padding is zero: ZeRO reduces and updates it with the rest of a unit, and it stays zero.
-    b.params = zeros({n}, {first.dtype(), first.device()});
+    b.params = zeros({flat_params_ ? n : 0}, {first.dtype(), first.device()});
     if (flat_gradients_) b.grads = zeros({n}, {first.dtype(), first.device()});
     for (size_t i = 0; i < b.members.size(); ++i) {
       const Tensor& p = b.members[i];
-      Tensor view = b.params.narrow(0, b.begins[i], p.numel()).view(p.shape());
-      view.copy_(p);
-      p.set_data(view);
+      if (flat_params_) {
+        Tensor view = b.params.narrow(0, b.begins[i], p.numel()).view(p.shape());
+        view.copy_(p);
+        p.set_data(view);
+      }
       p.set_grad(flat_gradients_ ? b.grads.narrow(0, b.begins[i], p.numel()).view(p.shape())
                                  : Tensor());
     }
@@ -107,7 +109,7 @@ std::vector<Tensor> FlatParameters::parameters() const {
 
 int64_t FlatParameters::numel() const {
   int64_t n = 0;
-  for (const FlatBuffer& b : buffers_) n += b.params.numel();
+  for (const FlatBuffer& b : buffers_) n += b.units.numel;
   return n;
 }
 
@@ -121,11 +123,12 @@ void FlatParameters::check_intact() const {
     for (size_t i = 0; i < b.members.size(); ++i) {
       const Tensor& p = b.members[i];
       const Tensor g = p.grad();
-      STRATA_CHECK(p.storage().is_same(b.params.storage()) && p.offset() == b.begins[i],
-                   "Engine: parameter ", i, " of the ", dtype_name(p.dtype()), " buffer (shape ",
-                   shape_str(p.shape()),
-                   ") no longer views the engine's flat buffer: do not move or convert the model "
-                   "after initialize");
+      STRATA_CHECK(
+          !flat_params_ || (p.storage().is_same(b.params.storage()) && p.offset() == b.begins[i]),
+          "Engine: parameter ", i, " of the ", dtype_name(p.dtype()), " buffer (shape ",
+          shape_str(p.shape()),
+          ") no longer views the engine's flat buffer: do not move or convert the model "
+          "after initialize");
       if (!flat_gradients_) continue;
       STRATA_CHECK(
           g.defined() && g.storage().is_same(b.grads.storage()) && g.offset() == b.begins[i],

@@ -27,7 +27,8 @@ namespace strata::zero {
 
 // One dtype's parameters, end to end.
 struct FlatBuffer {
-  Tensor params;                // [units.numel], the parameters' storage, padding zero
+  Tensor params;                // [units.numel], the parameters' storage, padding zero ([0] at
+                                // stage 3)
   Tensor grads;                 // [units.numel], the gradients' storage, same layout (or none)
   std::vector<Tensor> members;  // the parameters, in layout order
   std::vector<int64_t> begins;  // where each member starts in the buffer
@@ -42,9 +43,11 @@ class FlatParameters {
   // Units of world 1, alignment 1 and at most 500M elements: no padding.
   explicit FlatParameters(const std::vector<Tensor>& parameters);
   // The same, cut into units by `units`. Without `flat_gradients` there are no gradient buffers
-  // and every parameter's .grad is set to none.
+  // and every parameter's .grad is set to none. Without `flat_params` (ZeRO stage 3) the
+  // parameters are only laid out, not moved: params is an empty tensor of the buffer's dtype and
+  // device, and zero/stage3_parameters.hpp gives each unit its own storage.
   FlatParameters(const std::vector<Tensor>& parameters, const UnitOptions& units,
-                 bool flat_gradients = true);
+                 bool flat_gradients = true, bool flat_params = true);
 
   const std::vector<FlatBuffer>& buffers() const { return buffers_; }
   // The gradient buffers, one per dtype (none without flat gradients).
@@ -60,10 +63,12 @@ class FlatParameters {
   // path would silently end.
   void check_intact() const;
   bool flat_gradients() const { return flat_gradients_; }
+  bool flat_params() const { return flat_params_; }
 
  private:
   std::vector<FlatBuffer> buffers_;
   bool flat_gradients_ = true;
+  bool flat_params_ = true;
 };
 
 }  // namespace strata::zero

@@ -23,8 +23,8 @@ namespace strata::zero {
 
 class NvmeSwapper {
  public:
-  // Makes the folder nvme_path/strata_swap_<tag>_<pid>_<n>. Throws naming nvme_path when it does not
-  // exist, is not a folder or cannot be written.
+  // Makes the folder nvme_path/strata_swap_<tag>_<pid>_<n>. Throws naming nvme_path when it does
+  // not exist, is not a folder or cannot be written.
   NvmeSwapper(const std::filesystem::path& nvme_path, const io::AioConfig& aio,
               const std::string& tag);
   // Waits for the transfers in flight, then removes the folder.

@@ -16,13 +16,15 @@ PartitionedOptimizer::PartitionedOptimizer(const FlatParameters& flat,
                                            std::shared_ptr<optim::Optimizer> optimizer,
                                            std::shared_ptr<dist::ProcessGroup> group, bool staged,
                                            int64_t allgather_bucket_size,
-                                           const OptimizerOffload& offload)
+                                           const OptimizerOffload& offload,
+                                           std::vector<Tensor> compact_params)
     : flat_(flat),
       optimizer_(std::move(optimizer)),
       group_(std::move(group)),
       rank_(group_ ? group_->rank() : 0),
       allgather_bucket_size_(allgather_bucket_size),
-      offload_device_(offload.config.device) {
+      offload_device_(offload.config.device),
+      compact_params_(std::move(compact_params)) {
   STRATA_CHECK(offload_device_ == "none" || offload_device_ == "cpu" || offload_device_ == "nvme",
                "PartitionedOptimizer: offload_optimizer.device must be none, cpu or nvme, got '",
                offload_device_, "'");
@@ -40,7 +42,9 @@ PartitionedOptimizer::PartitionedOptimizer(const FlatParameters& flat,
     const BufferUnits& units = b.units;
     // Offloaded masters (and so the states the optimizer makes like them) live in CPU memory.
     const Device state_device = offload_device_ == "none" ? b.params.device() : Device::cpu();
-    Tensor master = zeros({units.partition_numel()}, {DType::f32, state_device});
+    Tensor master = compact_params_.empty()
+                        ? zeros({units.partition_numel()}, {DType::f32, state_device})
+                        : compact_params_[masters_.size()].to({DType::f32, state_device});
     Tensor compact_grad;
     if (staged) {
       compact_grad = zeros({units.partition_numel()}, b.params.options());
@@ -51,7 +55,10 @@ PartitionedOptimizer::PartitionedOptimizer(const FlatParameters& flat,
       const Unit& unit = units.units[u];
       if (unit.slice == 0) continue;
       auto [first, last] = units.slice_range(u, rank_);
-      master.narrow(0, unit.compact_begin, unit.slice).copy_(b.params.narrow(0, first, unit.slice));
+      if (compact_params_.empty()) {
+        master.narrow(0, unit.compact_begin, unit.slice)
+            .copy_(b.params.narrow(0, first, unit.slice));
+      }
       if (!staged) gradients_.push_back(b.grads.narrow(0, first, unit.slice));
     }
     masters_.push_back(master);
@@ -112,6 +119,10 @@ int64_t PartitionedOptimizer::offloaded_bytes() const {
 }
 
 void PartitionedOptimizer::write_compact(size_t b, int64_t begin, const Tensor& values) const {
+  if (!compact_params_.empty()) {  // stage 3: the compact partition is the parameters' home
+    compact_params_[b].narrow(0, begin, values.numel()).copy_(values);
+    return;
+  }
   const FlatBuffer& buffer = flat_.buffers()[b];
   const BufferUnits& units = buffer.units;
   const int64_t end = begin + values.numel();
@@ -175,6 +186,11 @@ void PartitionedOptimizer::step() {
   }
   grads.clear();
 
+  if (!compact_params_.empty()) {   // stage 3: each rank keeps its partition only
+    if (offload_device_ != "nvme")  // (with NVMe, write_compact put each chunk there already)
+      for (size_t b = 0; b < buffers.size(); ++b) compact_params_[b].copy_(masters_[b]);
+    return;
+  }
   // The updated slices into the flat parameters, each unit all-gathered in place as soon as its
   // slice is written, with at most allgather_bucket_size elements (or one unit) in flight.
   std::deque<std::pair<std::shared_ptr<dist::Work>, int64_t>> in_flight;

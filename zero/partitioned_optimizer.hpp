@@ -67,9 +67,13 @@ class PartitionedOptimizer {
   // parameters hold the training's starting values on every rank. `staged`: stage 2's compact
   // gradient partitions (flat has no gradient buffers); else stage 1's slices of the flat
   // gradients. Rebinds `optimizer` (which must not have stepped).
+  // Stage 3 passes `compact_params`, the parameters' compact partitions
+  // (Stage3Parameters::partition): the masters start from them, and step() rounds the updated
+  // masters into them instead of all-gathering the flat parameters (there are none).
   PartitionedOptimizer(const FlatParameters& flat, std::shared_ptr<optim::Optimizer> optimizer,
                        std::shared_ptr<dist::ProcessGroup> group, bool staged,
-                       int64_t allgather_bucket_size, const OptimizerOffload& offload = {});
+                       int64_t allgather_bucket_size, const OptimizerOffload& offload = {},
+                       std::vector<Tensor> compact_params = {});
 
   // This rank's gradient partition, in the model dtype: what to unscale, check, measure and clip.
   const std::vector<Tensor>& gradients() const { return gradients_; }
@@ -98,6 +102,7 @@ class PartitionedOptimizer {
   std::vector<Tensor> masters_;
   std::vector<Tensor> gradients_;
   std::vector<Tensor> compact_gradients_;
+  std::vector<Tensor> compact_params_;  // stage 3
   std::vector<PartitionEntry> entries_;
   std::string offload_device_;
   std::vector<std::unique_ptr<NvmeOptimizer>> nvme_;  // one per entry with NVMe offload

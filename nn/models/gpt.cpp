@@ -47,6 +47,7 @@ GPT::GPT(const GPTConfig& config) : Module("GPT"), config(config) {
   }
   ln_f =
       register_module("ln_f", std::make_shared<LayerNorm>(config.n_embd, 1e-5, true, config.bias));
+  register_external_parameter(wte->weight);  // the tied head in forward()
   init_weights();
 }
 
