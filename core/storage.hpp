@@ -56,14 +56,14 @@ class Storage {
       owner.reset();
       data = nullptr;
     }
-  } Block(const Block&) = delete;
-  Block& operator=(const Block&) = delete;
-  void* data;
-  size_t nbytes;
-  Device device;
-  std::shared_ptr<const void> owner;  // set for external memory
-};
-std::shared_ptr<Block> block_;
+    Block(const Block&) = delete;
+    Block& operator=(const Block&) = delete;
+    void* data;
+    size_t nbytes;
+    Device device;
+    std::shared_ptr<const void> owner;  // set for external memory
+  };
+  std::shared_ptr<Block> block_;
 };
 
 }  // namespace strata
