@@ -30,6 +30,10 @@ class Allocator {
   virtual void reset_peak_stats() = 0;
   // Returns every cached block to the system.
   virtual void empty_cache() = 0;
+  // Counts memory this allocator does not own (a Storage over external memory, such as the shared
+  // mappings of symmetric tensors) in current, peak and reserved bytes while `live`, so that the
+  // statistics cover every tensor's bytes.
+  virtual void count_external(size_t nbytes, bool live) = 0;
 };
 
 Allocator& cpu_allocator();

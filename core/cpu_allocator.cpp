@@ -91,6 +91,18 @@ class CpuCachingAllocator final : public Allocator {
     stats_.current_bytes -= nbytes;
   }
 
+  void count_external(size_t nbytes, bool live) override {
+    std::lock_guard lock(mutex_);
+    if (live) {
+      stats_.current_bytes += nbytes;
+      stats_.reserved_bytes += nbytes;
+      stats_.peak_bytes = std::max(stats_.peak_bytes, stats_.current_bytes);
+    } else {
+      stats_.current_bytes -= nbytes;
+      stats_.reserved_bytes -= nbytes;
+    }
+  }
+
   MemoryStats stats() const override {
     std::lock_guard lock(mutex_);
     return stats_;

@@ -48,10 +48,13 @@ class Storage {
     Block(size_t n, Device d)
         : data(n ? allocator_for(d).allocate(n) : nullptr), nbytes(n), device(d) {}
     Block(void* p, size_t n, Device d, std::shared_ptr<const void> o)
-        : data(p), nbytes(n), device(d), owner(std::move(o)) {}
+        : data(p), nbytes(n), device(d), owner(std::move(o)) {
+      allocator_for(device).count_external(nbytes, true);
+    }
     ~Block() { free(); }
-    // External memory goes back with its owner, never to the allocator.
+    // External memory goes back with its owner, never to the allocator (which counted it).
     void free() {
+      if (data && owner) allocator_for(device).count_external(nbytes, false);
       if (data && !owner) allocator_for(device).deallocate(data, nbytes);
       owner.reset();
       data = nullptr;

@@ -80,7 +80,9 @@ Engine::Engine(io::Config config, std::shared_ptr<nn::Module> model,
        .unit_starts = stage3 ? stage3_unit_starts(*module_, parameters,
                                                   zero.stage3_param_persistence_threshold)
                              : std::vector<size_t>{}},
-      !staged, /*flat_params=*/!stage3);
+      !staged, /*flat_params=*/!stage3, [this](const Shape& shape, TensorOptions options) {
+        return group_ ? group_->empty_symmetric(shape, options) : empty(shape, options);
+      });
   if (group_) {
     rank_ = group_->rank();
     if (!stage3) {

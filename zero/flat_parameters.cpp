@@ -49,7 +49,8 @@ FlatParameters::FlatParameters(const std::vector<Tensor>& parameters)
     : FlatParameters(parameters, UnitOptions{}) {}
 
 FlatParameters::FlatParameters(const std::vector<Tensor>& parameters, const UnitOptions& options,
-                               bool flat_gradients, bool flat_params)
+                               bool flat_gradients, bool flat_params,
+                               const std::function<Tensor(const Shape&, TensorOptions)>& allocate)
     : flat_gradients_(flat_gradients), flat_params_(flat_params) {
   STRATA_CHECK(options.world >= 1 && options.alignment >= 1,
                "FlatParameters: units need world >= 1 and alignment >= 1, got world ",
@@ -78,8 +79,15 @@ FlatParameters::FlatParameters(const std::vector<Tensor>& parameters, const Unit
     const Tensor& first = b.members[0];
     const int64_t n = b.units.numel;
     // Padding is zero: ZeRO reduces and updates it with the rest of a unit, and it stays zero.
-    b.params = zeros({flat_params_ ? n : 0}, {first.dtype(), first.device()});
-    if (flat_gradients_) b.grads = zeros({n}, {first.dtype(), first.device()});
+    auto make_zeros = [&](int64_t numel) {
+      const TensorOptions buffer_options{first.dtype(), first.device()};
+      if (!allocate) return zeros({numel}, buffer_options);
+      Tensor buffer = allocate({numel}, buffer_options);
+      buffer.fill_(0.0);
+      return buffer;
+    };
+    b.params = flat_params_ ? make_zeros(n) : zeros({0}, {first.dtype(), first.device()});
+    if (flat_gradients_) b.grads = make_zeros(n);
     for (size_t i = 0; i < b.members.size(); ++i) {
       const Tensor& p = b.members[i];
       if (flat_params_) {

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "core/tensor.hpp"
@@ -46,8 +47,11 @@ class FlatParameters {
   // and every parameter's .grad is set to none. Without `flat_params` (ZeRO stage 3) the
   // parameters are only laid out, not moved: params is an empty tensor of the buffer's dtype and
   // device, and zero/stage3_parameters.hpp gives each unit its own storage.
+  // `allocate` makes the buffers (empty() when null): the engine passes its data-parallel group's
+  // empty_symmetric, so that its collectives on them copy nothing (parallel/process_group.hpp).
   FlatParameters(const std::vector<Tensor>& parameters, const UnitOptions& units,
-                 bool flat_gradients = true, bool flat_params = true);
+                 bool flat_gradients = true, bool flat_params = true,
+                 const std::function<Tensor(const Shape&, TensorOptions)>& allocate = {});
 
   const std::vector<FlatBuffer>& buffers() const { return buffers_; }
   // The gradient buffers, one per dtype (none without flat gradients).

@@ -80,6 +80,17 @@ class CudaPoolAllocator final : public Allocator {
     current_ -= nbytes;
   }
 
+  // External device memory (the pool does not hold it) counts as allocated while live.
+  void count_external(size_t nbytes, bool live) override {
+    std::lock_guard lock(mutex_);
+    if (live) {
+      current_ += nbytes;
+      peak_ = std::max(peak_, current_);
+    } else {
+      current_ -= nbytes;
+    }
+  }
+
   MemoryStats stats() const override {
     const uint64_t reserved = pool_attribute(cudaMemPoolAttrReservedMemCurrent);
     const uint64_t used = pool_attribute(cudaMemPoolAttrUsedMemCurrent);
