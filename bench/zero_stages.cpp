@@ -7,8 +7,9 @@
 //
 // Each run of --runs ("STAGE" or "STAGE:OFFLOAD", OFFLOAD cpu or nvme) trains a fresh model in each
 // of --dtypes for --warmup steps, then --steps timed steps, and rank 0 prints one JSON line: the
-// median seconds per step and each rank's memory_report (parameters, gradients, optimizer states,
-// offloaded bytes, the allocator's peak since the run's model was built) and peak RSS (of the
+// median seconds per step and each rank's memory_report after training (parameters, gradients,
+// optimizer states, offloaded bytes), the allocator's peak while the model and the engine were
+// built (init_peak_allocated), its peak during training (peak_allocated), and peak RSS (of the
 // process so far: for the footprint of one run, give one run per process). The NVMe files go to a
 // fresh folder under --nvme-dir, removed after the run. With --partitioned-init, stage-3 models
 // are built already partitioned (zero::Stage3Init), so that no rank ever holds one whole. Not a
@@ -107,6 +108,7 @@ void bench_run(const Options& o, const Run& run, const std::shared_ptr<dist::Pro
   std::vector<double> step_seconds;
   int64_t parameters = 0;
   zero::MemoryReport report;
+  int64_t init_peak = 0;
   reset_peak_memory_stats();
   {
     manual_seed(1);
@@ -126,6 +128,9 @@ void bench_run(const Options& o, const Run& run, const std::shared_ptr<dist::Pro
     auto [engine, optimizer, loader, scheduler] =
         initialize(config, model, {.log = {.out = &log}, .group = group});
     for (const Tensor& p : engine.flat_parameters().parameters()) parameters += p.numel();
+    // The peak of building the model and the engine, then that of training alone.
+    init_peak = static_cast<int64_t>(memory_stats().peak_bytes);
+    reset_peak_memory_stats();
     Generator batches(5 + static_cast<uint64_t>(rank));
     for (int64_t i = 0; i < o.warmup + o.steps; ++i) {
       group->barrier();
@@ -146,10 +151,12 @@ void bench_run(const Options& o, const Run& run, const std::shared_ptr<dist::Pro
   }
 
   // Every rank's numbers to rank 0.
-  const int64_t mine[6] = {report.parameters, report.gradients,      report.optimizer_states,
-                           report.offloaded,  report.peak_allocated, max_rss_bytes()};
-  std::vector<int64_t> all(6 * static_cast<size_t>(n));
-  MPI_Gather(mine, 6, MPI_INT64_T, all.data(), 6, MPI_INT64_T, 0, MPI_COMM_WORLD);
+  constexpr int kFields = 7;
+  const int64_t mine[kFields] = {report.parameters, report.gradients, report.optimizer_states,
+                                 report.offloaded,  init_peak,        report.peak_allocated,
+                                 max_rss_bytes()};
+  std::vector<int64_t> all(kFields * static_cast<size_t>(n));
+  MPI_Gather(mine, kFields, MPI_INT64_T, all.data(), kFields, MPI_INT64_T, 0, MPI_COMM_WORLD);
   if (rank != 0) return;
   std::sort(step_seconds.begin(), step_seconds.end());
   const double seconds = step_seconds[step_seconds.size() / 2];
@@ -164,13 +171,13 @@ void bench_run(const Options& o, const Run& run, const std::shared_ptr<dist::Pro
       static_cast<long long>(o.context), run.stage == 3 && o.partitioned_init ? "true" : "false",
       seconds, static_cast<double>(n * o.batch * o.context) / seconds);
   for (int r = 0; r < n; ++r) {
-    const int64_t* m = all.data() + 6 * r;
+    const int64_t* m = all.data() + kFields * r;
     std::printf(
         "%s{\"parameters\":%lld,\"gradients\":%lld,\"optimizer_states\":%lld,\"offloaded\":%lld,"
-        "\"peak_allocated\":%lld,\"max_rss\":%lld}",
+        "\"init_peak_allocated\":%lld,\"peak_allocated\":%lld,\"max_rss\":%lld}",
         r ? "," : "", static_cast<long long>(m[0]), static_cast<long long>(m[1]),
         static_cast<long long>(m[2]), static_cast<long long>(m[3]), static_cast<long long>(m[4]),
-        static_cast<long long>(m[5]));
+        static_cast<long long>(m[5]), static_cast<long long>(m[6]));
   }
   std::printf("]}\n");
   std::fflush(stdout);
