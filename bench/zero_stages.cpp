@@ -3,7 +3,8 @@
 //
 //   OMP_NUM_THREADS=1 mpirun -np 2 build/bench/strata_bench_zero
 //   OMP_NUM_THREADS=1 mpirun -np 2 build/bench/strata_bench_zero --runs 3:nvme --dtypes bf16 \
-//       --layers 24 --width 1024 --partitioned-init      # a large model, stage 3 + NVMe
+//       --layers 28 --width 1280 --heads 20 --context 64 --batch 1 --sub-group-size 4000000 \
+//       --partitioned-init                     # 551M parameters, stage 3 + NVMe (BENCHMARKS.md)
 //
 // Each run of --runs ("STAGE" or "STAGE:OFFLOAD", OFFLOAD cpu or nvme) trains a fresh model in each
 // of --dtypes for --warmup steps, then --steps timed steps, and rank 0 prints one JSON line: the
@@ -18,6 +19,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -198,8 +200,8 @@ int main(int argc, char** argv) {
   cli.flag("batch", o.batch, "sequences per step on each rank");
   cli.flag("warmup", o.warmup, "untimed steps of each run");
   cli.flag("steps", o.steps, "timed steps of each run (the median is reported)");
-  cli.flag("runs", o.runs, "comma-separated STAGE or STAGE:OFFLOAD (offload_optimizer cpu, nvme)");
-  cli.flag("dtypes", o.dtypes, "comma-separated f32, bf16: each run in each");
+  cli.flag("runs", o.runs, "STAGE or STAGE:OFFLOAD (offload_optimizer cpu, nvme)");
+  cli.flag("dtypes", o.dtypes, "f32, bf16: each run in each");
   cli.flag("nvme-dir", o.nvme_dir, "where the NVMe runs make their temporary folder");
   cli.flag("sub-group-size", o.sub_group_size,
            "zero_optimization.sub_group_size: elements per NVMe chunk (buffer_count chunks, of "
