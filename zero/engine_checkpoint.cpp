@@ -18,8 +18,10 @@
 // every rank and leaves the previous checkpoints as they were. DIR must be on a file system every
 // rank shares.
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <optional>
+#include <set>
 #include <utility>
 
 #include "core/error.hpp"
@@ -29,25 +31,26 @@
 #include "io/checkpoint_writer.hpp"
 #include "optim/loss_scaler.hpp"
 #include "zero/checkpoint_state.hpp"
+#include "zero/consolidate.hpp"
 #include "zero/engine.hpp"
 #include "zero/optimizer_shards.hpp"
 
 namespace strata::zero {
 namespace {
 
-// Finds parameters among the flat buffers' members by identity.
+// Finds parameters among the flat buffers' members by identity (not by data address: at stage 3
+// a parameter holds no memory between its uses).
 class MemberIndex {
  public:
-  explicit MemberIndex(const FlatParameters& flat) {
+  explicit MemberIndex(const FlatParameters& flat) : flat_(&flat) {
     for (size_t b = 0; b < flat.buffers().size(); ++b)
       for (size_t m = 0; m < flat.buffers()[b].members.size(); ++m)
-        by_address_[flat.buffers()[b].members[m].data_ptr()].push_back({b, m});
-    flat_ = &flat;
+        by_numel_[flat.buffers()[b].members[m].numel()].push_back({b, m});
   }
   // (buffer, member) of `param`, or nullopt when it is no member.
   std::optional<std::pair<size_t, size_t>> find(const Tensor& param) const {
-    auto it = by_address_.find(param.data_ptr());
-    if (it == by_address_.end()) return std::nullopt;
+    auto it = by_numel_.find(param.numel());
+    if (it == by_numel_.end()) return std::nullopt;
     for (const auto& [b, m] : it->second)
       if (flat_->buffers()[b].members[m].is_same(param)) return std::pair{b, m};
     return std::nullopt;
@@ -55,8 +58,26 @@ class MemberIndex {
 
  private:
   const FlatParameters* flat_;
-  std::map<const void*, std::vector<std::pair<size_t, size_t>>> by_address_;
+  std::map<int64_t, std::vector<std::pair<size_t, size_t>>> by_numel_;
 };
+
+// The model group's tensors: the state_dict, in the model's dtype. At stage 3 the partitioned
+// parameters are gathered (a collective: every rank calls this, rank 0 writes) when the config
+// asks for the 16-bit weights on save; otherwise the group leaves out the optimized parameters,
+// whose values are the shards' f32 masters (`model_parameters` = 0 in the manifest's layout).
+nn::OrderedDict<Tensor> model_group(const nn::Module& module, const Stage3Parameters* stage3,
+                                    bool gather_weights, const PartitionLayout& layout) {
+  if (!stage3) return module.state_dict();
+  if (gather_weights) return stage3->full_state_dict(module);
+  std::set<std::string> optimized;
+  for (const BufferLayout& buffer : layout.buffers)
+    for (const MemberLayout& member : buffer.members) optimized.insert(member.name);
+  const nn::OrderedDict<Tensor> all = module.state_dict();
+  nn::OrderedDict<Tensor> rest;
+  for (const auto& [name, tensor] : all.items())
+    if (!optimized.count(name)) rest.insert(name, tensor);
+  return rest;
+}
 
 // The flat buffers' layout, with the module's parameter names.
 PartitionLayout partition_layout(const FlatParameters& flat, const nn::Module& module) {
@@ -163,9 +184,12 @@ std::filesystem::path Engine::save_checkpoint(const std::filesystem::path& dir, 
                dp_size());
   const int partition_rank = layout.world == 1 ? 0 : rank_;
   const bool writes_shard = layout.world > 1 || rank_ == 0;
-  const io::CheckpointLayout manifest_layout{.world_size = dp_size(),
-                                             .zero_stage = config_.zero_optimization.stage,
-                                             .partitioning = {{"partition_world", layout.world}}};
+  const bool gather_weights = config_.zero_optimization.stage3_gather_16bit_weights_on_model_save ||
+                              config_.zero_optimization.stage3_gather_fp16_weights_on_model_save;
+  io::CheckpointLayout manifest_layout{.world_size = dp_size(),
+                                       .zero_stage = config_.zero_optimization.stage,
+                                       .partitioning = {{"partition_world", layout.world}}};
+  if (stage3_ && !gather_weights) manifest_layout.partitioning["model_parameters"] = 0;
 
   // Every rank learns whether any failed, and fails too: a save is all or nothing.
   auto agree = [&](const std::optional<std::string>& failure, const char* what) {
@@ -193,6 +217,8 @@ std::filesystem::path Engine::save_checkpoint(const std::filesystem::path& dir, 
   agree(failure, "creating the tag's directory");
 
   // Each rank's own files: its shard, and on rank 0 everything shared but the layout.
+  const nn::OrderedDict<Tensor> model =
+      model_group(*module_, stage3_.get(), gather_weights, layout);
   OptimizerShard shard;
   try {
     if (rank_ != 0 && writes_shard)
@@ -202,7 +228,7 @@ std::filesystem::path Engine::save_checkpoint(const std::filesystem::path& dir, 
       writer->add_tensors(kShardGroup, shard.tensors, partition_rank);
     }
     if (rank_ == 0) {
-      writer->add_tensors("model", module_->state_dict().items());
+      if (!model.empty()) writer->add_tensors("model", model.items());
       writer->add_section("optimizer", scalars_to_json(shard.options));
       if (scheduler_)
         writer->add_section("lr_scheduler", scalars_to_json(scheduler_->state_dict().scalars));
@@ -257,11 +283,36 @@ std::filesystem::path Engine::save_checkpoint(const std::filesystem::path& dir, 
 LoadedCheckpoint Engine::load_checkpoint(const std::filesystem::path& dir, std::string tag,
                                          LoadOptions options) {
   io::CheckpointReader reader(dir, std::move(tag));
+  // The weights: the model group's, and the f32 masters rounded to the model's dtype for the
+  // parameters a stage-3 save did not gather.
+  const auto& partitioning = reader.manifest().layout.partitioning;
+  const auto in_group = partitioning.find("model_parameters");
+  const bool parameters_in_group = in_group == partitioning.end() || in_group->second != 0;
   const nn::OrderedDict<Tensor> own = module_->state_dict();
-  io::NamedTensors weights = reader.read_tensors("model", io::specs_of(own.items()));
+  io::NamedTensors weights;
+  if (!parameters_in_group) {
+    for (auto& [name, master] : read_fp32_parameters(reader)) {
+      const Tensor* param = own.find(name);
+      STRATA_CHECK(param, "load_checkpoint: ", reader.path().string(), " holds parameter \"", name,
+                   "\", which this model does not have");
+      weights.emplace_back(name, master.to(param->dtype()));
+    }
+  }
+  io::NamedTensors expected;
+  for (const auto& [name, tensor] : own.items())
+    if (std::none_of(weights.begin(), weights.end(),
+                     [&](const auto& w) { return w.first == name; }))
+      expected.emplace_back(name, tensor);
+  if (!expected.empty()) {
+    io::NamedTensors rest = reader.read_tensors("model", io::specs_of(expected));
+    std::move(rest.begin(), rest.end(), std::back_inserter(weights));
+  }
   nn::OrderedDict<Tensor> dict;
   for (auto& [name, tensor] : weights) dict.insert(name, tensor);
-  module_->load_state_dict(dict);
+  if (stage3_)
+    stage3_->load_full_state_dict(*module_, dict);
+  else
+    module_->load_state_dict(dict);
   LoadedCheckpoint loaded{reader.path(), reader.read_section("client_state")};
   if (options.load_module_only) return loaded;
 
