@@ -132,6 +132,42 @@ std::vector<EntryPlace> entry_places(const FlatParameters& flat, const optim::Op
   return places;
 }
 
+// The parameter group of each optimizer entry.
+std::vector<size_t> entry_groups(const optim::Optimizer& optimizer,
+                                 const PartitionedOptimizer* partitioned) {
+  std::vector<size_t> groups;
+  if (partitioned) {
+    for (const PartitionEntry& entry : partitioned->entries()) groups.push_back(entry.group);
+    return groups;
+  }
+  for (size_t g = 0; g < optimizer.param_groups().size(); ++g)
+    groups.insert(groups.end(), optimizer.param_groups()[g].params.size(), g);
+  return groups;
+}
+
+// Whether the masters and states are in NVMe files (offload_optimizer.device "nvme") rather than
+// in the optimizer.
+bool on_nvme(const PartitionedOptimizer* partitioned) {
+  return partitioned && !partitioned->nvme().empty();
+}
+
+// The optimizer's entries: from its state_dict, or read back from the NVMe files.
+std::vector<EntryState> optimizer_entries(const optim::Optimizer& optimizer,
+                                          const PartitionedOptimizer* partitioned) {
+  if (!on_nvme(partitioned)) return entry_states(optimizer);
+  std::vector<EntryState> entries;
+  for (size_t i = 0; i < partitioned->nvme().size(); ++i) {
+    const NvmeOptimizer& nvme = *partitioned->nvme()[i];
+    const size_t group = partitioned->entries()[i].group;
+    EntryState& entry = entries.emplace_back(EntryState{
+        .group = group, .master = nvme.master(), .step = nvme.steps() > 0 ? nvme.steps() : -1});
+    if (entry.step < 0) continue;
+    for (const optim::StateSpec& spec : optimizer.group_state_specs(static_cast<int64_t>(group)))
+      entry.states[spec.name] = nvme.state(spec.name);
+  }
+  return entries;
+}
+
 // Every rank's `text`, in rank order (characters travel as i32).
 std::vector<std::string> allgather_strings(dist::ProcessGroup& group, const std::string& text) {
   Tensor length = full({1}, static_cast<double>(text.size()), DType::i64);
@@ -224,7 +260,9 @@ std::filesystem::path Engine::save_checkpoint(const std::filesystem::path& dir, 
     if (rank_ != 0 && writes_shard)
       writer.emplace(dir, tag, manifest_layout, io::CheckpointWriter::Role::contributor);
     if (writes_shard) {
-      shard = make_shard(*optimizer_, entry_places(flat_, *optimizer_, partitioned_.get()), layout);
+      shard = make_shard(optimizer_entries(*optimizer_, partitioned_.get()),
+                         optimizer_->param_groups().size(), group_options(*optimizer_),
+                         entry_places(flat_, *optimizer_, partitioned_.get()), layout);
       writer->add_tensors(kShardGroup, shard.tensors, partition_rank);
     }
     if (rank_ == 0) {
@@ -327,10 +365,19 @@ LoadedCheckpoint Engine::load_checkpoint(const std::filesystem::path& dir, std::
                                "checkpoint section \"" + std::string(kShardLayoutSection) + "\"");
     const PartitionLayout layout = partition_layout(flat_, *module_);
     const int partition_rank = layout.world == 1 ? 0 : rank_;
-    load_shards(
+    const std::vector<EntryState> entries = load_shards(
         reader, saved, layout, partition_rank, entry_places(flat_, *optimizer_, partitioned_.get()),
-        scalars_from_json(reader.read_section("optimizer"), "checkpoint section \"optimizer\""),
-        *optimizer_);
+        entry_groups(*optimizer_, partitioned_.get()), optimizer_->param_groups().size());
+    const std::map<std::string, double> saved_options =
+        scalars_from_json(reader.read_section("optimizer"), "checkpoint section \"optimizer\"");
+    if (on_nvme(partitioned_.get())) {
+      for (size_t i = 0; i < entries.size(); ++i)
+        partitioned_->nvme()[i]->load(entries[i].master, entries[i].states,
+                                      std::max<int64_t>(entries[i].step, 0));
+      load_entry_states(*optimizer_, {}, saved_options);  // the options; the groups are empty
+    } else {
+      load_entry_states(*optimizer_, entries, saved_options);
+    }
   }
   if (options.load_lr_scheduler_states && scheduler_) {
     STRATA_CHECK(reader.has_section("lr_scheduler"), "load_checkpoint: ", reader.path().string(),
