@@ -328,8 +328,10 @@ LoadedCheckpoint Engine::load_checkpoint(const std::filesystem::path& dir, std::
   const bool parameters_in_group = in_group == partitioning.end() || in_group->second != 0;
   const nn::OrderedDict<Tensor> own = module_->state_dict();
   io::NamedTensors weights;
+  std::set<std::string> from_masters;
   if (!parameters_in_group) {
     for (auto& [name, master] : read_fp32_parameters(reader)) {
+      from_masters.insert(name);
       const Tensor* param = own.find(name);
       STRATA_CHECK(param, "load_checkpoint: ", reader.path().string(), " holds parameter \"", name,
                    "\", which this model does not have");
@@ -338,9 +340,7 @@ LoadedCheckpoint Engine::load_checkpoint(const std::filesystem::path& dir, std::
   }
   io::NamedTensors expected;
   for (const auto& [name, tensor] : own.items())
-    if (std::none_of(weights.begin(), weights.end(),
-                     [&](const auto& w) { return w.first == name; }))
-      expected.emplace_back(name, tensor);
+    if (!from_masters.count(name)) expected.emplace_back(name, tensor);
   if (!expected.empty()) {
     io::NamedTensors rest = reader.read_tensors("model", io::specs_of(expected));
     std::move(rest.begin(), rest.end(), std::back_inserter(weights));
