@@ -1,6 +1,8 @@
 // Engine::save_checkpoint and load_checkpoint (engine.hpp). Groups and sections of a tag:
 //   model (tensors)             the module's state_dict, by module path name, in the model's
-//                               dtype (written by rank 0)
+//                               dtype (written by rank 0); at stage 3 gathered only with
+//                               stage3_gather_16bit_weights_on_model_save, else without the
+//                               optimized parameters, whose weights are then the shards' masters
 //   optimizer (tensors, rank r) rank r's optimizer shard: its partition of the f32 masters and
 //                               states per flat buffer (zero/optimizer_shards.hpp), written by
 //                               every rank that holds a partition (rank 0 alone at stage 0)
