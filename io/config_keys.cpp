@@ -537,9 +537,11 @@ std::vector<KeySpec> make_specs() {
       key(STRATA_CONFIG_FIELD(zero_optimization.stage3_max_reuse_distance), kNonNegativeInt,
           built(), "elements: a parameter used again within this stays gathered"),
       key(STRATA_CONFIG_FIELD(zero_optimization.stage3_gather_16bit_weights_on_model_save), Any{},
-          setting(kZero), ""),
+          built(),
+          "stage 3: checkpoints gather the whole 16-bit weights into the model group; "
+          "otherwise the weights are saved as the shards' f32 masters only"),
       key(STRATA_CONFIG_FIELD(zero_optimization.stage3_gather_fp16_weights_on_model_save), Any{},
-          setting(kZero), "legacy name of the above"),
+          built(), "legacy name of the above"),
       key(STRATA_CONFIG_FIELD(zero_optimization.stage3_module_granularity_threshold),
           kNonNegativeInt, setting(kZero), ""),
       key(STRATA_CONFIG_FIELD(zero_optimization.stage3_use_all_reduce_for_fetch_params), Any{},

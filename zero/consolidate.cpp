@@ -37,18 +37,38 @@ PartitionLayout packed(const PartitionLayout& saved) {
   return {.world = 1, .buffers = {std::move(buffer)}};
 }
 
+ShardLayout saved_layout(const io::CheckpointReader& reader, const char* what) {
+  STRATA_CHECK(reader.has_section(kShardLayoutSection), what, ": ", reader.path().string(),
+               " has no \"", kShardLayoutSection,
+               "\" section: it holds no optimizer shards with f32 masters (was it saved by "
+               "Engine::save_checkpoint?)");
+  return shard_layout_from_json(reader.read_section(kShardLayoutSection),
+                                "checkpoint section \"" + std::string(kShardLayoutSection) + "\"");
+}
+
 }  // namespace
+
+io::NamedTensors read_fp32_parameters(const io::CheckpointReader& reader) {
+  const ShardLayout saved = saved_layout(reader, "load_checkpoint");
+  const PartitionLayout target = packed(saved.layout);
+  std::vector<std::optional<io::SafetensorsFile>> shards(static_cast<size_t>(saved.layout.world));
+  const Tensor all =
+      apply_reshard(reshard_plan(saved.layout, target, 0, 0),
+                    [&](size_t buffer, int q, int64_t offset, int64_t count, float* out) {
+                      std::optional<io::SafetensorsFile>& shard = shards[static_cast<size_t>(q)];
+                      if (!shard) shard.emplace(reader.open_tensors(kShardGroup, q));
+                      shard->read(shard_tensor_name(buffer, "master"), offset, count, out);
+                    });
+  io::NamedTensors parameters;
+  for (const MemberLayout& m : target.buffers[0].members)
+    parameters.emplace_back(m.name, all.narrow(0, m.begin, m.numel()).reshape(m.shape));
+  return parameters;
+}
 
 ConsolidateResult consolidate_fp32(const std::filesystem::path& dir, const std::string& tag,
                                    const std::filesystem::path& out, std::ostream* progress) {
   const io::CheckpointReader reader(dir, tag);
-  STRATA_CHECK(reader.has_section(kShardLayoutSection), "to-fp32: ", reader.path().string(),
-               " has no \"", kShardLayoutSection,
-               "\" section: it holds no optimizer shards with f32 masters (was it saved by "
-               "Engine::save_checkpoint?)");
-  const ShardLayout saved =
-      shard_layout_from_json(reader.read_section(kShardLayoutSection),
-                             "checkpoint section \"" + std::string(kShardLayoutSection) + "\"");
+  const ShardLayout saved = saved_layout(reader, "to-fp32");
   const PartitionLayout target = packed(saved.layout);
   const ReshardPlan plan = reshard_plan(saved.layout, target, 0, 0);
   const std::vector<MemberLayout>& members = target.buffers[0].members;

@@ -11,6 +11,8 @@
 #include <iosfwd>
 #include <string>
 
+#include "io/checkpoint_reader.hpp"
+
 namespace strata::zero {
 
 inline constexpr int64_t kConsolidateChunk = int64_t{1} << 22;  // 16 MiB of f32
@@ -26,5 +28,10 @@ struct ConsolidateResult {
 // CRC-32) before it is read.
 ConsolidateResult consolidate_fp32(const std::filesystem::path& dir, const std::string& tag,
                                    const std::filesystem::path& out, std::ostream* progress);
+
+// The same masters in memory: every optimized parameter of the checkpoint `reader` opened, whole,
+// in f32, by name (what load_checkpoint takes the weights from when the model group holds none:
+// a stage-3 save without stage3_gather_16bit_weights_on_model_save).
+io::NamedTensors read_fp32_parameters(const io::CheckpointReader& reader);
 
 }  // namespace strata::zero

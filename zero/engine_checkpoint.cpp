@@ -1,6 +1,8 @@
 // Engine::save_checkpoint and load_checkpoint (engine.hpp). Groups and sections of a tag:
 //   model (tensors)             the module's state_dict, by module path name, in the model's
-//                               dtype (written by rank 0)
+//                               dtype (written by rank 0); at stage 3 gathered only with
+//                               stage3_gather_16bit_weights_on_model_save, else without the
+//                               optimized parameters, whose weights are then the shards' masters
 //   optimizer (tensors, rank r) rank r's optimizer shard: its partition of the f32 masters and
 //                               states per flat buffer (zero/optimizer_shards.hpp), written by
 //                               every rank that holds a partition (rank 0 alone at stage 0)
@@ -18,8 +20,10 @@
 // every rank and leaves the previous checkpoints as they were. DIR must be on a file system every
 // rank shares.
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <optional>
+#include <set>
 #include <utility>
 
 #include "core/error.hpp"
@@ -29,25 +33,26 @@
 #include "io/checkpoint_writer.hpp"
 #include "optim/loss_scaler.hpp"
 #include "zero/checkpoint_state.hpp"
+#include "zero/consolidate.hpp"
 #include "zero/engine.hpp"
 #include "zero/optimizer_shards.hpp"
 
 namespace strata::zero {
 namespace {
 
-// Finds parameters among the flat buffers' members by identity.
+// Finds parameters among the flat buffers' members by identity (not by data address: at stage 3
+// a parameter holds no memory between its uses).
 class MemberIndex {
  public:
-  explicit MemberIndex(const FlatParameters& flat) {
+  explicit MemberIndex(const FlatParameters& flat) : flat_(&flat) {
     for (size_t b = 0; b < flat.buffers().size(); ++b)
       for (size_t m = 0; m < flat.buffers()[b].members.size(); ++m)
-        by_address_[flat.buffers()[b].members[m].data_ptr()].push_back({b, m});
-    flat_ = &flat;
+        by_numel_[flat.buffers()[b].members[m].numel()].push_back({b, m});
   }
   // (buffer, member) of `param`, or nullopt when it is no member.
   std::optional<std::pair<size_t, size_t>> find(const Tensor& param) const {
-    auto it = by_address_.find(param.data_ptr());
-    if (it == by_address_.end()) return std::nullopt;
+    auto it = by_numel_.find(param.numel());
+    if (it == by_numel_.end()) return std::nullopt;
     for (const auto& [b, m] : it->second)
       if (flat_->buffers()[b].members[m].is_same(param)) return std::pair{b, m};
     return std::nullopt;
@@ -55,8 +60,26 @@ class MemberIndex {
 
  private:
   const FlatParameters* flat_;
-  std::map<const void*, std::vector<std::pair<size_t, size_t>>> by_address_;
+  std::map<int64_t, std::vector<std::pair<size_t, size_t>>> by_numel_;
 };
+
+// The model group's tensors: the state_dict, in the model's dtype. At stage 3 the partitioned
+// parameters are gathered (a collective: every rank calls this, rank 0 writes) when the config
+// asks for the 16-bit weights on save; otherwise the group leaves out the optimized parameters,
+// whose values are the shards' f32 masters (`model_parameters` = 0 in the manifest's layout).
+nn::OrderedDict<Tensor> model_group(const nn::Module& module, const Stage3Parameters* stage3,
+                                    bool gather_weights, const PartitionLayout& layout) {
+  if (!stage3) return module.state_dict();
+  if (gather_weights) return stage3->full_state_dict(module);
+  std::set<std::string> optimized;
+  for (const BufferLayout& buffer : layout.buffers)
+    for (const MemberLayout& member : buffer.members) optimized.insert(member.name);
+  const nn::OrderedDict<Tensor> all = module.state_dict();
+  nn::OrderedDict<Tensor> rest;
+  for (const auto& [name, tensor] : all.items())
+    if (!optimized.count(name)) rest.insert(name, tensor);
+  return rest;
+}
 
 // The flat buffers' layout, with the module's parameter names.
 PartitionLayout partition_layout(const FlatParameters& flat, const nn::Module& module) {
@@ -111,6 +134,42 @@ std::vector<EntryPlace> entry_places(const FlatParameters& flat, const optim::Op
   return places;
 }
 
+// The parameter group of each optimizer entry.
+std::vector<size_t> entry_groups(const optim::Optimizer& optimizer,
+                                 const PartitionedOptimizer* partitioned) {
+  std::vector<size_t> groups;
+  if (partitioned) {
+    for (const PartitionEntry& entry : partitioned->entries()) groups.push_back(entry.group);
+    return groups;
+  }
+  for (size_t g = 0; g < optimizer.param_groups().size(); ++g)
+    groups.insert(groups.end(), optimizer.param_groups()[g].params.size(), g);
+  return groups;
+}
+
+// Whether the masters and states are in NVMe files (offload_optimizer.device "nvme") rather than
+// in the optimizer.
+bool on_nvme(const PartitionedOptimizer* partitioned) {
+  return partitioned && !partitioned->nvme().empty();
+}
+
+// The optimizer's entries: from its state_dict, or read back from the NVMe files.
+std::vector<EntryState> optimizer_entries(const optim::Optimizer& optimizer,
+                                          const PartitionedOptimizer* partitioned) {
+  if (!on_nvme(partitioned)) return entry_states(optimizer);
+  std::vector<EntryState> entries;
+  for (size_t i = 0; i < partitioned->nvme().size(); ++i) {
+    const NvmeOptimizer& nvme = *partitioned->nvme()[i];
+    const size_t group = partitioned->entries()[i].group;
+    EntryState& entry = entries.emplace_back(EntryState{
+        .group = group, .master = nvme.master(), .step = nvme.steps() > 0 ? nvme.steps() : -1});
+    if (entry.step < 0) continue;
+    for (const optim::StateSpec& spec : optimizer.group_state_specs(static_cast<int64_t>(group)))
+      entry.states[spec.name] = nvme.state(spec.name);
+  }
+  return entries;
+}
+
 // Every rank's `text`, in rank order (characters travel as i32).
 std::vector<std::string> allgather_strings(dist::ProcessGroup& group, const std::string& text) {
   Tensor length = full({1}, static_cast<double>(text.size()), DType::i64);
@@ -163,9 +222,12 @@ std::filesystem::path Engine::save_checkpoint(const std::filesystem::path& dir, 
                dp_size());
   const int partition_rank = layout.world == 1 ? 0 : rank_;
   const bool writes_shard = layout.world > 1 || rank_ == 0;
-  const io::CheckpointLayout manifest_layout{.world_size = dp_size(),
-                                             .zero_stage = config_.zero_optimization.stage,
-                                             .partitioning = {{"partition_world", layout.world}}};
+  const bool gather_weights = config_.zero_optimization.stage3_gather_16bit_weights_on_model_save ||
+                              config_.zero_optimization.stage3_gather_fp16_weights_on_model_save;
+  io::CheckpointLayout manifest_layout{.world_size = dp_size(),
+                                       .zero_stage = config_.zero_optimization.stage,
+                                       .partitioning = {{"partition_world", layout.world}}};
+  if (stage3_ && !gather_weights) manifest_layout.partitioning["model_parameters"] = 0;
 
   // Every rank learns whether any failed, and fails too: a save is all or nothing.
   auto agree = [&](const std::optional<std::string>& failure, const char* what) {
@@ -193,16 +255,20 @@ std::filesystem::path Engine::save_checkpoint(const std::filesystem::path& dir, 
   agree(failure, "creating the tag's directory");
 
   // Each rank's own files: its shard, and on rank 0 everything shared but the layout.
+  const nn::OrderedDict<Tensor> model =
+      model_group(*module_, stage3_.get(), gather_weights, layout);
   OptimizerShard shard;
   try {
     if (rank_ != 0 && writes_shard)
       writer.emplace(dir, tag, manifest_layout, io::CheckpointWriter::Role::contributor);
     if (writes_shard) {
-      shard = make_shard(*optimizer_, entry_places(flat_, *optimizer_, partitioned_.get()), layout);
+      shard = make_shard(optimizer_entries(*optimizer_, partitioned_.get()),
+                         optimizer_->param_groups().size(), group_options(*optimizer_),
+                         entry_places(flat_, *optimizer_, partitioned_.get()), layout);
       writer->add_tensors(kShardGroup, shard.tensors, partition_rank);
     }
     if (rank_ == 0) {
-      writer->add_tensors("model", module_->state_dict().items());
+      if (!model.empty()) writer->add_tensors("model", model.items());
       writer->add_section("optimizer", scalars_to_json(shard.options));
       if (scheduler_)
         writer->add_section("lr_scheduler", scalars_to_json(scheduler_->state_dict().scalars));
@@ -257,11 +323,36 @@ std::filesystem::path Engine::save_checkpoint(const std::filesystem::path& dir, 
 LoadedCheckpoint Engine::load_checkpoint(const std::filesystem::path& dir, std::string tag,
                                          LoadOptions options) {
   io::CheckpointReader reader(dir, std::move(tag));
+  // The weights: the model group's, and the f32 masters rounded to the model's dtype for the
+  // parameters a stage-3 save did not gather.
+  const auto& partitioning = reader.manifest().layout.partitioning;
+  const auto in_group = partitioning.find("model_parameters");
+  const bool parameters_in_group = in_group == partitioning.end() || in_group->second != 0;
   const nn::OrderedDict<Tensor> own = module_->state_dict();
-  io::NamedTensors weights = reader.read_tensors("model", io::specs_of(own.items()));
+  io::NamedTensors weights;
+  std::set<std::string> from_masters;
+  if (!parameters_in_group) {
+    for (auto& [name, master] : read_fp32_parameters(reader)) {
+      from_masters.insert(name);
+      const Tensor* param = own.find(name);
+      STRATA_CHECK(param, "load_checkpoint: ", reader.path().string(), " holds parameter \"", name,
+                   "\", which this model does not have");
+      weights.emplace_back(name, master.to(param->dtype()));
+    }
+  }
+  io::NamedTensors expected;
+  for (const auto& [name, tensor] : own.items())
+    if (!from_masters.count(name)) expected.emplace_back(name, tensor);
+  if (!expected.empty()) {
+    io::NamedTensors rest = reader.read_tensors("model", io::specs_of(expected));
+    std::move(rest.begin(), rest.end(), std::back_inserter(weights));
+  }
   nn::OrderedDict<Tensor> dict;
   for (auto& [name, tensor] : weights) dict.insert(name, tensor);
-  module_->load_state_dict(dict);
+  if (stage3_)
+    stage3_->load_full_state_dict(*module_, dict);
+  else
+    module_->load_state_dict(dict);
   LoadedCheckpoint loaded{reader.path(), reader.read_section("client_state")};
   if (options.load_module_only) return loaded;
 
@@ -276,10 +367,19 @@ LoadedCheckpoint Engine::load_checkpoint(const std::filesystem::path& dir, std::
                                "checkpoint section \"" + std::string(kShardLayoutSection) + "\"");
     const PartitionLayout layout = partition_layout(flat_, *module_);
     const int partition_rank = layout.world == 1 ? 0 : rank_;
-    load_shards(
+    const std::vector<EntryState> entries = load_shards(
         reader, saved, layout, partition_rank, entry_places(flat_, *optimizer_, partitioned_.get()),
-        scalars_from_json(reader.read_section("optimizer"), "checkpoint section \"optimizer\""),
-        *optimizer_);
+        entry_groups(*optimizer_, partitioned_.get()), optimizer_->param_groups().size());
+    const std::map<std::string, double> saved_options =
+        scalars_from_json(reader.read_section("optimizer"), "checkpoint section \"optimizer\"");
+    if (on_nvme(partitioned_.get())) {
+      for (size_t i = 0; i < entries.size(); ++i)
+        partitioned_->nvme()[i]->load(entries[i].master, entries[i].states,
+                                      std::max<int64_t>(entries[i].step, 0));
+      load_entry_states(*optimizer_, {}, saved_options);  // the options; the groups are empty
+    } else {
+      load_entry_states(*optimizer_, entries, saved_options);
+    }
   }
   if (options.load_lr_scheduler_states && scheduler_) {
     STRATA_CHECK(reader.has_section("lr_scheduler"), "load_checkpoint: ", reader.path().string(),

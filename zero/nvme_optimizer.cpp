@@ -152,4 +152,20 @@ Tensor NvmeOptimizer::state(const std::string& name) const {
   return read_whole(state_file(name));
 }
 
+void NvmeOptimizer::load(const Tensor& master, const std::map<std::string, Tensor>& states,
+                         int64_t steps) {
+  auto write_whole = [&](const std::string& file, const Tensor& values) {
+    STRATA_CHECK(values.numel() == numel_, "NvmeOptimizer::load: \"", file, "\" has ",
+                 values.numel(), " elements, the partition ", numel_);
+    if (!swapper_.contains(file)) swapper_.create(file, numel_);
+    swapper_.wait(swapper_.write(file, values.to(DType::f32).contiguous().reshape({numel_})));
+  };
+  write_whole(kMaster, master);
+  for (const auto& [name, values] : states) write_whole(state_file(name), values);
+  for (const optim::StateSpec& spec : optimizer_.group_state_specs(group_))
+    if (!states.count(spec.name))
+      write_whole(state_file(spec.name), full({numel_}, spec.initial_value));
+  steps_ = steps;
+}
+
 }  // namespace strata::zero

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,10 @@ class NvmeOptimizer {
   Tensor master() const;
   // One state's whole partition, read back ("exp_avg", ...).
   Tensor state(const std::string& name) const;
+  // Replaces the partition's values (a checkpoint's): the master, the states by name (each [n]
+  // f32 elements; the optimizer's states not given restart from their initial values) and the
+  // number of steps taken.
+  void load(const Tensor& master, const std::map<std::string, Tensor>& states, int64_t steps);
 
   int64_t numel() const { return numel_; }
   int64_t steps() const { return steps_; }

@@ -35,6 +35,17 @@ std::vector<int64_t> unit_sizes(const std::vector<FlatBuffer>& buffers) {
   return sizes;
 }
 
+// Writes rank `rank`'s part of `whole`, the full value of the parameter at flat elements
+// [begin, begin + numel) of `unit`, into that rank's compact partition.
+void write_own_slice(const Tensor& partition, const Unit& unit, int rank, int64_t begin,
+                     const Tensor& whole) {
+  const int64_t own_begin = unit.begin + rank * unit.slice, own_end = own_begin + unit.slice;
+  const int64_t low = std::max(begin, own_begin), high = std::min(begin + whole.numel(), own_end);
+  if (low >= high) return;
+  partition.narrow(0, unit.compact_begin + low - own_begin, high - low)
+      .copy_(whole.contiguous().flatten().narrow(0, low - begin, high - low));
+}
+
 // A copy of the parameter's values as rank 0 holds them: every rank starts from rank 0's model.
 Tensor from_rank0(const Tensor& parameter, dist::ProcessGroup* group) {
   Tensor values = parameter.clone();
@@ -100,20 +111,14 @@ Stage3Parameters::Stage3Parameters(nn::Module& model, const FlatParameters& flat
       const int64_t size = unit.slice * world_;
       UnitState state{.buffer = b, .index = i, .gathered = empty({size}, options_b)};
       state.persistent = true;
-      const int64_t own_begin = unit.begin + rank_ * unit.slice, own_end = own_begin + unit.slice;
       for (size_t m = unit.first_member; m < unit.end_member; ++m) {
         const Tensor& parameter = buffer.members[m];
-        const int64_t begin = buffer.begins[m], end = begin + parameter.numel();
+        const int64_t begin = buffer.begins[m];
         state.persistent = state.persistent && parameter.numel() < options.persistence_threshold;
         // The parameter's values: its Stage3Init slices gathered, or rank 0's (both collective).
         Tensor whole = stage3_init_materialize(parameter);
         if (!whole.defined()) whole = from_rank0(parameter, group_.get());
-        const int64_t low = std::max(begin, own_begin), high = std::min(end, own_end);
-        if (low < high) {
-          partitions_[b]
-              .narrow(0, unit.compact_begin + low - own_begin, high - low)
-              .copy_(whole.contiguous().flatten().narrow(0, low - begin, high - low));
-        }
+        write_own_slice(partitions_[b], unit, rank_, begin, whole);
         parameter.set_data(state.gathered.narrow(0, begin - unit.begin, parameter.numel())
                                .view(parameter.shape()));
       }
@@ -323,6 +328,30 @@ nn::OrderedDict<Tensor> Stage3Parameters::full_state_dict(const nn::Module& mode
     dict.insert(name, partitioned ? gather_full(tensor) : tensor.clone());
   }
   return dict;
+}
+
+void Stage3Parameters::load_full_state_dict(nn::Module& model,
+                                            const nn::OrderedDict<Tensor>& dict) {
+  autograd::NoGradGuard no_grad;
+  for (auto& [name, tensor] : model.state_dict()) {
+    const Tensor* whole = dict.find(name);
+    STRATA_CHECK(whole, "Stage3Parameters::load_full_state_dict: the dict has no \"", name, "\"");
+    STRATA_CHECK(whole->shape() == tensor.shape(), "Stage3Parameters::load_full_state_dict: \"",
+                 name, "\" is ", shape_str(whole->shape()), " in the dict and ",
+                 shape_str(tensor.shape()), " in the model");
+    const Tensor value = whole->to(tensor.dtype());
+    auto state = std::find_if(units_.begin(), units_.end(), [&](const UnitState& unit) {
+      return tensor.storage().is_same(unit.gathered.storage());
+    });
+    if (state == units_.end()) {
+      Tensor(tensor).copy_(value);  // a buffer, or a parameter that is not partitioned
+      continue;
+    }
+    // A parameter views its unit's gathered buffer, which starts at the unit's first element.
+    const Unit& unit = flat_.buffers()[state->buffer].units.units[state->index];
+    write_own_slice(partitions_[state->buffer], unit, rank_, unit.begin + tensor.offset(), value);
+  }
+  refresh_persistent();
 }
 
 }  // namespace strata::zero

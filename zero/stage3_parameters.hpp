@@ -119,6 +119,11 @@ class Stage3Parameters {
   // `model`'s state_dict with every partitioned parameter gathered whole (buffers and persistent
   // parameters copied): a collective.
   nn::OrderedDict<Tensor> full_state_dict(const nn::Module& model) const;
+  // The inverse: `model`'s state from `dict` (full values by state_dict name, every entry
+  // there, any float dtype): each rank writes its slices of the partitioned parameters into its
+  // partitions, and copies the rest (buffers, parameters not partitioned). Collective, as it
+  // re-gathers the persistent units; the optimizer's masters are the caller's to load.
+  void load_full_state_dict(nn::Module& model, const nn::OrderedDict<Tensor>& dict);
 
  private:
   struct UnitState {

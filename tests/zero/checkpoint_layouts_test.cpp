@@ -1,12 +1,13 @@
 // Checkpoints across ZeRO layouts, under mpirun with 4 ranks: an MLP (AdamW, a warm-up schedule,
 // two parameter groups, the second so small that most ranks own none of it, accumulation 2,
-// clipping) trains 15 steps in five legs of 3, each loading the checkpoint the leg before saved:
-// stage 2 on 4 ranks -> stage 1 on 2 ranks (a sub-group) -> stage 0 on 1 rank -> stage 0 on 2
-// ranks (data parallel: rank 0 writes the one shard) -> stage 2 on 4 ranks. The losses equal those
-// of an uninterrupted run on one process (f32), and `to-fp32`'s consolidation of every checkpoint
-// equals the saving engine's weights. In bf16, a stage-2 save loaded at stage 0 and saved again
-// consolidates to the same f32 masters, bit for bit. Also the errors for a missing shard, a damaged
-// shard and a model with other parameters.
+// clipping) trains 21 steps in seven legs of 3, each loading the checkpoint the leg before saved:
+// stage 2 on 4 ranks -> stage 3 on 2 ranks (a sub-group; its weights saved only as the shards'
+// f32 masters) -> stage 0 on 1 rank -> stage 1 on 2 ranks -> stage 3 on 4 ranks (the 16-bit
+// weights gathered into the model group) -> stage 0 on 2 ranks (data parallel: rank 0 writes the
+// one shard) -> stage 2 on 4 ranks. The losses equal those of an uninterrupted run on one process
+// (f32), and `to-fp32`'s consolidation of every checkpoint equals the saving engine's weights. In
+// bf16, a stage-2 save loaded at stage 0 and saved again consolidates to the same f32 masters, bit
+// for bit. Also the errors for a missing shard, a damaged shard and a model with other parameters.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -42,13 +43,14 @@ std::shared_ptr<dist::ProcessGroup> world() {
 struct Leg {
   int stage;
   int ranks;
+  bool gather_weights = false;  // stage3_gather_16bit_weights_on_model_save
 };
-constexpr Leg kLegs[] = {{2, 4}, {1, 2}, {0, 1}, {0, 2}, {2, 4}};
+constexpr Leg kLegs[] = {{2, 4}, {3, 2}, {0, 1}, {1, 2}, {3, 4, true}, {0, 2}, {2, 4}};
 constexpr int64_t kSteps = kLegSteps * std::size(kLegs);
 
 // Units of at most 30 elements: the MLP's parameters of 32, 8, 24 and 3 elements make 4 units,
-// padded to 16 * world elements at stages 1-2.
-io::Config leg_config(int stage, bool bf16, int ranks) {
+// padded to 16 * world elements at stages 1-3; at stage 3 none stays gathered between uses.
+io::Config leg_config(int stage, bool bf16, int ranks, bool gather_weights = false) {
   io::Config config = sgd_config(kGlobalBatch / (ranks * kAccumulation), kAccumulation);
   config.optimizer.type = "AdamW";
   config.optimizer.params.lr = 0.02;
@@ -58,6 +60,8 @@ io::Config leg_config(int stage, bool bf16, int ranks) {
   config.gradient_clipping = 0.3;
   config.zero_optimization.stage = stage;
   config.zero_optimization.reduce_bucket_size = 30;
+  config.zero_optimization.stage3_param_persistence_threshold = 0;
+  config.zero_optimization.stage3_gather_16bit_weights_on_model_save = gather_weights;
   config.bf16.enabled = bf16;
   return config.resolve(ranks);
 }
@@ -70,10 +74,10 @@ struct Trainer {
   // `group` null: one process. The optimizer's second group is the last layer's bias; with
   // `frozen_bias` the last bias is not optimized and the second group is the first layer's bias.
   Trainer(int stage, bool bf16, std::shared_ptr<dist::ProcessGroup> g,
-          uint64_t model_seed = kModelSeed, bool frozen_bias = false)
+          uint64_t model_seed = kModelSeed, bool frozen_bias = false, bool gather_weights = false)
       : group(std::move(g)) {
     const int n = group ? group->size() : 1;
-    const io::Config config = leg_config(stage, bf16, n);
+    const io::Config config = leg_config(stage, bf16, n, gather_weights);
     auto model = make_mlp(model_seed);
     std::vector<Tensor> params = model->parameters();  // 0.weight, 0.bias, 2.weight, 2.bias
     Tensor second = params.back();
@@ -111,11 +115,15 @@ struct Trainer {
     return losses;
   }
 
-  // The model's parameters by name, in f32.
+  // The model's parameters by name, in f32 (at stage 3 gathered: a collective).
   std::map<std::string, Tensor> weights() {
+    const nn::Module& module = engine->module();
+    const zero::Stage3Parameters* stage3 = engine->stage3_parameters();
+    const nn::OrderedDict<Tensor> all =
+        stage3 ? stage3->full_state_dict(module) : module.state_dict();
+    const nn::OrderedDict<Tensor> named = module.named_parameters();
     std::map<std::string, Tensor> out;
-    const nn::OrderedDict<Tensor> named = engine->module().named_parameters();
-    for (const auto& [name, param] : named.items()) out[name] = param.to(DType::f32).clone();
+    for (const auto& [name, param] : named.items()) out[name] = all.at(name).to(DType::f32).clone();
     return out;
   }
 };
@@ -163,7 +171,8 @@ void check_equal(const std::map<std::string, Tensor>& a, const std::map<std::str
 
 }  // namespace
 
-TEST_CASE("checkpoints: stage 2 x4 -> 1 x2 -> 0 x1 -> 0 x2 -> 2 x4 trains as one run") {
+TEST_CASE(
+    "checkpoints: stage 2 x4 -> 3 x2 -> 0 x1 -> 1 x2 -> 3 x4 -> 0 x2 -> 2 x4 trains as one run") {
   REQUIRE(world()->size() == 4);
   const io::Example data = make_data(kGlobalBatch * kSteps, 11);
   const auto dir = shared_dir("strata_checkpoint_layouts_f32");
@@ -176,7 +185,8 @@ TEST_CASE("checkpoints: stage 2 x4 -> 1 x2 -> 0 x1 -> 0 x2 -> 2 x4 trains as one
   for (size_t leg = 0; leg < std::size(kLegs); ++leg) {
     auto group = first_ranks(kLegs[leg].ranks);
     if (world()->rank() < kLegs[leg].ranks) {
-      Trainer trainer(kLegs[leg].stage, false, group, kModelSeed + 10 * leg);  // other init
+      Trainer trainer(kLegs[leg].stage, false, group, kModelSeed + 10 * leg,  // other init
+                      /*frozen_bias=*/false, kLegs[leg].gather_weights);
       if (leg > 0) trainer.engine->load_checkpoint(dir, "leg" + std::to_string(leg - 1));
       CHECK(trainer.engine->global_steps() == kLegSteps * static_cast<int64_t>(leg));
       const std::vector<double> losses =
@@ -205,6 +215,16 @@ TEST_CASE("checkpoints: stage 2 x4 -> 1 x2 -> 0 x1 -> 0 x2 -> 2 x4 trains as one
     CHECK(reader.manifest().layout.partitioning.at("partition_world") == world);
     // Ranks 2 and 3 of 4 own only padding of these small units: to-fp32 reads 2 shards of 4.
     check_equal(consolidated(dir, tag, std::min(world, 2)), saved_weights[leg]);
+    // A stage-3 save gathers the weights into the model group only when asked to (the MLP has no
+    // buffers, so without them there is no model group); otherwise they are the masters alone.
+    const bool gathered = kLegs[leg].stage != 3 || kLegs[leg].gather_weights;
+    CHECK(reader.has_group("model") == gathered);
+    CHECK(reader.manifest().layout.partitioning.count("model_parameters") == (gathered ? 0 : 1));
+    if (gathered) {
+      std::map<std::string, Tensor> model;
+      for (auto& [name, tensor] : reader.read_tensors("model")) model[name] = tensor;
+      check_equal(model, saved_weights[leg]);
+    }
   }
 
   // Errors, on rank 0 alone: a shard missing or damaged, a model with other parameters.
@@ -260,6 +280,40 @@ TEST_CASE("checkpoints: bf16 masters move from stage 2 x4 to stage 0 x1 bit for 
   }
   // Training goes on from there on the one process, with finite losses.
   for (double loss : trainer.train(data, kLegSteps, kLegSteps)) CHECK(std::isfinite(loss));
+}
+
+TEST_CASE("checkpoints: bf16 weights move from stage 2 x4 into stage 3 x2 partitions bit for bit") {
+  const io::Example data = make_data(kGlobalBatch * kSteps, 11);
+  const auto dir = shared_dir("strata_checkpoint_layouts_bf16_stage3");
+  {
+    Trainer trainer(2, true, world());
+    trainer.train(data, 0, kLegSteps);
+    trainer.engine->save_checkpoint(dir, "zero2");
+  }
+  world()->barrier();
+  auto pair = first_ranks(2);
+  if (world()->rank() < 2) {
+    // The partitions are filled from the saved 16-bit weights, the masters from the shards: the
+    // gathered weights are the masters rounded, and a save without gathering keeps the masters.
+    Trainer trainer(3, true, pair, kModelSeed + 1);
+    trainer.engine->load_checkpoint(dir, "zero2");
+    const std::map<std::string, Tensor> weights = trainer.weights();
+    trainer.engine->save_checkpoint(dir, "zero3");
+    if (world()->rank() == 0) {
+      const std::map<std::string, Tensor> masters = consolidated(dir, "zero2", 2);
+      check_equal(consolidated(dir, "zero3", 2), masters);
+      for (const auto& [name, weight] : weights) {
+        CAPTURE(name);
+        CHECK(max_difference({weight}, {masters.at(name).to(DType::bf16).to(DType::f32)}) == 0);
+      }
+    }
+    // And from the masters alone (no model group): a fresh stage-3 engine gets the same weights.
+    Trainer again(3, true, pair, kModelSeed + 2);
+    again.engine->load_checkpoint(dir, "zero3");
+    check_equal(again.weights(), weights);
+    for (double loss : again.train(data, kLegSteps, kLegSteps)) CHECK(std::isfinite(loss));
+  }
+  world()->barrier();
 }
 
 TEST_CASE("checkpoints: a save that fails on one rank fails on every rank, the last tag intact") {
