@@ -36,7 +36,7 @@ void check(int rc, const char* what) {
 // Outputs of at least this many bytes are written with streaming stores: they exceed what the
 // last-level cache keeps, and a plain store would first read every line it writes (at 256 MB, a
 // zero-copy allreduce moved a third more bytes that way).
-constexpr int64_t kStreamBytes = int64_t{16} << 20;
+constexpr int64_t kStreamBytes = int64_t{64} << 20;
 
 // dst[0, bytes) = src[0, bytes), the whole 16-byte words of dst with streaming stores (SSE2, part
 // of x86-64). The caller's barrier starts with a store fence (fence()), which orders them.
