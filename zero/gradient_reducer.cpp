@@ -55,6 +55,9 @@ std::shared_ptr<GradientReducer> GradientReducer::create(const FlatParameters& f
     for (size_t u = units.units.size(); u-- > 0;) {
       const Unit& unit = units.units[u];
       const int64_t size = unit.slice * units.world;
+      reducer->staged_limit_ =
+          std::max(reducer->staged_limit_,
+                   2 * size * static_cast<int64_t>(element_size(buffers[b].params.dtype())));
       reducer->buckets_.push_back(
           Bucket{.buffer = b, .unit = u, .begin = unit.begin, .end = unit.begin + size});
       reducer->bucket_sizes_.push_back(static_cast<int>(unit.end_member - unit.first_member));
@@ -103,9 +106,23 @@ void GradientReducer::grad_ready(size_t index, int buffer, size_t member) {
         .copy_(param.grad());
     param.set_grad(Tensor());  // the next backward allocates a fresh one
   }
-  if (!armed_) return;
+  const bool staged = options_.reduction == Reduction::staged;
+  if (!armed_ && !(staged && reducing_)) return;
   poll();
   if (bucket.pending > 0 && --bucket.pending == 0) launch_ready(false);
+  if (staged) bound_staged();
+}
+
+void GradientReducer::bound_staged() {
+  for (size_t i = 0; i < next_launch_ && staged_bytes() > staged_limit_; ++i) {
+    Bucket& oldest = buckets_[i];
+    if (!oldest.work) continue;  // finished already
+    const double start = seconds_now();
+    oldest.work->wait();
+    oldest.completed = seconds_now();
+    backward_waited_ms_ += (oldest.completed - start) * 1e3;
+    finish(oldest);
+  }
 }
 
 void GradientReducer::end_backward() {
@@ -192,6 +209,8 @@ ReductionTimes GradientReducer::wait() {
   ReductionTimes times;
   if (!reducing_) return times;
   reducing_ = false;
+  times.waited_ms = backward_waited_ms_;
+  backward_waited_ms_ = 0;
   poll();
   for (Bucket& bucket : buckets_) {
     if (!bucket.work) continue;  // finished while polled

@@ -10,7 +10,10 @@
 //   a zeroed bucket the size of its unit (allocated on the unit's first gradient) and drops the
 //   .grad; a unit's bucket is reduce-scattered and its average added into this rank's compact
 //   gradient partition (`partitions`, one per buffer) as soon as it is seen complete, which frees
-//   the bucket. So at most the units in flight are held whole, never the full gradient.
+//   the bucket. A complete unit is launched at once in every reducing backward, overlap_comm or
+//   not, and once the buckets held pass two of the largest unit, backward waits for the oldest
+//   in flight: the staged gradients stay near two units, never the full gradient (DeepSpeed's
+//   stage 2 reduces its buckets the same way, whatever overlap_comm says).
 //
 // Units are launched from the end of the layout, the order backward makes gradients ready, and
 // always in that order on every rank: a unit whose gradients are ready waits for the units before
@@ -28,7 +31,8 @@
 //
 // Timing: each unit is in flight from its launch until it is seen complete (polled, never
 // blocking, as hooks fire, and by wait()). in_flight_ms is the union of those intervals, waited_ms
-// the time wait() blocked: the rest was hidden behind backward.
+// the time wait() (and a staged backward held at its bound) blocked: the rest was hidden behind
+// backward.
 #pragma once
 
 #include <chrono>
@@ -96,6 +100,8 @@ class GradientReducer {
   void grad_ready(size_t bucket, int buffer, size_t member);
   void launch_ready(bool all);
   void poll();
+  // Staged: while the buckets held exceed staged_limit_, waits for the oldest unit in flight.
+  void bound_staged();
   // The bucket's collective is done: post-scale, and (staged) add into the partition.
   void finish(Bucket& bucket);
   double post_scale() const;
@@ -109,6 +115,8 @@ class GradientReducer {
   size_t next_launch_ = 0;         // the first unit not launched
   bool armed_ = false;             // hooks launch units in this backward
   bool reducing_ = false;          // begin_backward called, wait() not yet
+  int64_t staged_limit_ = 0;       // staged: bytes of buckets held before backward waits
+  double backward_waited_ms_ = 0;  // staged: blocked in bound_staged() during this reduction
 };
 
 }  // namespace strata::zero
