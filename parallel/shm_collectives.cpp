@@ -380,29 +380,31 @@ Tensor ShmCollectives::allocate(const Shape& shape, DType dtype) {
                 dtype);
 }
 
-int64_t ShmCollectives::symmetric_offset(const Tensor& tensor) const {
+std::shared_ptr<const ShmCollectives::Mapping> ShmCollectives::mapping_of(
+    const Tensor& tensor) const {
   const char* data = static_cast<const char*>(tensor.data_ptr());
   for (const auto& weak : mappings_) {
     auto mapping = weak.lock();
     if (!mapping) continue;
     const char* base = mapping->ranks[rank_];
-    if (data >= base && data + tensor.nbytes() <= base + mapping->bytes) return data - base;
+    if (data >= base && data + tensor.nbytes() <= base + mapping->bytes) return mapping;
   }
-  return -1;
+  return nullptr;
+}
+
+int64_t ShmCollectives::symmetric_offset(const Tensor& tensor) const {
+  auto mapping = mapping_of(tensor);
+  return mapping ? static_cast<const char*>(tensor.data_ptr()) - mapping->ranks[rank_] : -1;
 }
 
 std::vector<char*> ShmCollectives::on_every_rank(const Tensor& tensor) const {
-  const char* data = static_cast<const char*>(tensor.data_ptr());
-  for (const auto& weak : mappings_) {
-    auto mapping = weak.lock();
-    if (!mapping) continue;
-    const char* base = mapping->ranks[rank_];
-    if (data < base || data >= base + mapping->bytes) continue;
-    std::vector<char*> copies;
-    for (char* other : mapping->ranks) copies.push_back(other + (data - base));
-    return copies;
-  }
-  fail("ProcessGroup(mpi): internal error: a tensor left its symmetric allocation");
+  auto mapping = mapping_of(tensor);
+  STRATA_CHECK(mapping,
+               "ProcessGroup(mpi): internal error: a tensor left its symmetric allocation");
+  const int64_t offset = static_cast<const char*>(tensor.data_ptr()) - mapping->ranks[rank_];
+  std::vector<char*> copies;
+  for (char* base : mapping->ranks) copies.push_back(base + offset);
+  return copies;
 }
 
 void ShmCollectives::fence() {

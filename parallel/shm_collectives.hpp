@@ -79,6 +79,8 @@ class ShmCollectives {
   ShmCollectives(MPI_Comm node, int rank, int size, size_t chunk_bytes);
 
  private:
+  struct Mapping;  // one symmetric allocation: this rank's and every other rank's addresses
+
   // Makes each half hold at least `bytes` (capped at the chunk size); collective.
   void reserve(size_t bytes);
   void release();
@@ -87,6 +89,8 @@ class ShmCollectives {
   char* half(int rank) const { return segments_[rank] + phase_ * half_bytes_; }
   // Makes every rank's writes to the window visible to every other: a barrier between syncs.
   void sync();
+  // The symmetric allocation that holds all of `tensor`, or null.
+  std::shared_ptr<const Mapping> mapping_of(const Tensor& tensor) const;
   // The same tensor's elements as every rank maps them, by rank.
   std::vector<char*> on_every_rank(const Tensor& tensor) const;
   // A barrier between the phases of a zero-copy collective.
@@ -94,7 +98,6 @@ class ShmCollectives {
   // The node's barrier, sleeping while the other ranks are late.
   void barrier();
 
-  struct Mapping;  // one symmetric allocation: this rank's and every other rank's addresses
   MPI_Comm node_;
   int rank_, size_;
   size_t chunk_bytes_;

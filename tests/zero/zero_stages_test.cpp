@@ -2,7 +2,7 @@
 // an MLP trained 20 steps with AdamW, a warm-up schedule, two parameter groups (the second so
 // small that most ranks own none of it), gradient accumulation 2 and clipping by global norm;
 // overlap_comm on and off; fp16 with dynamic loss scaling and an overflow forced on rank 0 only
-// (every rank must skip that step); bf16. Also: the memory each stage holds against the ZeRO
+// (every rank must skip that step); bf16. Also: the memory stages 0-3 hold against the ZeRO
 // formulas, and the error for LAMB.
 #include <doctest/doctest.h>
 
@@ -232,7 +232,7 @@ TEST_CASE("zero: a GPT with tied embeddings at stages 1 and 2 matches stage 0") 
   }
 }
 
-TEST_CASE("zero: per-rank memory follows the ZeRO formulas (bf16, Adam)") {
+TEST_CASE("zero: per-rank memory follows the ZeRO formulas at stages 0-3 (bf16, Adam)") {
   const int n = world()->size();
   constexpr int64_t kLayers = 8, kWidth = 128;
   auto memory = [&](int stage) {
@@ -248,6 +248,10 @@ TEST_CASE("zero: per-rank memory follows the ZeRO formulas (bf16, Adam)") {
     config.scheduler = {};
     config.zero_optimization.reduce_bucket_size = 20'000;
     config.zero_optimization.allgather_bucket_size = 500'000'000;
+    // Stage 3 only: every parameter partitioned, at most 40,000 elements gathered at once.
+    config.zero_optimization.stage3_param_persistence_threshold = 0;
+    config.zero_optimization.stage3_prefetch_bucket_size = 20'000;
+    config.zero_optimization.stage3_max_live_parameters = 40'000;
     config = config.resolve(n);
     auto optimizer = zero::make_optimizer(config, model->parameters());
     std::ostringstream log;
@@ -258,15 +262,18 @@ TEST_CASE("zero: per-rank memory follows the ZeRO formulas (bf16, Adam)") {
       engine.backward(sum(engine.module()(x).to(DType::f32)));
       engine.step();
     }
+    if (stage == 3) CHECK(engine.stage3_parameters()->peak_gathered_numel() <= 40'000);
     return engine.memory_report();
   };
   const double psi = kLayers * (kWidth * kWidth + kWidth);
-  const double formulas[3] = {16 * psi, 4 * psi + 12 * psi / n, 2 * psi + 14 * psi / n};
+  const double formulas[4] = {16 * psi, 4 * psi + 12 * psi / n, 2 * psi + 14 * psi / n,
+                              16 * psi / n};
   int64_t previous_peak = 0;
-  for (int stage : {0, 1, 2}) {
+  for (int stage : {0, 1, 2, 3}) {
     CAPTURE(stage);
     const zero::MemoryReport report = memory(stage);
-    // Transients (stage 1's f32 gradient, stage 2's units in flight) stay below what is saved.
+    // Transients (stage 1's f32 gradient, stage 2-3's units in flight, stage 3's gathered units)
+    // stay below what each stage saves.
     if (stage > 0) CHECK(report.peak_allocated < previous_peak);
     previous_peak = report.peak_allocated;
     MESSAGE("stage ", stage, " on ", n, " ranks: parameters ", report.parameters, ", gradients ",
