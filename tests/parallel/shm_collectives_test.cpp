@@ -49,6 +49,15 @@ std::vector<int64_t> sizes(DType dtype) {
   return {threshold, threshold + 1, chunk + chunk / 2 + 3};
 }
 
+// Up to past 64 MiB, where results are written with streaming stores (f32 only there: one large
+// size keeps the test quick).
+std::vector<int64_t> symmetric_sizes(DType dtype) {
+  int64_t element = static_cast<int64_t>(element_size(dtype));
+  std::vector<int64_t> sizes = {0, 1, 7, 1001, ShmCollectives::kMinBytes / element + 3};
+  if (dtype == DType::f32) sizes.push_back((int64_t{64} << 20) / element + 5);
+  return sizes;
+}
+
 uint64_t mix(uint64_t x) {
   x ^= x >> 31;
   x *= 0x94D049BB133111EBull;
@@ -71,9 +80,12 @@ std::vector<T> inputs(uint64_t seed, int rank, int64_t n) {
   return v;
 }
 
+// The values as a CPU tensor, or (symmetric) as one from empty_symmetric: the zero-copy path.
 template <typename T>
-Tensor tensor_of(const std::vector<T>& v) {
-  Tensor t = empty({static_cast<int64_t>(v.size())}, dtype_of<T>());
+Tensor tensor_of(const std::vector<T>& v, bool symmetric = false) {
+  const Shape shape = {static_cast<int64_t>(v.size())};
+  Tensor t = symmetric ? world_group()->empty_symmetric(shape, dtype_of<T>())
+                       : empty(shape, dtype_of<T>());
   if (!v.empty()) std::memcpy(t.data_ptr(), v.data(), v.size() * sizeof(T));
   return t;
 }
@@ -133,23 +145,42 @@ TEST_CASE("the world group of one node uses shared memory") {
   CHECK(world_group()->shared_memory());
 }
 
-TEST_CASE("shared-memory allreduce equals the rank-ordered serial reduction, bit for bit") {
+namespace {
+
+// allreduce of every dtype, size and op against the serial reduction, bit for bit, on ordinary
+// tensors (through the window at and above the threshold) or on symmetric ones (no copy, at every
+// size), where a view at the same offset on every rank takes the zero-copy path too.
+void check_allreduce(bool symmetric, uint64_t seed) {
   auto group = world_group();
-  uint64_t seed = 1;
   for (DType dtype : kDTypes)
-    for (int64_t n : sizes(dtype))
+    for (int64_t n : symmetric ? symmetric_sizes(dtype) : sizes(dtype))
       for (ReduceOp op : {ReduceOp::sum, ReduceOp::avg, ReduceOp::max}) {
         CAPTURE(dtype_name(dtype));
         CAPTURE(n);
         CAPTURE(reduce_op_name(op));
         ++seed;
         STRATA_DISPATCH_NUMERIC(dtype, "test", [&] {
-          Tensor t = tensor_of(inputs<scalar_t>(seed, group->rank(), n));
+          Tensor t = tensor_of(inputs<scalar_t>(seed, group->rank(), n), symmetric);
           group->allreduce(t, op);
-          CHECK(bit_mismatches(t, reference<scalar_t>(seed, group->size(), n, op)) == 0);
+          std::vector<scalar_t> want = reference<scalar_t>(seed, group->size(), n, op);
+          CHECK(bit_mismatches(t, want) == 0);
           CHECK(same_on_every_rank(t));
+          if (symmetric && n >= 2) {  // the ranks hold the same values: max leaves them
+            group->allreduce(t.slice(0, 1, n), ReduceOp::max);
+            CHECK(bit_mismatches(t, want) == 0);
+          }
         });
       }
+}
+
+}  // namespace
+
+TEST_CASE("shared-memory allreduce equals the rank-ordered serial reduction, bit for bit") {
+  check_allreduce(false, 1);
+}
+
+TEST_CASE("allreduce of a symmetric tensor equals the rank-ordered serial reduction") {
+  check_allreduce(true, 2000);
 }
 
 TEST_CASE("shared-memory reduce_scatter gives each rank its chunk of the serial reduction") {
@@ -183,53 +214,6 @@ TEST_CASE("shared-memory reduce_scatter gives each rank its chunk of the serial 
                                                      all.begin() + (me + 1) * chunk)) == 0);
 }
 
-// Symmetric tensors (group->empty_symmetric): the zero-copy path, at every size including the
-// ones below the threshold where copies stay on MPI.
-namespace {
-
-// Up to past 16 MiB, where the results are written with streaming stores (f32 and bf16 only:
-// one float and one 16-bit type keep the test quick).
-std::vector<int64_t> symmetric_sizes(DType dtype) {
-  int64_t element = static_cast<int64_t>(element_size(dtype));
-  std::vector<int64_t> sizes = {0, 1, 7, 1001, ShmCollectives::kMinBytes / element + 3};
-  if (dtype == DType::f32 || dtype == DType::bf16)
-    sizes.push_back((int64_t{16} << 20) / element + 5);
-  return sizes;
-}
-
-template <typename T>
-Tensor symmetric_of(const std::vector<T>& v) {
-  Tensor t = world_group()->empty_symmetric({static_cast<int64_t>(v.size())}, dtype_of<T>());
-  if (!v.empty()) std::memcpy(t.data_ptr(), v.data(), v.size() * sizeof(T));
-  return t;
-}
-
-}  // namespace
-
-TEST_CASE("allreduce of a symmetric tensor equals the rank-ordered serial reduction") {
-  auto group = world_group();
-  uint64_t seed = 2000;
-  for (DType dtype : kDTypes)
-    for (int64_t n : symmetric_sizes(dtype))
-      for (ReduceOp op : {ReduceOp::sum, ReduceOp::avg, ReduceOp::max}) {
-        CAPTURE(dtype_name(dtype));
-        CAPTURE(n);
-        CAPTURE(reduce_op_name(op));
-        ++seed;
-        STRATA_DISPATCH_NUMERIC(dtype, "test", [&] {
-          Tensor t = symmetric_of(inputs<scalar_t>(seed, group->rank(), n));
-          group->allreduce(t, op);
-          CHECK(bit_mismatches(t, reference<scalar_t>(seed, group->size(), n, op)) == 0);
-          CHECK(same_on_every_rank(t));
-          // A view at the same offset on every rank takes the same path.
-          if (n >= 2) {
-            Tensor view = t.slice(0, 1, n);
-            group->allreduce(view, ReduceOp::max);
-          }
-        });
-      }
-}
-
 TEST_CASE("reduce_scatter of a symmetric input, apart and in place") {
   auto group = world_group();
   int p = group->size(), me = group->rank();
@@ -243,7 +227,7 @@ TEST_CASE("reduce_scatter of a symmetric input, apart and in place") {
         CAPTURE(in_place);
         ++seed;
         STRATA_DISPATCH_NUMERIC(dtype, "test", [&] {
-          Tensor input = symmetric_of(inputs<scalar_t>(seed, me, chunk * p));
+          Tensor input = tensor_of(inputs<scalar_t>(seed, me, chunk * p), true);
           Tensor output =
               in_place ? input.slice(0, me * chunk, (me + 1) * chunk) : empty({chunk}, dtype);
           group->reduce_scatter(output, input, ReduceOp::sum);
@@ -257,7 +241,8 @@ TEST_CASE("reduce_scatter of a symmetric input, apart and in place") {
 TEST_CASE("allgather into a symmetric output (push), in place, and from a symmetric input (pull)") {
   auto group = world_group();
   int p = group->size(), me = group->rank();
-  for (int64_t n : {int64_t{1}, int64_t{5}, int64_t{70000}}) {
+  // The last output is past 64 MiB: streamed.
+  for (int64_t n : {int64_t{1}, int64_t{5}, int64_t{70000}, (int64_t{64} << 20) / 4 / p + 1}) {
     CAPTURE(n);
     std::vector<int32_t> want;
     for (int r = 0; r < p; ++r) {
@@ -276,7 +261,7 @@ TEST_CASE("allgather into a symmetric output (push), in place, and from a symmet
     CHECK(bit_mismatches(in_place, want) == 0);
 
     Tensor pulled = empty({n * p}, DType::i32);
-    group->allgather(pulled, symmetric_of(mine));
+    group->allgather(pulled, tensor_of(mine, true));
     CHECK(bit_mismatches(pulled, want) == 0);
   }
 }
